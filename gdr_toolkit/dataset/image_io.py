@@ -1,0 +1,57 @@
+"""Image reading and writing through SimpleITK (any format it reads), with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from gdr_toolkit.file_io import atomic_path
+
+
+def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
+    """Read an image, keeping its geometry (spacing in mm, origin in mm, direction cosines, LPS).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: SimpleITK cannot read it (corrupt or unknown format), or it is not a single-component
+            3D image when ``require_3d``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file {path} does not exist.")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+        raise ValueError(
+            f"{path}: cannot be read as an image (corrupt file or unknown format): {first_line}"
+        ) from error
+    if require_3d and (image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1):
+        raise ValueError(
+            f"{path}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
+        )
+    return image
+
+
+def check_finite(image: sitk.Image, source: str) -> None:
+    """Raise ValueError naming ``source`` when the image holds NaN or infinite values."""
+    values = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(f"{source}: {bad} voxel(s) are NaN or infinite.")
+
+
+def write_image_atomic(image: sitk.Image, path: Path | str, compress: bool = True) -> None:
+    """Write an image atomically (temporary file + rename); the format follows the file name ending."""
+    with atomic_path(path) as temporary:
+        sitk.WriteImage(image, str(temporary), useCompression=compress)
+
+
+def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """A SimpleITK image holding ``array`` (shape (z, y, x), as GetArrayFromImage) with ``reference``'s geometry."""
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(reference)
+    return image

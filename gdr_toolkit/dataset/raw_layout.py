@@ -1,0 +1,142 @@
+"""The raw dataset layout (nnU-Net-like) and its ``dataset.json`` description.
+
+```
+DatasetXXX_Name/
+  dataset.json
+  imagesTr/CASE_0000<ending>   pre-contrast T1w       imagesTr/CASE_0001<ending>   low-dose T1w
+  targetsTr/CASE<ending>       standard-dose T1w      lesionsTr/CASE<ending>       lesion labels (optional)
+  metadataTr/CASE.json         scanner metadata       imagesTs/, targetsTs/, lesionsTs/, metadataTs/
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gdr_toolkit.file_io import read_json, write_json_atomic
+
+CHANNEL_NAMES = {"0": "T1_pre", "1": "T1_low"}
+PRE_CONTRAST_CHANNEL = 0
+LOW_DOSE_CHANNEL = 1
+Split = Literal["Tr", "Ts"]
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    """Contents of ``dataset.json``."""
+
+    name: str
+    description: str = ""
+    channel_names: dict[str, str] = field(default_factory=lambda: dict(CHANNEL_NAMES))
+    file_ending: str = ".nii.gz"
+    num_training: int = 0
+    licence: str = ""
+    metadata_keys: tuple[str, ...] = ("field_strength_t", "contrast_agent", "dose_fraction")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "channel_names": self.channel_names,
+            "file_ending": self.file_ending,
+            "numTraining": self.num_training,
+            "licence": self.licence,
+            "metadata_keys": list(self.metadata_keys),
+            **self.extra,
+        }
+
+
+def load_dataset_description(dataset_folder: Path) -> DatasetDescription:
+    """Read and check ``dataset.json``; errors name the file."""
+    path = Path(dataset_folder) / "dataset.json"
+    record = read_json(path)
+    missing = [key for key in ("name", "channel_names", "file_ending", "numTraining") if key not in record]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {', '.join(missing)}.")
+    channels = {str(key): str(value) for key, value in record["channel_names"].items()}
+    if set(channels) != set(CHANNEL_NAMES):
+        raise ValueError(
+            f"{path}: channel_names must have keys {sorted(CHANNEL_NAMES)} (0 = pre-contrast, 1 = low dose), "
+            f"got {sorted(channels)}."
+        )
+    ending = str(record["file_ending"])
+    if not ending.startswith("."):
+        raise ValueError(f"{path}: file_ending must start with '.', got {ending!r}.")
+    known = {"name", "description", "channel_names", "file_ending", "numTraining", "licence", "metadata_keys"}
+    return DatasetDescription(
+        name=str(record["name"]),
+        description=str(record.get("description", "")),
+        channel_names=channels,
+        file_ending=ending,
+        num_training=int(record["numTraining"]),
+        licence=str(record.get("licence", "")),
+        metadata_keys=tuple(record.get("metadata_keys", ())),
+        extra={key: value for key, value in record.items() if key not in known},
+    )
+
+
+def write_dataset_description(dataset_folder: Path, description: DatasetDescription) -> None:
+    write_json_atomic(description.to_json_dict(), Path(dataset_folder) / "dataset.json")
+
+
+@dataclass(frozen=True)
+class RawCase:
+    """File locations of one case (files need not exist: verification checks that)."""
+
+    case_id: str
+    split: Split
+    pre_contrast: Path
+    low_dose: Path
+    standard_dose: Path
+    lesions: Path
+    metadata: Path
+
+    def channel_path(self, channel: int) -> Path:
+        return (self.pre_contrast, self.low_dose)[channel]
+
+
+def case_files(dataset_folder: Path, case_id: str, split: Split, file_ending: str) -> RawCase:
+    """Where the files of ``case_id`` live in ``split``."""
+    folder = Path(dataset_folder)
+    return RawCase(
+        case_id=case_id,
+        split=split,
+        pre_contrast=folder / f"images{split}" / f"{case_id}_{PRE_CONTRAST_CHANNEL:04d}{file_ending}",
+        low_dose=folder / f"images{split}" / f"{case_id}_{LOW_DOSE_CHANNEL:04d}{file_ending}",
+        standard_dose=folder / f"targets{split}" / f"{case_id}{file_ending}",
+        lesions=folder / f"lesions{split}" / f"{case_id}{file_ending}",
+        metadata=folder / f"metadata{split}" / f"{case_id}.json",
+    )
+
+
+def _strip(name: str, ending: str) -> str | None:
+    return name[: -len(ending)] if name.endswith(ending) and not name.startswith(".") else None
+
+
+def discover_case_ids(dataset_folder: Path, split: Split, file_ending: str) -> list[str]:
+    """Case ids seen in any of the split's folders (so a case missing one file is still found)."""
+    folder = Path(dataset_folder)
+    ids: set[str] = set()
+    images = folder / f"images{split}"
+    if images.is_dir():
+        for path in images.iterdir():
+            stem = _strip(path.name, file_ending)
+            if stem is not None and len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():
+                ids.add(stem[:-5])
+    for sub, ending in ((f"targets{split}", file_ending), (f"metadata{split}", ".json")):
+        if (folder / sub).is_dir():
+            ids.update(stem for path in (folder / sub).iterdir() if (stem := _strip(path.name, ending)))
+    return sorted(ids)
+
+
+def list_cases(dataset_folder: Path, split: Split = "Tr", file_ending: str | None = None) -> list[RawCase]:
+    """All cases of a split (``file_ending`` defaults to dataset.json's)."""
+    if file_ending is None:
+        file_ending = load_dataset_description(dataset_folder).file_ending
+    return [
+        case_files(dataset_folder, case_id, split, file_ending)
+        for case_id in discover_case_ids(dataset_folder, split, file_ending)
+    ]

@@ -1,0 +1,40 @@
+"""Installation script of gdr_toolkit (console scripts are the commands users run)."""
+
+from setuptools import find_packages, setup
+
+COMMANDS = {
+    "gdr_simulate_dataset": "gdr_toolkit.cli.simulate_dataset:main",
+    "gdr_verify_dataset": "gdr_toolkit.cli.verify_dataset:main",
+    "gdr_demo": "gdr_toolkit.cli.demo:main",
+}
+
+setup(
+    name="gdr_toolkit",
+    version="0.1.0",
+    description="Self-configuring toolkit for gadolinium dose reduction in brain MRI (conditional contrast-signal network)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["gdr_toolkit", "gdr_toolkit.*"]),
+    install_requires=[
+        "torch>=2.3",
+        "batchgenerators>=0.25",
+        "SimpleITK>=2.3",
+        "itk-elastix>=0.20",
+        "acvl-utils>=0.2",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "blosc2>=2.5",
+        "nilearn>=0.10",  # ships the MNI152 template and tissue maps inside its wheel (no download)
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
+    entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+    ],
+)
