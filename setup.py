@@ -26,6 +26,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "blosc2>=2.5",
+        "nibabel>=5.0",  # reads NIfTI values exactly (SimpleITK turns NaN into 0), for verification
         "nilearn>=0.10",  # ships the MNI152 template and tissue maps inside its wheel (no download)
         "tqdm>=4.60",
         "matplotlib>=3.7",

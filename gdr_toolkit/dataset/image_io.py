@@ -44,6 +44,24 @@ def check_finite(image: sitk.Image, source: str) -> None:
         raise ValueError(f"{source}: {bad} voxel(s) are NaN or infinite.")
 
 
+def count_non_finite_on_disk(path: Path | str) -> int:
+    """Number of NaN/inf voxels stored in the file.
+
+    SimpleITK's NIfTI reader silently replaces NaN with 0 (ITK 5.4), so for NIfTI files the stored
+    values are read with nibabel instead; other formats are read with SimpleITK.
+    """
+    path = Path(path)
+    if path.name.endswith((".nii", ".nii.gz")):
+        import nibabel  # noqa: PLC0415  (only needed here; nibabel is a dependency of nilearn)
+
+        values = np.asanyarray(nibabel.load(str(path)).dataobj)
+    else:
+        values = sitk.GetArrayViewFromImage(sitk.ReadImage(str(path)))
+    if not np.issubdtype(values.dtype, np.floating):
+        return 0
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
+
+
 def write_image_atomic(image: sitk.Image, path: Path | str, compress: bool = True) -> None:
     """Write an image atomically (temporary file + rename); the format follows the file name ending."""
     with atomic_path(path) as temporary:

@@ -1,0 +1,52 @@
+"""``gdr_verify_dataset -d ID``: check a raw dataset and report every problem, each naming its file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tqdm import tqdm
+
+from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.dataset.verify import verify_dataset
+from gdr_toolkit.paths import raw_dataset_folder
+
+logger = logging.getLogger("gdr_verify_dataset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdr_verify_dataset",
+        description="Check every case of a raw dataset in $gdr_raw: channels, target, metadata, readable "
+        "finite 3D images, lesion maps on the pre-contrast grid. Exit code 1 on any problem.",
+    )
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id (1) or name (Dataset001_Phantom)")
+    parser.add_argument("--skip-test-split", action="store_true", help="check imagesTr only")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        folder = raw_dataset_folder(args.dataset)
+    except (OSError, ValueError) as error:
+        logger.error("%s", error)
+        return 1
+    splits = ("Tr",) if args.skip_test_split else ("Tr", "Ts")
+    with tqdm(desc=f"verifying {folder.name}", unit="case", disable=None) as bar:
+        problems = verify_dataset(folder, splits, on_case_done=lambda case: bar.update())
+        checked = bar.n
+    if problems:
+        for problem in problems:
+            logger.error("%s", problem)
+        logger.error("%s: %d problem(s) in %d case(s) checked.", folder.name, len(problems), checked)
+        return 1
+    logger.info("%s: all %d case(s) passed.", folder.name, checked)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

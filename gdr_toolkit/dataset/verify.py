@@ -1,0 +1,140 @@
+"""Integrity check of a raw dataset: every problem of every case, each naming its file.
+
+Checked per case: both input channels, the standard-dose target (training split), the metadata file
+and its schema/ranges (dose in (0, 1), field strength > 0, known agent or relaxivity override);
+each image is readable, 3D, single-channel, finite, with positive spacing; a lesion map, where present,
+holds integer labels on the pre-contrast grid. Different grids for PC, LD and SD are legal
+(registration handles them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from gdr_toolkit.dataset.image_io import check_finite, count_non_finite_on_disk, read_image
+from gdr_toolkit.dataset.metadata import load_case_metadata
+from gdr_toolkit.dataset.raw_layout import RawCase, Split, list_cases, load_dataset_description
+
+GEOMETRY_TOLERANCE = 1e-3  # relative tolerance on spacing/origin/direction when comparing grids
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: the file concerned and what is wrong with it."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def _check_image(path: Path, problems: list[Problem]) -> sitk.Image | None:
+    """Read ``path`` and record what is wrong with it; the image if it is usable."""
+    if not path.is_file():
+        problems.append(Problem(path, "file is missing"))
+        return None
+    try:
+        image = read_image(path)
+        check_finite(image, str(path))
+        non_finite = count_non_finite_on_disk(path)
+    except ValueError as error:
+        problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
+        return None
+    if non_finite:
+        problems.append(Problem(path, f"{non_finite} voxel(s) are NaN or infinite"))
+        return None
+    if min(image.GetSpacing()) <= 0:
+        problems.append(Problem(path, f"spacing must be positive, got {image.GetSpacing()}"))
+        return None
+    return image
+
+
+def same_grid(first: sitk.Image, second: sitk.Image, tolerance: float = GEOMETRY_TOLERANCE) -> bool:
+    """True when both images share size, spacing, origin and direction (within ``tolerance``)."""
+    if first.GetSize() != second.GetSize():
+        return False
+    scale = max(first.GetSpacing())
+    return (
+        np.allclose(first.GetSpacing(), second.GetSpacing(), rtol=tolerance, atol=0)
+        and np.allclose(first.GetOrigin(), second.GetOrigin(), atol=tolerance * scale)
+        and np.allclose(first.GetDirection(), second.GetDirection(), atol=tolerance)
+    )
+
+
+def _check_lesions(case: RawCase, pre_contrast: sitk.Image | None, problems: list[Problem]) -> None:
+    lesions = _check_image(case.lesions, problems)
+    if lesions is None:
+        return
+    values = sitk.GetArrayViewFromImage(lesions)
+    if not np.array_equal(values, np.round(values)) or values.min() < 0:
+        problems.append(Problem(case.lesions, "lesion map must hold non-negative integer labels"))
+    if pre_contrast is not None and not same_grid(lesions, pre_contrast):
+        problems.append(
+            Problem(
+                case.lesions,
+                f"lesion map is not on the pre-contrast grid ({case.pre_contrast.name}): size "
+                f"{lesions.GetSize()} vs {pre_contrast.GetSize()}, spacing {lesions.GetSpacing()} vs "
+                f"{pre_contrast.GetSpacing()}",
+            )
+        )
+
+
+def verify_case(case: RawCase, require_target: bool) -> list[Problem]:
+    """All problems of one case (empty list when it is fine)."""
+    problems: list[Problem] = []
+    pre_contrast = _check_image(case.pre_contrast, problems)
+    _check_image(case.low_dose, problems)
+    if require_target or case.standard_dose.exists():
+        _check_image(case.standard_dose, problems)
+    if case.lesions.exists():
+        _check_lesions(case, pre_contrast, problems)
+    try:
+        load_case_metadata(case.metadata)
+    except FileNotFoundError:
+        problems.append(Problem(case.metadata, "metadata file is missing"))
+    except ValueError as error:
+        problems.append(Problem(case.metadata, str(error).removeprefix(f"{case.metadata}: ")))
+    return problems
+
+
+def verify_dataset(
+    dataset_folder: Path,
+    splits: Iterable[Split] = ("Tr", "Ts"),
+    on_case_done: Callable[[RawCase], None] | None = None,
+) -> list[Problem]:
+    """Check a raw dataset folder and return every problem found (empty list: the dataset is valid).
+
+    Args:
+        dataset_folder: ``$gdr_raw/DatasetXXX_Name``.
+        splits: which splits to check; the test split needs no targets.
+        on_case_done: called after each case (progress reporting).
+    """
+    dataset_folder = Path(dataset_folder)
+    try:
+        description = load_dataset_description(dataset_folder)
+    except (FileNotFoundError, ValueError) as error:
+        return [Problem(dataset_folder / "dataset.json", str(error))]
+    problems: list[Problem] = []
+    for split in splits:
+        cases = list_cases(dataset_folder, split, description.file_ending)
+        if split == "Tr":
+            if not cases:
+                problems.append(Problem(dataset_folder / "imagesTr", "no training cases found"))
+            elif len(cases) != description.num_training:
+                problems.append(
+                    Problem(
+                        dataset_folder / "dataset.json",
+                        f"numTraining is {description.num_training} but {len(cases)} training cases were found",
+                    )
+                )
+        for case in cases:
+            problems.extend(verify_case(case, require_target=split == "Tr"))
+            if on_case_done is not None:
+                on_case_done(case)
+    return problems

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from gdr_toolkit.dataset.raw_layout import DatasetDescription, case_files, write_dataset_description
+from gdr_toolkit.dataset.verify import verify_dataset
+
+METADATA = {"field_strength_t": 1.5, "contrast_agent": "dotarem", "dose_fraction": 0.25}
+
+
+def _write(array: np.ndarray, path: Path, spacing=(2.0, 2.0, 2.0)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    sitk.WriteImage(image, str(path))
+
+
+def make_tiny_dataset(folder: Path, num_cases: int = 3) -> Path:
+    """A minimal valid raw dataset: 8^3 random images, one lesion map, metadata."""
+    rng = np.random.default_rng(0)
+    write_dataset_description(folder, DatasetDescription(name="Tiny", num_training=num_cases))
+    for index in range(num_cases):
+        case = case_files(folder, f"case_{index:03d}", "Tr", ".nii.gz")
+        for path in (case.pre_contrast, case.low_dose, case.standard_dose):
+            _write(rng.random((8, 8, 8), dtype=np.float32), path)
+        _write(np.zeros((8, 8, 8), np.uint8), case.lesions)
+        case.metadata.parent.mkdir(parents=True, exist_ok=True)
+        case.metadata.write_text(json.dumps(METADATA))
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    return make_tiny_dataset(tmp_path / "Dataset001_Tiny")
+
+
+def _only_problem(dataset: Path):
+    problems = verify_dataset(dataset)
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_valid_dataset_passes(dataset):
+    assert verify_dataset(dataset) == []
+
+
+def test_missing_channel_names_the_file(dataset):
+    case = case_files(dataset, "case_001", "Tr", ".nii.gz")
+    case.low_dose.unlink()
+    problem = _only_problem(dataset)
+    assert problem.path == case.low_dose and "missing" in problem.message
+
+
+def test_corrupt_file_names_the_file(dataset):
+    case = case_files(dataset, "case_002", "Tr", ".nii.gz")
+    case.pre_contrast.write_bytes(b"\x1f\x8b garbage that is not an image")
+    problem = _only_problem(dataset)
+    assert problem.path == case.pre_contrast and "cannot be read" in problem.message
+
+
+def test_nan_names_the_file(dataset):
+    case = case_files(dataset, "case_000", "Tr", ".nii.gz")
+    array = np.ones((8, 8, 8), np.float32)
+    array[3, 3, 3] = np.nan
+    _write(array, case.standard_dose)
+    problem = _only_problem(dataset)
+    assert problem.path == case.standard_dose and "NaN" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [({"dose_fraction": 1.7}, "dose_fraction"), ({"contrast_agent": "unobtainium"}, "Unknown")],
+)
+def test_bad_metadata_names_the_file(dataset, change, text):
+    case = case_files(dataset, "case_001", "Tr", ".nii.gz")
+    case.metadata.write_text(json.dumps({**METADATA, **change}))
+    problem = _only_problem(dataset)
+    assert problem.path == case.metadata and text in problem.message
+
+
+def test_lesion_map_off_the_pre_contrast_grid_is_reported(dataset):
+    case = case_files(dataset, "case_000", "Tr", ".nii.gz")
+    _write(np.zeros((8, 8, 8), np.uint8), case.lesions, spacing=(1.0, 1.0, 1.0))
+    problem = _only_problem(dataset)
+    assert problem.path == case.lesions and "pre-contrast grid" in problem.message
+
+
+def test_different_grids_for_pc_and_ld_are_legal(dataset):
+    case = case_files(dataset, "case_000", "Tr", ".nii.gz")
+    _write(np.ones((6, 8, 8), np.float32), case.low_dose, spacing=(2.0, 2.0, 3.0))
+    assert verify_dataset(dataset) == []
+
+
+def test_all_problems_are_reported_at_once(dataset):
+    first = case_files(dataset, "case_000", "Tr", ".nii.gz")
+    second = case_files(dataset, "case_002", "Tr", ".nii.gz")
+    first.pre_contrast.unlink()
+    second.metadata.unlink()
+    assert {p.path for p in verify_dataset(dataset)} == {first.pre_contrast, second.metadata}
+
+
+def test_test_split_needs_no_target(dataset):
+    case = case_files(dataset, "case_100", "Ts", ".nii.gz")
+    _write(np.ones((8, 8, 8), np.float32), case.pre_contrast)
+    _write(np.ones((8, 8, 8), np.float32), case.low_dose)
+    case.metadata.parent.mkdir(parents=True)
+    case.metadata.write_text(json.dumps(METADATA))
+    assert verify_dataset(dataset) == []
+
+
+def test_num_training_mismatch_is_reported(dataset):
+    write_dataset_description(dataset, DatasetDescription(name="Tiny", num_training=5))
+    assert "numTraining" in _only_problem(dataset).message
+
+
+def test_two_dimensional_image_is_rejected(dataset):
+    case = case_files(dataset, "case_001", "Tr", ".nii.gz")
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 8), np.float32)), str(case.pre_contrast))
+    assert "3D" in _only_problem(dataset).message
