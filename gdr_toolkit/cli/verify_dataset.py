@@ -9,6 +9,7 @@ import sys
 from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.dataset.raw_layout import RawCase
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.paths import raw_dataset_folder
 
@@ -36,15 +37,21 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", error)
         return 1
     splits = ("Tr",) if args.skip_test_split else ("Tr", "Ts")
+    checked: list[str] = []
+
     with tqdm(desc=f"verifying {folder.name}", unit="case", disable=None) as bar:
-        problems = verify_dataset(folder, splits, on_case_done=lambda case: bar.update())
-        checked = bar.n
+
+        def case_done(case: RawCase) -> None:
+            checked.append(case.case_id)
+            bar.update()
+
+        problems = verify_dataset(folder, splits, on_case_done=case_done)
     if problems:
         for problem in problems:
             logger.error("%s", problem)
-        logger.error("%s: %d problem(s) in %d case(s) checked.", folder.name, len(problems), checked)
+        logger.error("%s: %d problem(s) in %d case(s) checked.", folder.name, len(problems), len(checked))
         return 1
-    logger.info("%s: all %d case(s) passed.", folder.name, checked)
+    logger.info("%s: all %d case(s) passed.", folder.name, len(checked))
     return 0
 
 

@@ -13,6 +13,7 @@ def test_cli_exit_codes_and_messages(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("gdr_raw", str(tmp_path))
     dataset = make_tiny_dataset(tmp_path / "Dataset003_Tiny")
     assert main(["-d", "3"]) == 0
+    assert "all 3 case(s) passed" in capsys.readouterr().err
     (dataset / "metadataTr" / "case_001.json").unlink()
     assert main(["-d", "Dataset003_Tiny"]) == 1
     assert "case_001.json" in capsys.readouterr().err

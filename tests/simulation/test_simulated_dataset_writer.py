@@ -1,0 +1,66 @@
+"""The simulated raw dataset: layout, metadata schema, idempotent reruns, per-case reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+from gdr_toolkit.dataset.metadata import load_case_metadata
+from gdr_toolkit.dataset.raw_layout import list_cases, load_dataset_description
+from gdr_toolkit.simulation import SimulationSettings, write_simulated_dataset
+from gdr_toolkit.simulation.dataset_writer import case_id
+
+
+def _files(folder):
+    return {
+        path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def test_writer_produces_full_layout_with_valid_metadata(tmp_path):
+    folder = tmp_path / "Dataset001_Phantom"
+    written = write_simulated_dataset(folder, SimulationSettings.tiny(), num_training=2, num_test=1, seed=7)
+    assert written == ["phantom_000", "phantom_001", "phantom_002"]
+    description = load_dataset_description(folder)
+    assert description.num_training == 2 and description.licence == "CC0 (simulated)"
+    for split, expected in (("Tr", ["phantom_000", "phantom_001"]), ("Ts", ["phantom_002"])):
+        cases = list_cases(folder, split)
+        assert [case.case_id for case in cases] == expected
+        for case in cases:
+            for path in (case.pre_contrast, case.low_dose, case.standard_dose, case.lesions):
+                assert path.is_file(), path
+            metadata = load_case_metadata(case.metadata)
+            assert 0.1 <= metadata.dose_fraction <= 0.33
+            assert metadata.sequence["scanner"] == "simulated"
+            assert metadata.simulation["motion"]["low_dose"]["type"] == "Euler3DTransform"
+            labels = sitk.ReadImage(str(case.lesions))
+            assert labels.GetSize() == sitk.ReadImage(str(case.pre_contrast)).GetSize()
+
+
+def test_rerun_is_idempotent(tmp_path):
+    folder = tmp_path / "Dataset002_Phantom"
+    write_simulated_dataset(folder, SimulationSettings.tiny(), num_training=1, seed=1)
+    before = _files(folder)
+    (folder / "metadataTr" / "phantom_000.json").unlink()  # an interrupted case is redone
+    assert write_simulated_dataset(folder, SimulationSettings.tiny(), num_training=1, seed=1) == [
+        "phantom_000"
+    ]
+    assert write_simulated_dataset(folder, SimulationSettings.tiny(), num_training=1, seed=1) == []
+    assert _files(folder) == before
+
+
+def test_case_is_identical_whatever_the_number_of_cases(tmp_path):
+    small, large = tmp_path / "Dataset003_A", tmp_path / "Dataset004_B"
+    write_simulated_dataset(small, SimulationSettings.tiny(), num_training=3, seed=9)
+    write_simulated_dataset(large, SimulationSettings.tiny(), num_training=5, seed=9)
+    for name in (
+        f"imagesTr/{case_id(2)}_0001.nii.gz",
+        f"targetsTr/{case_id(2)}.nii.gz",
+        f"lesionsTr/{case_id(2)}.nii.gz",
+    ):
+        first = sitk.GetArrayFromImage(sitk.ReadImage(str(small / name)))
+        second = sitk.GetArrayFromImage(sitk.ReadImage(str(large / name)))
+        assert np.array_equal(first, second), name
+    assert (small / "metadataTr/phantom_002.json").read_text() == (
+        large / "metadataTr/phantom_002.json"
+    ).read_text()
