@@ -122,3 +122,31 @@ def test_two_dimensional_image_is_rejected(dataset):
     case = case_files(dataset, "case_001", "Tr", ".nii.gz")
     sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 8), np.float32)), str(case.pre_contrast))
     assert "3D" in _only_problem(dataset).message
+
+
+def test_simulated_dataset_passes_and_each_breakage_is_named(tmp_path):
+    from gdr_toolkit.simulation import SimulationSettings
+    from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
+
+    folder = tmp_path / "Dataset001_Phantom"
+    write_simulated_dataset(folder, SimulationSettings.tiny(), num_training=5, num_test=1, seed=2)
+    assert verify_dataset(folder) == []
+    cases = [case_files(folder, f"phantom_{index:03d}", "Tr", ".nii.gz") for index in range(5)]
+    cases[0].low_dose.unlink()
+    cases[1].pre_contrast.write_bytes(b"corrupt")
+    nan_image = sitk.ReadImage(str(cases[2].standard_dose))
+    nan_image[2, 2, 2] = float("nan")
+    sitk.WriteImage(nan_image, str(cases[2].standard_dose))
+    for case, change in ((cases[3], {"dose_fraction": 1.7}), (cases[4], {"contrast_agent": "gadoxyz"})):
+        record = json.loads(case.metadata.read_text())
+        case.metadata.write_text(json.dumps({**record, **change}))
+    found = {problem.path: problem.message for problem in verify_dataset(folder)}
+    assert set(found) == {
+        cases[0].low_dose,
+        cases[1].pre_contrast,
+        cases[2].standard_dose,
+        cases[3].metadata,
+        cases[4].metadata,
+    }
+    assert "NaN" in found[cases[2].standard_dose]
+    assert "dose_fraction" in found[cases[3].metadata]
