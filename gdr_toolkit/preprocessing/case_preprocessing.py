@@ -189,69 +189,33 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    registrations: dict[str, RegistrationResult] = {}
-    with timer.step("brain_mask"):
-        if brain_mask is None:
-            atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
-            brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
-    mask = sitk.GetArrayFromImage(brain_mask).astype(bool)
-    if not mask.any():
-        raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
-    with timer.step("coregistration"):
-        on_pc_grid = {"pre_contrast": scans["pre_contrast"]}
-        for name in ("low_dose", "standard_dose"):
-            if name in scans:
-                result = coregister_to_reference(
-                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration
-                )
-                on_pc_grid[name], registrations[name] = result.image, result.registration
-    with timer.step("intensity"):
-        normalised = {
-            name: normalise_intensity(sitk.GetArrayFromImage(image), mask, options.intensity_percentile)
-            for name, image in on_pc_grid.items()
-        }
-    with timer.step("radiometric"):
-        x_pc = normalised["pre_contrast"].image
-        radiometric = {
-            name: estimate_radiometric_scale(normalised[name].image, x_pc, mask, options.radiometric)
-            for name in normalised
-            if name != "pre_contrast"
-        }
-        scaled = {
-            name: (normalised[name].image * result.scale).astype(np.float32)
-            for name, result in radiometric.items()
-        }
+    on_pc_grid, mask, registrations = _align(scans, brain_mask, options, timer)
+    normalised, intensity_scales, radiometric_scales = _normalise(on_pc_grid, mask, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
+    x_pc = normalised["pre_contrast"]
     with timer.step("noise"):
-        low = process_subtraction(scaled["low_dose"], x_pc, mask, spacing, None, options.noise)
+        low = process_subtraction(normalised["low_dose"], x_pc, mask, spacing, None, options.noise)
         standard: SubtractionResult | None = None
-        if "standard_dose" in scaled:
+        if "standard_dose" in normalised:
             standard = process_subtraction(
-                scaled["standard_dose"], x_pc, mask, spacing, low.noise_sigma, options.noise
+                normalised["standard_dose"], x_pc, mask, spacing, low.noise_sigma, options.noise
             )
     arrays = {
-        "x_pc": x_pc.astype(np.float32),
-        "x_ld": scaled["low_dose"],
+        "x_pc": x_pc,
+        "x_ld": normalised["low_dose"],
         "z_ld": low.subtraction.astype(np.float32),
         "s_ld": low.local_statistics.std.astype(np.float32),
         "brain_mask": mask.astype(np.uint8),
     }
     gamma = None
-    with timer.step("target"):
-        if standard is not None:
-            target = contrast_target(standard.subtraction, low.noise_sigma)
+    if standard is not None:
+        with timer.step("target"):
             gamma = gamma_statistic(mask, low.local_statistics.std, standard.local_statistics.std)
-            arrays.update(
-                x_sd=scaled["standard_dose"],
-                z_sd=standard.subtraction.astype(np.float32),
-                s_sd=standard.local_statistics.std.astype(np.float32),
-                p_sd=target.probability.astype(np.float32),
-                y_sd=target.signal.astype(np.float32),
-            )
+            arrays.update(_target_arrays(normalised["standard_dose"], standard, low.noise_sigma))
     properties = CaseProperties(
         geometry=grid_geometry(scans["pre_contrast"]),
-        intensity_scales={name: float(result.scale) for name, result in normalised.items()},
-        radiometric_scales={name: float(result.scale) for name, result in radiometric.items()},
+        intensity_scales=intensity_scales,
+        radiometric_scales=radiometric_scales,
         noise_sigma_ld=float(low.noise_sigma),
         noise_sigma_sd=None if standard is None else float(standard.noise_sigma),
         gamma_statistic=gamma,
@@ -263,3 +227,65 @@ def preprocess_case(
     )
     logger.info("preprocessed case: sigma_LD %.4f, steps %s", properties.noise_sigma_ld, timer.seconds)
     return PreprocessedCase(arrays=arrays, properties=properties, registrations=registrations)
+
+
+def _align(
+    scans: dict[str, sitk.Image],
+    brain_mask: sitk.Image | None,
+    options: CasePreprocessingOptions,
+    timer: _StepTimer,
+) -> tuple[dict[str, sitk.Image], np.ndarray, dict[str, RegistrationResult]]:
+    """Brain mask and rigid co-registration: every scan on PC's grid, the mask as (z, y, x) bool."""
+    registrations: dict[str, RegistrationResult] = {}
+    with timer.step("brain_mask"):
+        if brain_mask is None:
+            atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
+            brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
+    mask = sitk.GetArrayFromImage(brain_mask).astype(bool)
+    if not mask.any():
+        raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
+    on_pc_grid = {"pre_contrast": scans["pre_contrast"]}
+    with timer.step("coregistration"):
+        for name in ("low_dose", "standard_dose"):
+            if name in scans:
+                result = coregister_to_reference(
+                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration
+                )
+                on_pc_grid[name], registrations[name] = result.image, result.registration
+    return on_pc_grid, mask, registrations
+
+
+def _normalise(
+    on_pc_grid: dict[str, sitk.Image], mask: np.ndarray, options: CasePreprocessingOptions, timer: _StepTimer
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
+    """95th-percentile then radiometric normalisation; arrays (float32) and both kinds of scales."""
+    with timer.step("intensity"):
+        by_percentile = {
+            name: normalise_intensity(sitk.GetArrayFromImage(image), mask, options.intensity_percentile)
+            for name, image in on_pc_grid.items()
+        }
+    x_pc = by_percentile["pre_contrast"].image.astype(np.float32)
+    normalised = {"pre_contrast": x_pc}
+    radiometric_scales: dict[str, float] = {}
+    with timer.step("radiometric"):
+        for name in [name for name in on_pc_grid if name != "pre_contrast"]:
+            scan = by_percentile[name].image
+            scale = estimate_radiometric_scale(scan, x_pc, mask, options.radiometric).scale
+            normalised[name] = (scan * scale).astype(np.float32)
+            radiometric_scales[name] = float(scale)
+    intensity_scales = {name: float(result.scale) for name, result in by_percentile.items()}
+    return normalised, intensity_scales, radiometric_scales
+
+
+def _target_arrays(
+    x_sd: np.ndarray, standard: SubtractionResult, noise_sigma_ld: float
+) -> dict[str, np.ndarray]:
+    """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32)."""
+    target = contrast_target(standard.subtraction, noise_sigma_ld)
+    return {
+        "x_sd": x_sd,
+        "z_sd": standard.subtraction.astype(np.float32),
+        "s_sd": standard.local_statistics.std.astype(np.float32),
+        "p_sd": target.probability.astype(np.float32),
+        "y_sd": target.signal.astype(np.float32),
+    }
