@@ -1,0 +1,1 @@
+"""Experiment planning: plans schema, planners (default and variants), cross-validation splits."""

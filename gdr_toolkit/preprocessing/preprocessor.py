@@ -1,0 +1,189 @@
+"""The dataset preprocessor: every training case through :func:`preprocess_case`, resampled to the
+planned spacing, cropped to the head and stored (``case_storage``), in parallel worker processes.
+
+Reruns skip complete cases; a failing case is reported by name while the others finish; worker death
+(e.g. out of memory) is reported as such. gamma's per-case statistics are reduced into
+``dataset_statistics.json`` beside the cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdr_toolkit.dataset.image_io import read_image
+from gdr_toolkit.dataset.metadata import load_case_metadata
+from gdr_toolkit.dataset.raw_layout import RawCase
+from gdr_toolkit.file_io import write_json_atomic
+from gdr_toolkit.planning.plans import ConfigurationPlan
+from gdr_toolkit.preprocessing import case_storage
+from gdr_toolkit.preprocessing.case_preprocessing import (
+    CasePreprocessingOptions,
+    grid_geometry,
+    preprocess_case,
+)
+from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
+from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
+from gdr_toolkit.preprocessing.resampling import (
+    crop,
+    head_bounding_box,
+    isotropic_grid,
+    needs_resampling,
+    resample_array,
+)
+
+logger = logging.getLogger(__name__)
+
+STORED_CHANNELS = ("z_ld", "x_ld", "s_ld", "y_sd", "p_sd", "brain_mask", "x_pc", "x_sd")
+NEAREST_CHANNELS = frozenset({"brain_mask"})
+ENHANCING_PROBABILITY = 0.5
+MAX_ENHANCING_LOCATIONS = 10_000
+STATISTICS_FILE = "dataset_statistics.json"
+
+
+class PreprocessingError(RuntimeError):
+    """Some cases failed; ``failures`` maps case id to the reason."""
+
+    def __init__(self, failures: dict[str, str], hint: str = "") -> None:
+        self.failures = failures
+        lines = "\n".join(f"  {case}: {reason}" for case, reason in sorted(failures.items()))
+        super().__init__(f"{len(failures)} case(s) failed:\n{lines}{hint}")
+
+
+def options_from_plan(configuration: ConfigurationPlan) -> CasePreprocessingOptions:
+    """The per-case options a configuration asks for (noise normalisation, local kernel width)."""
+    local = LocalStatisticsOptions(kernel_std_mm=configuration.local_noise_kernel_mm)
+    return CasePreprocessingOptions(noise=NoiseOptions(normalise=configuration.noise_normalisation, local=local))
+
+
+def enhancing_locations(probability: np.ndarray, case_id: str) -> list[list[int]]:
+    """Up to 10,000 (z, y, x) voxels with p_SD > 0.5, subsampled reproducibly per case."""
+    locations = np.argwhere(probability > ENHANCING_PROBABILITY)
+    if len(locations) > MAX_ENHANCING_LOCATIONS:
+        rng = np.random.default_rng(zlib.crc32(case_id.encode()))
+        locations = locations[np.sort(rng.choice(len(locations), MAX_ENHANCING_LOCATIONS, replace=False))]
+    return locations.astype(int).tolist()
+
+
+def preprocess_and_store_case(case: RawCase, configuration: ConfigurationPlan, output_folder: Path) -> dict[str, Any]:
+    """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties."""
+    metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
+    pre_contrast = read_image(case.pre_contrast)
+    result = preprocess_case(
+        pre_contrast,
+        read_image(case.low_dose),
+        read_image(case.standard_dose),
+        metadata,
+        options_from_plan(configuration),
+    )
+    grid = pre_contrast
+    arrays = result.arrays
+    if needs_resampling(pre_contrast, configuration.spacing_mm):
+        grid = isotropic_grid(pre_contrast, configuration.spacing_mm)
+        arrays = {
+            name: resample_array(arrays[name], pre_contrast, grid, "nearest" if name in NEAREST_CHANNELS else "linear")
+            for name in STORED_CHANNELS
+        }
+    box = head_bounding_box(arrays["x_pc"])
+    stack = crop(np.stack([arrays[name].astype(np.float32) for name in STORED_CHANNELS]), box)
+    properties = {
+        "case_id": case.case_id,
+        "channels": list(STORED_CHANNELS),
+        "shape_zyx": list(stack.shape[1:]),
+        "preprocessed_grid": grid_geometry(grid),
+        "crop_box_zyx": [list(bounds) for bounds in box],
+        "spacing_mm": configuration.spacing_mm,
+        "enhancing_locations_zyx": enhancing_locations(stack[STORED_CHANNELS.index("p_sd")], case.case_id),
+        **result.properties.to_json_dict(),
+    }
+    case_storage.write_case(output_folder, case.case_id, stack, properties)
+    return properties
+
+
+def _process(arguments: tuple[RawCase, ConfigurationPlan, Path]) -> tuple[str, float | None]:
+    case, configuration, folder = arguments
+    properties = preprocess_and_store_case(case, configuration, folder)
+    return case.case_id, properties["gamma_statistic"]
+
+
+@dataclass(frozen=True)
+class DatasetPreprocessingSummary:
+    processed: tuple[str, ...]
+    skipped: tuple[str, ...]
+    gamma: float
+
+
+def _run_cases(
+    tasks: list[tuple[RawCase, ConfigurationPlan, Path]],
+    num_processes: int,
+    on_case_done: Callable[[str], None] | None,
+) -> dict[str, str]:
+    """Run the tasks; return failures by case id (reason)."""
+    failures: dict[str, str] = {}
+    if num_processes <= 1:
+        for task in tasks:
+            try:
+                _process(task)
+            except Exception as error:  # noqa: BLE001 (report every failure by case, keep going)
+                failures[task[0].case_id] = f"{type(error).__name__}: {error}"
+            if on_case_done:
+                on_case_done(task[0].case_id)
+        return failures
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=num_processes, mp_context=context) as pool:
+        futures = {pool.submit(_process, task): task[0].case_id for task in tasks}
+        for future in as_completed(futures):
+            case_id = futures[future]
+            try:
+                future.result()
+            except BrokenProcessPool as error:
+                raise PreprocessingError(
+                    {case_id: f"a worker process died ({error})"},
+                    hint="\nA worker was killed, most likely out of memory: rerun with fewer processes (-np); "
+                    "finished cases are kept.",
+                ) from error
+            except Exception as error:  # noqa: BLE001 (report every failure by case, keep going)
+                failures[case_id] = f"{type(error).__name__}: {error}"
+            if on_case_done:
+                on_case_done(case_id)
+    return failures
+
+
+def preprocess_dataset(
+    cases: list[RawCase],
+    configuration: ConfigurationPlan,
+    output_folder: Path,
+    num_processes: int = 1,
+    on_case_done: Callable[[str], None] | None = None,
+) -> DatasetPreprocessingSummary:
+    """Preprocess the training cases into ``output_folder`` (skipping complete ones) and write gamma.
+
+    Raises:
+        PreprocessingError: one or more cases failed (the others are stored) or a worker died.
+    """
+    output_folder = Path(output_folder)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    if removed := case_storage.remove_stale_temporaries(output_folder):
+        logger.info("removed %d temporary file(s) left by an interrupted run", removed)
+    todo = [case for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)]
+    skipped = tuple(case.case_id for case in cases if case not in todo)
+    logger.info("%s: %d case(s) to preprocess, %d already complete", output_folder.name, len(todo), len(skipped))
+    failures = _run_cases([(case, configuration, output_folder) for case in todo], num_processes, on_case_done)
+    if failures:
+        raise PreprocessingError(failures)
+    statistics = {
+        case.case_id: case_storage.load_case_properties(output_folder, case.case_id)["gamma_statistic"]
+        for case in cases
+    }
+    gamma = reduce_gamma(list(statistics.values()))
+    write_json_atomic({"gamma": gamma, "gamma_statistic_per_case": statistics}, output_folder / STATISTICS_FILE)
+    return DatasetPreprocessingSummary(tuple(case.case_id for case in todo), skipped, gamma)

@@ -1,0 +1,80 @@
+"""Resampling of per-case arrays to the planned isotropic spacing, and cropping to the head.
+
+Arrays are numpy (z, y, x) on a SimpleITK grid (spacing and origin in mm, direction cosines). The
+isotropic grid keeps the source's orientation and physical extent: the outer corner of the first voxel
+stays where it was, the number of voxels per axis is round(size * spacing / target).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+SPACING_TOLERANCE_MM = 1e-3
+
+
+def isotropic_grid(reference: sitk.Image, spacing_mm: float) -> sitk.Image:
+    """An empty uint8 image with ``reference``'s orientation and extent at ``spacing_mm`` (isotropic)."""
+    if spacing_mm <= 0:
+        raise ValueError(f"spacing_mm must be > 0, got {spacing_mm}.")
+    old_spacing = np.asarray(reference.GetSpacing())
+    size = [
+        max(1, int(round(n * s / spacing_mm))) for n, s in zip(reference.GetSize(), old_spacing, strict=True)
+    ]
+    direction = np.asarray(reference.GetDirection()).reshape(3, 3)
+    corner_shift = direction @ ((spacing_mm - old_spacing) / 2.0)
+    grid = sitk.Image(size, sitk.sitkUInt8)
+    grid.SetSpacing([spacing_mm] * 3)
+    grid.SetDirection(reference.GetDirection())
+    grid.SetOrigin(tuple(np.asarray(reference.GetOrigin()) + corner_shift))
+    return grid
+
+
+def needs_resampling(reference: sitk.Image, spacing_mm: float) -> bool:
+    return not np.allclose(reference.GetSpacing(), spacing_mm, atol=SPACING_TOLERANCE_MM, rtol=0)
+
+
+def resample_array(
+    array: np.ndarray, source: sitk.Image, target: sitk.Image, interpolation: str = "linear"
+) -> np.ndarray:
+    """Resample a (z, y, x) array living on ``source``'s grid onto ``target``'s grid.
+
+    Args:
+        array: values on the source grid, shape equal to source's (z, y, x).
+        source, target: grids (their voxel values are not used).
+        interpolation: "linear" for images and soft maps, "nearest" for masks and labels.
+    """
+    methods = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
+    if interpolation not in methods:
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}.")
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(source)
+    resampled = sitk.Resample(
+        image, target, sitk.Transform(), methods[interpolation], 0.0, image.GetPixelID()
+    )
+    return sitk.GetArrayFromImage(resampled)
+
+
+def head_bounding_box(
+    pre_contrast: np.ndarray, threshold: float = 0.05, margin_voxels: int = 4
+) -> tuple[tuple[int, int], ...]:
+    """Bounding box (start, stop) per axis (z, y, x) of the head: where the normalised PC, lightly
+    smoothed, exceeds ``threshold`` (PC divided by its 95th brain percentile), plus a margin."""
+    smoothed = ndimage.uniform_filter(pre_contrast.astype(np.float32), size=3)
+    foreground = smoothed > threshold
+    if not foreground.any():
+        return tuple((0, n) for n in pre_contrast.shape)
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        present = np.flatnonzero(foreground.any(axis=other))
+        start = max(0, int(present[0]) - margin_voxels)
+        stop = min(pre_contrast.shape[axis], int(present[-1]) + 1 + margin_voxels)
+        box.append((start, stop))
+    return tuple(box)
+
+
+def crop(array: np.ndarray, box: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``array[..., z0:z1, y0:y1, x0:x1]`` for a box from :func:`head_bounding_box`."""
+    return array[(Ellipsis, *(slice(start, stop) for start, stop in box))]
