@@ -62,7 +62,9 @@ class PreprocessingError(RuntimeError):
 def options_from_plan(configuration: ConfigurationPlan) -> CasePreprocessingOptions:
     """The per-case options a configuration asks for (noise normalisation, local kernel width)."""
     local = LocalStatisticsOptions(kernel_std_mm=configuration.local_noise_kernel_mm)
-    return CasePreprocessingOptions(noise=NoiseOptions(normalise=configuration.noise_normalisation, local=local))
+    return CasePreprocessingOptions(
+        noise=NoiseOptions(normalise=configuration.noise_normalisation, local=local)
+    )
 
 
 def enhancing_locations(probability: np.ndarray, case_id: str) -> list[list[int]]:
@@ -74,7 +76,9 @@ def enhancing_locations(probability: np.ndarray, case_id: str) -> list[list[int]
     return locations.astype(int).tolist()
 
 
-def preprocess_and_store_case(case: RawCase, configuration: ConfigurationPlan, output_folder: Path) -> dict[str, Any]:
+def preprocess_and_store_case(
+    case: RawCase, configuration: ConfigurationPlan, output_folder: Path
+) -> dict[str, Any]:
     """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties."""
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     pre_contrast = read_image(case.pre_contrast)
@@ -90,7 +94,9 @@ def preprocess_and_store_case(case: RawCase, configuration: ConfigurationPlan, o
     if needs_resampling(pre_contrast, configuration.spacing_mm):
         grid = isotropic_grid(pre_contrast, configuration.spacing_mm)
         arrays = {
-            name: resample_array(arrays[name], pre_contrast, grid, "nearest" if name in NEAREST_CHANNELS else "linear")
+            name: resample_array(
+                arrays[name], pre_contrast, grid, "nearest" if name in NEAREST_CHANNELS else "linear"
+            )
             for name in STORED_CHANNELS
         }
     box = head_bounding_box(arrays["x_pc"])
@@ -122,17 +128,25 @@ class DatasetPreprocessingSummary:
     gamma: float
 
 
-def _run_cases(
-    tasks: list[tuple[RawCase, ConfigurationPlan, Path]],
+def run_case_tasks(
+    worker: Callable[[Any], Any],
+    tasks: list[tuple[RawCase, Any, Any]],
     num_processes: int,
-    on_case_done: Callable[[str], None] | None,
+    on_case_done: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
-    """Run the tasks; return failures by case id (reason)."""
+    """Run ``worker(task)`` for every task (first element: the case) in reused worker processes.
+
+    Returns:
+        The failures: case id -> "ExceptionType: message"; the other cases completed.
+
+    Raises:
+        PreprocessingError: a worker process died (e.g. killed for memory), with a hint about -np.
+    """
     failures: dict[str, str] = {}
     if num_processes <= 1:
         for task in tasks:
             try:
-                _process(task)
+                worker(task)
             except Exception as error:  # noqa: BLE001 (report every failure by case, keep going)
                 failures[task[0].case_id] = f"{type(error).__name__}: {error}"
             if on_case_done:
@@ -140,7 +154,7 @@ def _run_cases(
         return failures
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=num_processes, mp_context=context) as pool:
-        futures = {pool.submit(_process, task): task[0].case_id for task in tasks}
+        futures = {pool.submit(worker, task): task[0].case_id for task in tasks}
         for future in as_completed(futures):
             case_id = futures[future]
             try:
@@ -176,8 +190,11 @@ def preprocess_dataset(
         logger.info("removed %d temporary file(s) left by an interrupted run", removed)
     todo = [case for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)]
     skipped = tuple(case.case_id for case in cases if case not in todo)
-    logger.info("%s: %d case(s) to preprocess, %d already complete", output_folder.name, len(todo), len(skipped))
-    failures = _run_cases([(case, configuration, output_folder) for case in todo], num_processes, on_case_done)
+    logger.info(
+        "%s: %d case(s) to preprocess, %d already complete", output_folder.name, len(todo), len(skipped)
+    )
+    tasks = [(case, configuration, output_folder) for case in todo]
+    failures = run_case_tasks(_process, tasks, num_processes, on_case_done)
     if failures:
         raise PreprocessingError(failures)
     statistics = {
@@ -185,5 +202,7 @@ def preprocess_dataset(
         for case in cases
     }
     gamma = reduce_gamma(list(statistics.values()))
-    write_json_atomic({"gamma": gamma, "gamma_statistic_per_case": statistics}, output_folder / STATISTICS_FILE)
+    write_json_atomic(
+        {"gamma": gamma, "gamma_statistic_per_case": statistics}, output_folder / STATISTICS_FILE
+    )
     return DatasetPreprocessingSummary(tuple(case.case_id for case in todo), skipped, gamma)

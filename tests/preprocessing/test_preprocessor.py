@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gdr_toolkit.dataset.raw_layout import list_cases
+from gdr_toolkit.dataset.raw_layout import case_files, list_cases
 from gdr_toolkit.planning.plans import ConfigurationPlan
 from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.preprocessing.preprocessor import (
@@ -21,6 +21,7 @@ from gdr_toolkit.preprocessing.preprocessor import (
     STORED_CHANNELS,
     PreprocessingError,
     preprocess_dataset,
+    run_case_tasks,
 )
 from gdr_toolkit.simulation import SimulationSettings
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
@@ -116,7 +117,7 @@ def test_a_broken_case_is_named_and_the_others_finish(raw_dataset, tmp_path):
 KILL_SCRIPT = """
 import sys
 from pathlib import Path
-from gdr_toolkit.dataset.raw_layout import list_cases
+from gdr_toolkit.dataset.raw_layout import case_files, list_cases
 from gdr_toolkit.preprocessing.preprocessor import preprocess_dataset
 sys.path.insert(0, {tests!r})
 from test_preprocessor import configuration
@@ -138,4 +139,30 @@ def test_killed_run_resumes_without_partial_files(raw_dataset, tmp_path):
     assert len(summary.skipped) >= 1
     assert not list(output.glob(".tmp-*"))
     for case in list_cases(raw_dataset, "Tr"):
-        assert case_storage.open_case_arrays(output, case.case_id)[:, :4, :4, :4].shape[0] == len(STORED_CHANNELS)
+        assert case_storage.open_case_arrays(output, case.case_id)[:, :4, :4, :4].shape[0] == len(
+            STORED_CHANNELS
+        )
+
+
+def _tasks(*case_ids: str) -> list[tuple]:
+    return [(case_files(Path("unused"), case_id, "Tr", ".nii.gz"), None, None) for case_id in case_ids]
+
+
+def _die(task) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fail_on_second(task) -> None:
+    if task[0].case_id == "b":
+        raise ValueError("bad input in b")
+
+
+def test_worker_death_is_reported_with_a_hint():
+    with pytest.raises(PreprocessingError, match="died") as info:
+        run_case_tasks(_die, _tasks("a", "b"), num_processes=2)
+    assert "-np" in str(info.value)
+
+
+def test_parallel_failures_are_collected_by_case():
+    failures = run_case_tasks(_fail_on_second, _tasks("a", "b"), num_processes=2)
+    assert failures == {"b": "ValueError: bad input in b"}
