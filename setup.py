@@ -6,6 +6,7 @@ COMMANDS = {
     "gdr_simulate_dataset": "gdr_toolkit.cli.simulate_dataset:main",
     "gdr_verify_dataset": "gdr_toolkit.cli.verify_dataset:main",
     "gdr_demo": "gdr_toolkit.cli.demo:main",
+    "gdr_extract_fingerprint": "gdr_toolkit.cli.extract_fingerprint:main",
 }
 
 setup(
