@@ -5,6 +5,9 @@ from setuptools import find_packages, setup
 COMMANDS = {
     "gdr_simulate_dataset": "gdr_toolkit.cli.simulate_dataset:main",
     "gdr_verify_dataset": "gdr_toolkit.cli.verify_dataset:main",
+    "gdr_plan_experiment": "gdr_toolkit.cli.plan_experiment:main",
+    "gdr_preprocess": "gdr_toolkit.cli.preprocess:main",
+    "gdr_plan_and_preprocess": "gdr_toolkit.cli.plan_and_preprocess:main",
     "gdr_demo": "gdr_toolkit.cli.demo:main",
     "gdr_extract_fingerprint": "gdr_toolkit.cli.extract_fingerprint:main",
 }

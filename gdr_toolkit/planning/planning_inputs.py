@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METADATA_CONDITION_KEYS = ("dose_fraction", "field_strength_t", "relaxivity")
+from gdr_toolkit.fingerprint.dataset_fingerprint import METADATA_CONDITION_KEYS, DatasetFingerprint
+
+__all__ = ["METADATA_CONDITION_KEYS", "PlanningInputs", "planning_inputs_from_fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,16 @@ class PlanningInputs:
             raise ValueError(f"{self.dataset_name}: no cases to plan for.")
         if len(self.pre_contrast_spacings_mm) != len(self.head_extents_mm):
             raise ValueError(f"{self.dataset_name}: one spacing and one head extent per case are needed.")
+
+
+def planning_inputs_from_fingerprint(fingerprint: DatasetFingerprint) -> PlanningInputs:
+    """Distil a dataset fingerprint (vectors in (x, y, z)) into planner inputs (extents in (z, y, x))."""
+    summary = fingerprint.metadata_summary()
+    return PlanningInputs(
+        dataset_name=fingerprint.dataset_name,
+        pre_contrast_spacings_mm=tuple(tuple(case.spacing_mm) for case in fingerprint.cases),
+        head_extents_mm=tuple(tuple(reversed(case.head_box_mm)) for case in fingerprint.cases),
+        metadata_present={key: summary[key].present_in_all_cases for key in METADATA_CONDITION_KEYS},
+        metadata_varies={key: summary[key].varies for key in METADATA_CONDITION_KEYS},
+        median_spacing_ratio=float(fingerprint.median_ce_to_pc_spacing_ratio),
+    )

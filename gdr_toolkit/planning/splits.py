@@ -19,13 +19,18 @@ def make_splits(
 ) -> list[dict[str, list[str]]]:
     """Shuffle the sorted ids with ``seed`` and deal them into ``num_folds`` validation sets.
 
+    A dataset with fewer cases than folds gets one fold per case (leave-one-out) and a warning.
+
     Returns:
         One ``{"train": [...], "val": [...]}`` per fold; every case is validated exactly once.
     """
+    if len(case_ids) < 2:
+        raise ValueError(f"cross-validation needs >= 2 training cases, got {len(case_ids)}.")
     if len(case_ids) < num_folds:
-        raise ValueError(
-            f"{num_folds}-fold cross-validation needs >= {num_folds} cases, got {len(case_ids)}."
+        logger.warning(
+            "%d cases: %d folds (leave-one-out) instead of %d", len(case_ids), len(case_ids), num_folds
         )
+        num_folds = len(case_ids)
     order = sorted(case_ids)
     np.random.default_rng(seed).shuffle(order)
     folds = []

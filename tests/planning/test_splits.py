@@ -24,9 +24,11 @@ def test_splits_are_seeded():
     assert make_splits(CASES, seed=1) != make_splits(CASES, seed=2)
 
 
-def test_too_few_cases_fail():
-    with pytest.raises(ValueError, match="needs >= 5"):
-        make_splits(CASES[:3])
+def test_fewer_cases_than_folds_gives_leave_one_out():
+    folds = make_splits(CASES[:3])
+    assert len(folds) == 3 and all(len(fold["val"]) == 1 for fold in folds)
+    with pytest.raises(ValueError, match=">= 2"):
+        make_splits(CASES[:1])
 
 
 def test_user_splits_in_the_raw_folder_are_respected(tmp_path):

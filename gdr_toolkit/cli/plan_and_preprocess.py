@@ -1,0 +1,57 @@
+"""``gdr_plan_and_preprocess -d ID``: fingerprint -> plans -> preprocessed data, in one command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.plan_experiment import add_planner_arguments, planner_request, run_planning
+from gdr_toolkit.cli.preprocess import add_preprocess_arguments, run_preprocess
+from gdr_toolkit.dataset.verify import verify_dataset
+from gdr_toolkit.fingerprint import FingerprintExtractionError, load_or_extract_fingerprint
+from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
+
+logger = logging.getLogger("gdr_plan_and_preprocess")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gdr_plan_and_preprocess", description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or name")
+    parser.add_argument(
+        "--verify_dataset_integrity", action="store_true", help="run gdr_verify_dataset first"
+    )
+    parser.add_argument("--clean", action="store_true", help="extract the fingerprint again")
+    parser.add_argument("--no_pp", action="store_true", help="stop after planning")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_planner_arguments(parser)
+    add_preprocess_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        raw = raw_dataset_folder(args.dataset)
+        if args.verify_dataset_integrity and (problems := verify_dataset(raw)):
+            for problem in problems:
+                logger.error("%s", problem)
+            return 1
+        fingerprint = load_or_extract_fingerprint(
+            raw, preprocessed_folder() / raw.name, args.num_processes, args.clean, progress=True
+        )
+        plans_name = run_planning(raw.name, fingerprint, planner_request(args))
+        if args.no_pp:
+            return 0
+        return run_preprocess(raw.name, plans_name, args.configurations, args.num_processes)
+    except FingerprintExtractionError as error:
+        logger.error("fingerprint: %s", error)
+    except (OSError, ValueError, KeyError) as error:
+        logger.error("%s", error)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

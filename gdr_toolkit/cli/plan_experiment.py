@@ -1,0 +1,79 @@
+"""``gdr_plan_experiment -d ID``: plans (spacing, patch, batch, network, conditions) from the fingerprint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.file_io import read_json
+from gdr_toolkit.fingerprint import DatasetFingerprint
+from gdr_toolkit.fingerprint.extraction import FINGERPRINT_FILE_NAME
+from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
+from gdr_toolkit.planning.plan_experiment import PlannerRequest, plan_experiment
+
+logger = logging.getLogger("gdr_plan_experiment")
+NOISE_CHOICES = {"auto": None, "on": True, "off": False}
+
+
+def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-pl", "--planner", default="ExperimentPlanner", help="planner class name")
+    parser.add_argument(
+        "-gpu_memory_target", type=float, default=None, help="GiB for 3d_fullres (default 16)"
+    )
+    parser.add_argument("-overwrite_target_spacing", type=float, default=None, help="isotropic spacing, mm")
+    parser.add_argument("-overwrite_plans_name", default=None, help="plans name (file <NAME>.json)")
+    parser.add_argument("--noise_normalisation", choices=NOISE_CHOICES, default="auto", help="eq. 1 on/off")
+
+
+def planner_request(args: argparse.Namespace) -> PlannerRequest:
+    return PlannerRequest(
+        planner=args.planner,
+        gpu_memory_target_gb=args.gpu_memory_target,
+        target_spacing_mm=args.overwrite_target_spacing,
+        plans_name=args.overwrite_plans_name,
+        noise_normalisation=NOISE_CHOICES[args.noise_normalisation],
+    )
+
+
+def run_planning(dataset: str, fingerprint: DatasetFingerprint | None, request: PlannerRequest) -> str:
+    """Plan and save; returns the plans name. Reads the fingerprint file when none is given."""
+    raw = raw_dataset_folder(dataset)
+    target = preprocessed_folder() / raw.name
+    if fingerprint is None:
+        path = target / FINGERPRINT_FILE_NAME
+        fingerprint = DatasetFingerprint.from_json_dict(read_json(path), source=str(path))
+    plans, path = plan_experiment(fingerprint, target, raw, request)
+    for name, plan in plans.configurations.items():
+        logger.info(
+            "%s: %g mm, patch %s, batch %d, widths %s, conditions %s, noise normalisation %s",
+            name,
+            plan.spacing_mm,
+            list(plan.patch_size),
+            plan.batch_size,
+            plan.network["widths"],
+            list(plan.condition_keys),
+            plan.noise_normalisation,
+        )
+    logger.info("wrote %s", path)
+    return plans.plans_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gdr_plan_experiment", description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or name")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_planner_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        run_planning(args.dataset, None, planner_request(args))
+    except (OSError, ValueError) as error:
+        logger.error("%s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
