@@ -34,11 +34,19 @@ GIB = 1024**3
 
 @dataclass(frozen=True)
 class ConfigurationSpec:
-    """What distinguishes a configuration before fitting: widths, device, patch cap."""
+    """What distinguishes a configuration before fitting.
+
+    Attributes:
+        widths: feature channels per scale, finest first.
+        target_device: "gpu" (memory-bound: fit the GPU memory target) or "cpu" (compute-bound).
+        max_patch_edge: cap per patch axis, voxels.
+        max_batch_size: cap on the batch (on CPU the step time, not memory, limits it).
+    """
 
     widths: tuple[int, ...]
     target_device: str
     max_patch_edge: int
+    max_batch_size: int = 64
 
 
 class ExperimentPlanner:
@@ -47,7 +55,9 @@ class ExperimentPlanner:
     plans_name = "gdrPlans"
     configuration_specs = {
         "3d_fullres": ConfigurationSpec(widths=(32, 64, 128, 256), target_device="gpu", max_patch_edge=128),
-        "3d_cpu": ConfigurationSpec(widths=(16, 32, 64, 128), target_device="cpu", max_patch_edge=48),
+        "3d_cpu": ConfigurationSpec(
+            widths=(16, 32, 64, 128), target_device="cpu", max_patch_edge=48, max_batch_size=2
+        ),
     }
     blocks_per_scale = 2
     embedding_features = 128
@@ -55,7 +65,6 @@ class ExperimentPlanner:
     cpu_memory_budget_gb = 4.0
     min_bottleneck_voxels = 4
     min_batch_size = 2
-    max_batch_size = 64
     batch_voxel_fraction = 0.05
     noise_normalisation_max_spacing_ratio = 1.5
     local_noise_kernel_mm = 8.0
@@ -152,7 +161,7 @@ class ExperimentPlanner:
         batch = self.min_batch_size
         voxels = float(np.prod(patch))
         while (
-            batch < self.max_batch_size and (batch + 1) * voxels <= self.batch_voxel_fraction * dataset_voxels
+            batch < spec.max_batch_size and (batch + 1) * voxels <= self.batch_voxel_fraction * dataset_voxels
         ):
             larger = estimate_training_memory_bytes(network, tuple(patch), batch + 1)
             if larger > budget:
