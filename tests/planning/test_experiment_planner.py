@@ -79,6 +79,7 @@ def test_patch_fits_the_budget_is_divisible_and_keeps_a_4_voxel_bottleneck():
         assert plan.batch_size >= 2
     assert plans.configuration("3d_fullres").network["widths"] == [32, 64, 128, 256]
     assert max(plans.configuration("3d_cpu").patch_size) <= 48
+    assert plans.configuration("3d_cpu").batch_size == 2  # compute-bound on CPU
 
 
 def test_smaller_gpu_gives_smaller_patch_or_batch():
