@@ -10,6 +10,7 @@ COMMANDS = {
     "gdr_plan_and_preprocess": "gdr_toolkit.cli.plan_and_preprocess:main",
     "gdr_demo": "gdr_toolkit.cli.demo:main",
     "gdr_extract_fingerprint": "gdr_toolkit.cli.extract_fingerprint:main",
+    "gdr_train": "gdr_toolkit.cli.train:main",
 }
 
 setup(
@@ -24,6 +25,7 @@ setup(
     install_requires=[
         "torch>=2.3",
         "batchgenerators>=0.25",
+        "batchgeneratorsv2>=0.3",  # torch grid_sample augmentation: 3-6x faster than batchgenerators on CPU (data_loading.md)
         "SimpleITK>=2.3",
         "itk-elastix>=0.20",
         "acvl-utils>=0.2",

@@ -1,0 +1,92 @@
+"""One training batch from a random generator: draw case, position and augmentation, read, augment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gdr_toolkit.training.data.options import LoaderOptions
+from gdr_toolkit.training.data.patch_sampling import sample_patch_start
+from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
+from gdr_toolkit.training.data.spatial_augmentation import (
+    SpatialParameters,
+    apply_spatial_augmentation,
+    sample_spatial_parameters,
+    source_margin,
+)
+
+
+@dataclass(frozen=True)
+class PatchDraw:
+    """Everything random about one training patch (replay it with ``load_augmented_patch``).
+
+    Attributes:
+        case_id: the case.
+        start_zyx: first voxel of the (unaugmented) patch box, may be negative.
+        spatial: the spatial augmentation.
+        oversampled: whether the box was centred on an enhancing location.
+    """
+
+    case_id: str
+    start_zyx: tuple[int, int, int]
+    spatial: SpatialParameters
+    oversampled: bool
+
+
+def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: LoaderOptions) -> PatchDraw:
+    """Draw a case uniformly, then the patch position, then the augmentation (in this order)."""
+    case_id = dataset.case_ids[int(rng.integers(len(dataset.case_ids)))]
+    start, oversampled = sample_patch_start(
+        rng,
+        dataset.shape(case_id),
+        dataset.enhancing_locations(case_id),
+        options.patch_size,
+        options.oversample_fraction,
+    )
+    spatial = sample_spatial_parameters(rng, options.augmentation)
+    return PatchDraw(case_id, tuple(int(v) for v in start), spatial, oversampled)
+
+
+def load_augmented_patch(
+    dataset: PreprocessedDataset, draw: PatchDraw, patch_size: Sequence[int]
+) -> np.ndarray:
+    """Read the region the draw needs (the patch box grown by its margin) and augment it.
+
+    Returns:
+        float32 (C, *patch_size), all stored channels transformed together.
+    """
+    margin = np.asarray(source_margin(draw.spatial, patch_size))
+    start = np.asarray(draw.start_zyx) - margin
+    source = dataset.read_patch(draw.case_id, start, np.asarray(patch_size) + 2 * margin)
+    return apply_spatial_augmentation(source, draw.spatial, patch_size)
+
+
+def assemble_batch(
+    rng: np.random.Generator,
+    dataset: PreprocessedDataset,
+    options: LoaderOptions,
+    out: np.ndarray | None = None,
+) -> dict:
+    """Draw and load ``options.batch_size`` patches.
+
+    Args:
+        rng: the random generator (advanced).
+        dataset: the cases.
+        options: patch size, batch size, oversampling and augmentation.
+        out: optional float32 (B, C, *patch_size) array to fill (e.g. shared memory).
+
+    Returns:
+        {"data": float32 (B, C, *patch_size), "case_ids": list of B case ids}.
+    """
+    shape = (options.batch_size, len(dataset.channels), *options.patch_size)
+    data = np.empty(shape, dtype=np.float32) if out is None else out
+    if data.shape != shape:
+        raise ValueError(f"out has shape {data.shape}, expected {shape}.")
+    case_ids = []
+    for index in range(options.batch_size):
+        draw = draw_patch(rng, dataset, options)
+        data[index] = load_augmented_patch(dataset, draw, options.patch_size)
+        case_ids.append(draw.case_id)
+    return {"data": data, "case_ids": case_ids}

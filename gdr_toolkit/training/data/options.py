@@ -1,0 +1,90 @@
+"""Options of training-patch loading and augmentation (frozen dataclasses, validated on construction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SPATIAL_AXES = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class AugmentationOptions:
+    """Spatial augmentation of a training patch (all stored channels move together; no intensity changes).
+
+    Attributes:
+        enabled: False disables rotation, scaling and mirroring (patches are plain crops).
+        rotation_degrees: largest absolute rotation angle about each of the three axes, degrees.
+        rotation_probability: probability that a sample is rotated (then about all three axes).
+        scaling_range: (smallest, largest) isotropic scale factor of the sampled region; a factor > 1
+            samples a larger region, so structures appear smaller in the patch.
+        scaling_probability: probability that a sample is scaled.
+        mirror_axes: spatial axes of (z, y, x) that may be flipped, each independently with p = 0.5.
+    """
+
+    enabled: bool = True
+    rotation_degrees: float = 15.0
+    rotation_probability: float = 0.2
+    scaling_range: tuple[float, float] = (0.85, 1.15)
+    scaling_probability: float = 0.2
+    mirror_axes: tuple[int, ...] = SPATIAL_AXES
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rotation_degrees <= 180.0:
+            raise ValueError(f"rotation_degrees must lie in [0, 180], got {self.rotation_degrees}.")
+        for name in ("rotation_probability", "scaling_probability"):
+            _check_probability(name, getattr(self, name))
+        low, high = self.scaling_range
+        if not 0.0 < low <= high:
+            raise ValueError(f"scaling_range must satisfy 0 < low <= high, got {self.scaling_range}.")
+        if not set(self.mirror_axes) <= set(SPATIAL_AXES) or len(set(self.mirror_axes)) != len(
+            self.mirror_axes
+        ):
+            raise ValueError(
+                f"mirror_axes must be distinct entries of {SPATIAL_AXES}, got {self.mirror_axes}."
+            )
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How ``PatchLoader`` samples and delivers training batches.
+
+    Attributes:
+        patch_size: patch edge lengths (z, y, x), voxels.
+        batch_size: patches per batch.
+        oversample_fraction: probability that a patch is centred (with a small jitter) on one of the
+            case's stored enhancing locations instead of a uniform position.
+        augmentation: spatial augmentation options.
+        num_workers: background processes that assemble batches; 0 assembles them in the calling process.
+        seed: base seed; worker k draws from ``numpy.random.default_rng([seed, k])`` (the single-process
+            loader draws like worker 0), so runs repeat exactly for a fixed number of workers.
+        prefetch_per_worker: batches each worker may hold ready ahead of the consumer.
+    """
+
+    patch_size: tuple[int, int, int]
+    batch_size: int
+    oversample_fraction: float = 0.33
+    augmentation: AugmentationOptions = field(default_factory=AugmentationOptions)
+    num_workers: int = 2
+    seed: int = 0
+    prefetch_per_worker: int = 2
+
+    def __post_init__(self) -> None:
+        if len(self.patch_size) != 3 or any(int(edge) < 1 for edge in self.patch_size):
+            raise ValueError(
+                f"patch_size must be three positive edge lengths (z, y, x), got {self.patch_size}."
+            )
+        object.__setattr__(self, "patch_size", tuple(int(edge) for edge in self.patch_size))
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+        _check_probability("oversample_fraction", self.oversample_fraction)
+        if self.num_workers < 0:
+            raise ValueError(
+                f"num_workers must be >= 0 (0 = load in the calling process), got {self.num_workers}."
+            )
+        if self.prefetch_per_worker < 1:
+            raise ValueError(f"prefetch_per_worker must be >= 1, got {self.prefetch_per_worker}.")
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}.")

@@ -1,0 +1,131 @@
+"""Lazy access to a folder of preprocessed cases (``CASE.b2nd`` + ``CASE.json``) for patch-wise training."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import blosc2
+import numpy as np
+
+from gdr_toolkit.preprocessing import case_storage
+
+PROPERTIES_CACHE_SIZE = 32
+
+
+class PreprocessedDataset:
+    """The preprocessed cases of one configuration, read patch by patch from memory-mapped blosc2 files.
+
+    Opened arrays are kept per process (a pickled dataset, e.g. in a worker process, reopens them
+    lazily), properties are cached (the most recent ``PROPERTIES_CACHE_SIZE``) and the enhancing
+    locations of every case once opened are kept as compact int32 arrays.
+
+    Args:
+        folder: the configuration's preprocessed folder (``<plans>_<configuration>/``).
+        case_ids: the cases to use (e.g. a fold's training cases).
+
+    Raises:
+        FileNotFoundError: the folder or any case's array or properties file is missing.
+        ValueError: no case ids were given.
+    """
+
+    def __init__(self, folder: Path, case_ids: Sequence[str]) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"Preprocessed folder {self.folder} does not exist; run gdr_preprocess.")
+        if isinstance(case_ids, str) or len(case_ids) == 0:
+            raise ValueError(f"case_ids must be a non-empty sequence of case ids, got {case_ids!r}.")
+        self.case_ids: tuple[str, ...] = tuple(case_ids)
+        missing = [case for case in self.case_ids if not case_storage.is_case_complete(self.folder, case)]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise FileNotFoundError(
+                f"Preprocessed folder {self.folder} lacks the cases {shown} (CASE.b2nd and CASE.json); "
+                "rerun gdr_preprocess or check the split."
+            )
+        self._reset_caches()
+        self.channels: tuple[str, ...] = tuple(self.properties(self.case_ids[0])["channels"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"folder": self.folder, "case_ids": self.case_ids, "channels": self.channels}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.folder, self.case_ids, self.channels = state["folder"], state["case_ids"], state["channels"]
+        self._reset_caches()
+
+    def _reset_caches(self) -> None:
+        self._arrays: dict[str, blosc2.NDArray] = {}
+        self._locations: dict[str, np.ndarray] = {}
+        self._properties: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    def properties(self, case_id: str) -> dict[str, Any]:
+        """The case's ``CASE.json`` record (cached; treat it as read-only)."""
+        cache = self._properties
+        if case_id in cache:
+            cache.move_to_end(case_id)
+            return cache[case_id]
+        record = case_storage.load_case_properties(self.folder, case_id)
+        cache[case_id] = record
+        if len(cache) > PROPERTIES_CACHE_SIZE:
+            cache.popitem(last=False)
+        return record
+
+    def enhancing_locations(self, case_id: str) -> np.ndarray:
+        """Stored voxels with p_SD > 0.5, int32 (N, 3) as (z, y, x); N may be 0."""
+        if case_id not in self._locations:
+            locations = self.properties(case_id).get("enhancing_locations_zyx", [])
+            self._locations[case_id] = np.asarray(locations, dtype=np.int32).reshape(-1, 3)
+        return self._locations[case_id]
+
+    def shape(self, case_id: str) -> tuple[int, int, int]:
+        """Spatial shape (z, y, x) of the case's stored arrays, voxels."""
+        return tuple(int(edge) for edge in self._array(case_id).shape[1:])
+
+    def read_patch(self, case_id: str, start_zyx: Sequence[int], size_zyx: Sequence[int]) -> np.ndarray:
+        """Read one region of all channels; only that region is decompressed.
+
+        Args:
+            case_id: the case.
+            start_zyx: first voxel (z, y, x) of the region; may be negative.
+            size_zyx: region edge lengths (z, y, x), voxels; the region may leave the volume.
+
+        Returns:
+            float32 (C, *size_zyx); voxels outside the volume are 0.
+        """
+        if len(start_zyx) != 3 or len(size_zyx) != 3:
+            raise ValueError(f"start_zyx and size_zyx need 3 entries, got {start_zyx} and {size_zyx}.")
+        array = self._array(case_id)
+        start = np.asarray(start_zyx, dtype=np.int64)
+        size = np.asarray(size_zyx, dtype=np.int64)
+        if (size < 1).any():
+            raise ValueError(f"size_zyx must be positive, got {tuple(size_zyx)}.")
+        shape = np.asarray(array.shape[1:], dtype=np.int64)
+        low, high = np.clip(start, 0, shape), np.clip(start + size, 0, shape)
+        patch = np.zeros((array.shape[0], *size.tolist()), dtype=np.float32)
+        if (high > low).all():
+            source = (slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high, strict=True)))
+            target = (
+                slice(None),
+                *(slice(int(a), int(b)) for a, b in zip(low - start, high - start, strict=True)),
+            )
+            patch[target] = array[source]
+        return patch
+
+    def _array(self, case_id: str) -> blosc2.NDArray:
+        array = self._arrays.get(case_id)
+        if array is None:
+            if case_id not in self.case_ids:
+                raise KeyError(f"Case {case_id!r} is not part of this dataset ({self.folder}).")
+            array = case_storage.open_case_arrays(self.folder, case_id)
+            if array.ndim != 4 or array.shape[0] != len(self.channels):
+                raise ValueError(
+                    f"{case_storage.case_array_path(self.folder, case_id)} has shape {array.shape}; expected "
+                    f"({len(self.channels)}, z, y, x) for the channels {self.channels}."
+                )
+            self._arrays[case_id] = array
+        return array
