@@ -1,0 +1,70 @@
+"""``gdr_train DATASET FOLD [-c CONFIG] [-tr TRAINER] [-p PLANS] [--c] [-device D] ...``: train one fold.
+
+Multi-process (DDP): ``torchrun --nproc_per_node N -m gdr_toolkit.cli.train DATASET FOLD ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.training.distributed import initialise_distributed, shutdown_distributed
+from gdr_toolkit.training.fold_training import TrainingJob, parse_fold, train_fold
+
+logger = logging.getLogger("gdr_train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gdr_train", description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", help="dataset id or DatasetXXX_Name")
+    parser.add_argument("fold", help="fold index (0-4) or 'all'")
+    parser.add_argument("-c", "--configuration", default="3d_fullres", help="default 3d_fullres")
+    parser.add_argument("-tr", "--trainer", default="GDRTrainer", help="trainer class (default GDRTrainer)")
+    parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
+    parser.add_argument("--c", dest="continue_training", action="store_true", help="resume checkpoint_latest")
+    parser.add_argument("-device", default="cpu", choices=("cpu", "cuda", "mps"), help="default cpu")
+    parser.add_argument("-pretrained_weights", type=Path, default=None, help="checkpoint to initialise from")
+    parser.add_argument("--num_epochs", type=int, default=None, help="override the trainer's num_epochs")
+    parser.add_argument(
+        "--iterations_per_epoch", type=int, default=None, help="override iterations per epoch"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    for name in ("num_epochs", "iterations_per_epoch"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            logger.error("--%s must be >= 1, got %d", name, getattr(args, name))
+            return 1
+    context = initialise_distributed(args.device)
+    if not context.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def progress(description: str, total: int) -> tqdm:
+        return tqdm(total=total, desc=description, unit="it", disable=None if context.is_main else True)
+
+    try:
+        job = TrainingJob(
+            args.dataset, parse_fold(args.fold), args.configuration, args.trainer, args.plans, args.device,
+            args.continue_training, args.pretrained_weights, args.num_epochs, args.iterations_per_epoch,
+        )  # fmt: skip
+        folder = train_fold(job, progress)
+    except (OSError, ValueError, KeyError, ImportError) as error:
+        logger.error("%s", error)
+        return 1
+    finally:
+        shutdown_distributed(context)
+    logger.info("fold folder: %s", folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

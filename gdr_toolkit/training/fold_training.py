@@ -1,0 +1,131 @@
+"""Train one fold as the command asks: result folders, plans copies, resume/finished rules, DDP set-up.
+
+Result layout: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` holds copies of the
+plans (``plans.json``) and ``dataset_statistics.json`` and one ``fold_K/`` (or ``fold_all/``) per fold.
+
+Rules: a fold with ``checkpoint_final.pth`` is finished: nothing is done (also with ``continue_training``;
+delete the fold folder to train again). A fold with ``checkpoint_latest.pth`` but no final checkpoint is
+continued with ``continue_training`` and refused without it (no silent overwrite). ``continue_training``
+on an empty fold starts from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gdr_toolkit.file_io import write_json_atomic
+from gdr_toolkit.paths import preprocessed_folder, resolve_dataset_name, results_folder
+from gdr_toolkit.planning.plans import load_plans, plans_path
+from gdr_toolkit.preprocessing.preprocessor import STATISTICS_FILE
+from gdr_toolkit.training.checkpoint import checkpoint_path
+from gdr_toolkit.training.distributed import DistributedContext, barrier, initialise_distributed
+from gdr_toolkit.training.registry import get_trainer_class
+from gdr_toolkit.training.trainer import Fold, ProgressFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """What ``gdr_train`` was asked to do (see documentation/training.md).
+
+    Attributes:
+        dataset: dataset id or ``DatasetXXX_Name``.
+        fold: fold index or ``"all"``.
+        configuration: configuration in the plans.
+        trainer_name: registered trainer class name.
+        plans_name: plans file name without ``.json``.
+        device: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        continue_training: resume from ``checkpoint_latest.pth``.
+        pretrained_weights: checkpoint whose matching network parameters initialise the network.
+        num_epochs: overrides the trainer's ``num_epochs`` (None: keep).
+        iterations_per_epoch: overrides the trainer's ``iterations_per_epoch`` (None: keep).
+    """
+
+    dataset: str
+    fold: Fold
+    configuration: str = "3d_fullres"
+    trainer_name: str = "GDRTrainer"
+    plans_name: str = "gdrPlans"
+    device: str = "cpu"
+    continue_training: bool = False
+    pretrained_weights: Path | None = None
+    num_epochs: int | None = None
+    iterations_per_epoch: int | None = None
+
+
+def parse_fold(text: str) -> Fold:
+    """``"0"`` .. ``"4"`` (any non-negative integer) or ``"all"``."""
+    if text == "all":
+        return "all"
+    if not text.isdigit():
+        raise ValueError(f"FOLD must be a non-negative integer or 'all', got {text!r}")
+    return int(text)
+
+
+def trainer_output_folder(dataset_name: str, trainer_name: str, plans_name: str, configuration: str) -> Path:
+    """``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>``."""
+    return results_folder() / dataset_name / f"{trainer_name}__{plans_name}__{configuration}"
+
+
+def select_device(name: str, context: DistributedContext) -> torch.device:
+    """The torch device for ``name``; with CUDA in a DDP group, this process's GPU."""
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("-device cuda was requested but CUDA is not available; use -device cpu")
+        return torch.device("cuda", context.local_rank)
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("-device mps was requested but MPS is not available; use -device cpu")
+    if name not in ("cpu", "mps"):
+        raise ValueError(f"-device must be cpu, cuda or mps, got {name!r}")
+    return torch.device(name)
+
+
+def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Path:
+    """Run ``job``; returns the fold folder. Call inside torchrun for multi-process training."""
+    dataset_name = resolve_dataset_name(job.dataset)
+    preprocessed_dataset = preprocessed_folder() / dataset_name
+    plans = load_plans(plans_path(preprocessed_dataset, job.plans_name))
+    trainer_class = get_trainer_class(job.trainer_name)
+    context = initialise_distributed(job.device)
+    output = trainer_output_folder(dataset_name, job.trainer_name, job.plans_name, job.configuration)
+    fold_folder = output / f"fold_{job.fold}"
+    if checkpoint_path(fold_folder, "final").is_file():
+        logger.info("%s is finished (checkpoint_final.pth exists); delete it to train again", fold_folder)
+        return fold_folder
+    latest = checkpoint_path(fold_folder, "latest")
+    resume = job.continue_training and latest.is_file()
+    if latest.is_file() and not job.continue_training:
+        raise FileExistsError(
+            f"{latest} is from an unfinished run: pass --c to continue it or delete {fold_folder}"
+        )
+    if resume and job.pretrained_weights is not None:
+        raise ValueError("-pretrained_weights cannot be combined with --c on a fold that has a checkpoint")
+    device = select_device(job.device, context)
+    trainer = trainer_class(
+        plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context
+    )
+    for name in ("num_epochs", "iterations_per_epoch"):
+        if getattr(job, name) is not None:
+            setattr(trainer, name, getattr(job, name))
+    if context.is_main:
+        _copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, output)
+    barrier(context)
+    if resume:
+        trainer.load_checkpoint(latest)
+    elif job.pretrained_weights is not None:
+        trainer.load_pretrained_weights(job.pretrained_weights)
+    trainer.run_training(progress)
+    return fold_folder
+
+
+def _copy_plans(plans: dict, statistics: Path, output: Path) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plans, output / "plans.json")
+    if statistics.is_file():
+        shutil.copyfile(statistics, output / STATISTICS_FILE)

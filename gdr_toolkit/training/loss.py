@@ -1,0 +1,100 @@
+"""The voxel-weighted contrast-signal loss (method.md section 4).
+
+loss = mean over the patch interior of w * rho(yhat - y_SD), with the voxel weight
+w = b + lambda1 + lambda2 * p_SD (b: brain mask, p_SD: CE mask of eq. 2) and rho the Huber function with
+delta = 0.1 (``"huber"``) or the squared error (``"squared"``, an ablation). A margin of
+``border_voxels`` voxels at every face of the patch is excluded: the network sees zero padding there.
+
+Reduction: the plain mean over interior voxels, not sum(w * rho) / sum(w). With the plain mean the
+lambdas keep their meaning as absolute weights: a background voxel always counts 1 % (lambda1 = 0.01)
+of a brain voxel, whatever else is in the batch. Normalising by sum(w) would make a voxel's weight
+depend on the patch: in a patch that is mostly outside the head its few background voxels would be
+amplified up to 100-fold.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+ElementwiseLoss = Literal["huber", "squared"]
+
+
+def voxel_weights(
+    brain_mask: torch.Tensor, enhancement: torch.Tensor, lambda1: float, lambda2: float
+) -> torch.Tensor:
+    """w = b + lambda1 + lambda2 * p_SD (method.md section 4).
+
+    Args:
+        brain_mask: float tensor (B, 1, D, H, W), 1 inside the brain, 0 outside.
+        enhancement: float tensor (B, 1, D, H, W), the CE mask p_SD in [0, 1] (eq. 2).
+        lambda1: weight of every voxel (background included).
+        lambda2: extra weight of enhancing voxels.
+
+    Returns:
+        Float tensor (B, 1, D, H, W) of non-negative weights.
+    """
+    return brain_mask + lambda1 + lambda2 * enhancement
+
+
+def interior_mask(
+    shape: torch.Size | tuple[int, ...], border_voxels: int, device: torch.device
+) -> torch.Tensor:
+    """Boolean (D, H, W) mask, False within ``border_voxels`` of any face of the last three axes."""
+    spatial = tuple(shape[-3:])
+    if any(size <= 2 * border_voxels for size in spatial):
+        raise ValueError(
+            f"patch size {spatial} leaves no interior after excluding a {border_voxels}-voxel border; "
+            f"every axis must exceed {2 * border_voxels} voxels"
+        )
+    mask = torch.zeros(spatial, dtype=torch.bool, device=device)
+    inner = slice(border_voxels, -border_voxels if border_voxels else None)
+    mask[inner, inner, inner] = True
+    return mask
+
+
+class WeightedVoxelLoss(nn.Module):
+    """Mean of w * rho(prediction - target) over the patch interior (module docstring).
+
+    Args:
+        elementwise: ``"huber"`` (rho = Huber with ``delta``) or ``"squared"`` (rho = squared error).
+        delta: Huber threshold in normalised intensity units (0.1 in the paper).
+        border_voxels: margin excluded at every face of the patch (8 in the paper).
+    """
+
+    def __init__(
+        self, elementwise: ElementwiseLoss = "huber", delta: float = 0.1, border_voxels: int = 8
+    ) -> None:
+        super().__init__()
+        if elementwise not in get_args(ElementwiseLoss):
+            raise ValueError(f"elementwise must be one of {get_args(ElementwiseLoss)}, got {elementwise!r}")
+        if delta <= 0 or border_voxels < 0:
+            raise ValueError(f"need delta > 0 and border_voxels >= 0, got {delta!r} and {border_voxels!r}")
+        self.elementwise, self.delta, self.border_voxels = elementwise, delta, border_voxels
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Scalar loss.
+
+        Args:
+            prediction: float tensor (B, 1, D, H, W), yhat.
+            target: float tensor (B, 1, D, H, W), y_SD.
+            weights: float tensor (B, 1, D, H, W), w from :func:`voxel_weights`.
+
+        Returns:
+            0-dim float32 tensor.
+        """
+        if not prediction.shape == target.shape == weights.shape:
+            raise ValueError(
+                f"prediction, target and weights must share a shape, got {tuple(prediction.shape)}, "
+                f"{tuple(target.shape)} and {tuple(weights.shape)}"
+            )
+        prediction, target = prediction.float(), target.float()
+        if self.elementwise == "huber":
+            pointwise = functional.huber_loss(prediction, target, reduction="none", delta=self.delta)
+        else:
+            pointwise = (prediction - target) ** 2
+        inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
+        return (weights.float() * pointwise)[..., inside].mean()

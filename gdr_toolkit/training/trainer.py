@@ -1,0 +1,398 @@
+"""``GDRTrainer``: the paper's training (method.md section 4) as hook methods a variant overrides.
+
+Hooks (override one at a time in a subclass, see ``variants/`` and documentation/training.md):
+``condition_keys``, ``network_config``, ``build_network``, ``configure_optimizer``, ``build_loss``,
+``voxel_weights``, ``loader_options``, ``dataloader_workers``, ``split_batch``, ``train_step``, ``validation_step``,
+``on_epoch_end``. Settings are class attributes (``num_epochs``, ``iterations_per_epoch``, ...).
+Checkpoint I/O, the training log, DDP and the trainer registry live in their own modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from gdr_toolkit.file_io import read_json
+from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
+from gdr_toolkit.planning.plans import Plans
+from gdr_toolkit.planning.splits import SPLITS_FILE
+from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
+from gdr_toolkit.training import checkpoint as checkpoints
+from gdr_toolkit.training import mixed_precision
+from gdr_toolkit.training.conditions import ConditionNormalisation
+from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset, validation_patches
+from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
+from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
+from gdr_toolkit.training.training_log import TrainingLog
+from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics, group_patches
+
+logger = logging.getLogger(__name__)
+Fold = int | Literal["all"]
+ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
+INPUT_CHANNELS = ("z_ld", "x_ld", "s_ld")
+REQUIRED_CHANNELS = (*INPUT_CHANNELS, "y_sd", "p_sd", "brain_mask")
+_NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
+SAVED_SETTINGS = (
+    "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
+    "final_learning_rate", "gradient_clip_norm", "oversample_fraction", "seed", "lambda1", "lambda2",
+    "huber_delta", "border_voxels",
+)  # fmt: skip
+
+
+class GDRTrainer:
+    """Trains the conditional U-Net of one plan configuration on one cross-validation fold.
+
+    Args:
+        plans: the dataset's plans.
+        configuration: name of the configuration in ``plans`` (e.g. ``"3d_cpu"``).
+        fold: index into ``splits_final.json``, or ``"all"`` (train on every case, validate on the
+            first ``validation_cases_fold_all`` of them).
+        preprocessed_dataset_folder: ``$gdr_preprocessed/DatasetXXX_Name`` (holds the splits).
+        output_folder: the fold folder that receives checkpoints and logs.
+        device: torch device (``"cuda"``: mixed precision, bfloat16 where supported, else float16).
+        distributed: this process's place in a DDP group (default: a single process).
+    """
+
+    num_epochs: int = 1000
+    iterations_per_epoch: int = 250
+    validation_patches_per_case: int = 8
+    validation_cases_fold_all: int = 3
+    initial_learning_rate: float = 1e-4
+    final_learning_rate: float = 1e-6
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    gradient_clip_norm: float = 1.0
+    oversample_fraction: float = 0.33
+    num_dataloader_workers: int | None = None
+    seed: int = 0
+    lambda1: float = 0.01
+    lambda2: float = 1.0
+    huber_delta: float = 0.1
+    border_voxels: int = 8
+
+    def __init__(
+        self,
+        plans: Plans,
+        configuration: str,
+        fold: Fold,
+        preprocessed_dataset_folder: Path,
+        output_folder: Path,
+        device: torch.device | str = "cpu",
+        distributed: DistributedContext | None = None,
+    ) -> None:
+        if fold != "all" and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
+            raise ValueError(f"fold must be a non-negative integer or 'all', got {fold!r}")
+        self.plans, self.configuration_name, self.fold = plans, configuration, fold
+        self.configuration = plans.configuration(configuration)
+        self.preprocessed_dataset_folder = Path(preprocessed_dataset_folder)
+        self.data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
+        self.output_folder = Path(output_folder)
+        self.device = torch.device(device)
+        self.distributed = distributed or DistributedContext()
+        self.init_args = {"configuration": configuration, "fold": fold, "device": str(self.device)}
+        self.autocast_dtype = mixed_precision.autocast_dtype(self.device)
+        self.grad_scaler = mixed_precision.grad_scaler(self.device, self.autocast_dtype)
+        self.initialized = False
+        self.current_epoch, self.current_iteration = 0, 0
+        self.best_validation_loss: float | None = None
+
+    # ----------------------------------------------------------------- hooks
+    @property
+    def condition_keys(self) -> tuple[str, ...]:
+        """Condition inputs in order (the plan's); ``()`` disables conditioning."""
+        return tuple(self.configuration.condition_keys)
+
+    def network_config(self) -> NetworkConfig:
+        """The plan's network, with ``condition_features`` matching :attr:`condition_keys`."""
+        record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
+        return NetworkConfig.from_json_dict(record)
+
+    def build_network(self) -> nn.Module:
+        return ConditionalUNet(self.network_config())
+
+    def configure_optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """Adam and a cosine schedule from ``initial`` to ``final_learning_rate``, stepped per iteration."""
+        optimizer = torch.optim.Adam(
+            self.network.parameters(), lr=self.initial_learning_rate, betas=self.adam_betas
+        )
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self.num_epochs * self.iterations_per_epoch, eta_min=self.final_learning_rate
+        )
+        return optimizer, scheduler
+
+    def build_loss(self) -> nn.Module:
+        return WeightedVoxelLoss("huber", self.huber_delta, self.border_voxels)
+
+    def voxel_weights(self, brain_mask: torch.Tensor, enhancement: torch.Tensor) -> torch.Tensor:
+        """w (B, 1, D, H, W) from the brain mask and p_SD, both (B, 1, D, H, W)."""
+        return voxel_weights(brain_mask, enhancement, self.lambda1, self.lambda2)
+
+    def loader_options(self, epoch: int) -> LoaderOptions:
+        """Options of the epoch's patch loader, seeded by (seed, epoch, rank) so resuming replays it."""
+        sequence = np.random.SeedSequence([self.seed, epoch, self.distributed.rank])
+        return LoaderOptions(
+            patch_size=tuple(self.configuration.patch_size),
+            batch_size=self.distributed.local_batch_size(self.configuration.batch_size),
+            oversample_fraction=self.oversample_fraction,
+            num_workers=self.dataloader_workers(),
+            seed=int(sequence.generate_state(1)[0]),
+        )
+
+    def dataloader_workers(self) -> int:
+        """``num_dataloader_workers``, or when None: 2 on accelerators, 0 on the CPU (where the network's
+        threads already use every core; on 2 cores two workers made steps four times slower)."""
+        if self.num_dataloader_workers is not None:
+            return self.num_dataloader_workers
+        return 0 if self.device.type == "cpu" else 2
+
+    def split_batch(
+        self, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pick channels by name from a loader batch ``{"data": (B, C, D, H, W), "case_ids": [...]}``.
+
+        Returns:
+            inputs (B, 3, D, H, W), condition (B, K), target y_SD (B, 1, D, H, W), weights (B, 1, D, H, W).
+        """
+        data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
+        inputs = data[:, [self.channel_index[name] for name in INPUT_CHANNELS]]
+        target = self._channel(data, "y_sd")
+        brain = (self._channel(data, "brain_mask") > 0.5).float()
+        weights = self.voxel_weights(brain, self._channel(data, "p_sd"))
+        vectors = [self.case_conditions[case] for case in batch["case_ids"]]
+        condition = torch.from_numpy(np.stack(vectors).reshape(len(vectors), -1)).to(self.device)
+        return inputs, condition, target, weights
+
+    def train_step(self, batch: dict[str, Any]) -> float:
+        """One optimiser step (mixed precision on CUDA, gradient clipping); returns the loss."""
+        inputs, condition, target, weights = self.split_batch(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with mixed_precision.autocast(self.device, self.autocast_dtype):
+            prediction = self.model(inputs, condition)
+        loss = self.loss(prediction.float(), target, weights)
+        self.grad_scaler.scale(loss).backward()
+        self.grad_scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.network.parameters(), self.gradient_clip_norm)
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Sums (6,) float64 of ``validation.SUM_SLOTS`` over one batch of validation patches."""
+        inputs, condition, target, weights = self.split_batch(batch)
+        with mixed_precision.autocast(self.device, self.autocast_dtype):
+            prediction = self.network(inputs, condition).float()
+        loss = float(self.loss(prediction, target, weights))
+        data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
+        brain, enhancement = self._channel(data, "brain_mask"), self._channel(data, "p_sd")
+        errors = error_sums(prediction, target, brain, enhancement, self.border_voxels)
+        count = torch.tensor([loss * len(inputs), len(inputs)], dtype=torch.float64, device=errors.device)
+        return torch.cat([count, errors])
+
+    def on_epoch_end(self, epoch: int, train_loss: float, metrics: dict[str, Any], seconds: float) -> None:
+        """Log the epoch, update the best checkpoint and write the latest one (rank 0 only)."""
+        validation_loss = metrics["validation_loss"]
+        improved = self.best_validation_loss is None or validation_loss < self.best_validation_loss
+        if improved:
+            self.best_validation_loss = validation_loss
+        if not self.distributed.is_main:
+            return
+        record = {"epoch": epoch, "iteration": self.current_iteration, "train_loss": train_loss, **metrics}
+        record |= {"learning_rate": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds}
+        self.log.append(record)
+        logger.info(
+            "epoch %d: train loss %.5f, validation loss %.5f, PSNR_B %s dB, lr %.3g, %.1f s",
+            epoch, train_loss, validation_loss, _format(metrics["validation_psnr_db"]),
+            record["learning_rate"], seconds,
+        )  # fmt: skip
+        if improved:
+            self.save_checkpoint("best")
+        self.save_checkpoint("latest")
+
+    # -------------------------------------------------------------- plumbing
+    def initialize(self) -> None:
+        """Seed, read the fold's cases, gamma and conditions, build network, optimiser, loss, patches."""
+        if self.initialized:
+            return
+        self._seed_everything()
+        self.train_case_ids, self.validation_case_ids = self.fold_cases()
+        self.train_dataset = PreprocessedDataset(self.data_folder, self.train_case_ids)
+        self.validation_dataset = PreprocessedDataset(self.data_folder, self.validation_case_ids)
+        self._check_channels(self.train_dataset.channels)
+        properties = {case: self.train_dataset.properties(case) for case in self.train_case_ids}
+        self.gamma = reduce_gamma([properties[case]["gamma_statistic"] for case in self.train_case_ids])
+        self.condition_normalisation = ConditionNormalisation.from_training_cases(
+            properties, self.condition_keys
+        )
+        properties |= {case: self.validation_dataset.properties(case) for case in self.validation_case_ids}
+        self.case_conditions = {
+            case: self.condition_normalisation.case_vector(props, case) for case, props in properties.items()
+        }
+        self.network = self.build_network().to(self.device)
+        self.model = wrap_model(self.network, self.distributed, self.device)
+        self.optimizer, self.scheduler = self.configure_optimizer()
+        self.loss = self.build_loss()
+        self.validation_batches = self._validation_batches()
+        self.log = TrainingLog(self.output_folder) if self.distributed.is_main else None
+        self.initialized = True
+
+    def fold_cases(self) -> tuple[list[str], list[str]]:
+        """(training, validation) case ids of this fold from ``splits_final.json``."""
+        path = self.preprocessed_dataset_folder / SPLITS_FILE
+        splits = read_json(path)
+        if self.fold == "all":
+            cases = sorted({case for split in splits for case in split["train"] + split["val"]})
+            return cases, cases[: self.validation_cases_fold_all]
+        if self.fold >= len(splits):
+            raise ValueError(
+                f"fold {self.fold} does not exist: {path} has {len(splits)} folds (0..{len(splits) - 1})"
+            )
+        return sorted(splits[self.fold]["train"]), sorted(splits[self.fold]["val"])
+
+    def run_training(self, progress: ProgressFactory | None = None) -> None:
+        """Train from the current epoch to ``num_epochs``, then write ``checkpoint_final.pth``."""
+        self.initialize()
+        progress = progress or (lambda description, total: contextlib.nullcontext(_NO_PROGRESS_BAR))
+        for epoch in range(self.current_epoch, self.num_epochs):
+            start = time.perf_counter()
+            train_loss = self._train_epoch(epoch, progress)
+            metrics = self.validate()
+            self.current_epoch = epoch + 1
+            self.on_epoch_end(epoch, train_loss, metrics, time.perf_counter() - start)
+        if self.distributed.is_main:
+            self.save_checkpoint("final")
+
+    def validate(self) -> dict[str, float | None]:
+        """Metrics of ``validation.py`` over all ranks' shares of the fixed validation patches."""
+        self.network.eval()
+        sums = torch.zeros(len(SUM_SLOTS), dtype=torch.float64, device=self.device)
+        for batch in self.validation_batches:
+            sums += self.validation_step(batch)
+        return finalise_metrics(all_reduce_sum(sums, self.distributed).cpu())
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The checkpoint dict (keys ``checkpoint.CHECKPOINT_KEYS``)."""
+        return {
+            "format_version": checkpoints.CHECKPOINT_FORMAT_VERSION,
+            "trainer_name": type(self).__name__,
+            "plans": json.loads(json.dumps(self.plans.to_json_dict())),
+            "configuration": self.configuration_name,
+            "fold": self.fold,
+            "init_args": dict(self.init_args),
+            "trainer_settings": {name: getattr(self, name) for name in SAVED_SETTINGS},
+            "network_config": self.network.config.to_json_dict(),
+            "condition_keys": list(self.condition_keys),
+            "condition_normalisation": self.condition_normalisation.to_json_dict(),
+            "gamma": self.gamma,
+            "train_case_ids": list(self.train_case_ids),
+            "validation_case_ids": list(self.validation_case_ids),
+            "epoch": self.current_epoch,
+            "iteration": self.current_iteration,
+            "best_validation_loss": self.best_validation_loss,
+            "network_state": self.network.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "grad_scaler_state": self.grad_scaler.state_dict(),
+            "rng_state": checkpoints.capture_rng_state(),
+        }
+
+    def save_checkpoint(self, kind: checkpoints.CheckpointKind) -> Path:
+        path = checkpoints.checkpoint_path(self.output_folder, kind)
+        checkpoints.save_checkpoint(self.checkpoint_state(), path)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Resume from ``path``: settings, states and RNGs; the next epoch is the stored ``epoch``."""
+        checkpoint = checkpoints.load_checkpoint(path)
+        if checkpoint["trainer_name"] != type(self).__name__:
+            raise ValueError(f"{path} was written by {checkpoint['trainer_name']}, not {type(self).__name__}")
+        for name, value in checkpoint["trainer_settings"].items():
+            if getattr(self, name) != value:
+                logger.warning(
+                    "%s: %s = %r from the checkpoint (was %r)", path, name, value, getattr(self, name)
+                )
+            setattr(self, name, value)
+        self.initialize()
+        self.network.load_state_dict(checkpoint["network_state"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.scheduler.load_state_dict(checkpoint["scheduler_state"])
+        if checkpoint["grad_scaler_state"]:
+            self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state"])
+        self.current_epoch, self.current_iteration = checkpoint["epoch"], checkpoint["iteration"]
+        self.best_validation_loss = checkpoint["best_validation_loss"]
+        checkpoints.restore_rng_state(checkpoint["rng_state"])
+        if self.log is not None:
+            self.log.truncate(self.current_epoch)
+        logger.info("resumed %s at epoch %d, iteration %d", path, self.current_epoch, self.current_iteration)
+
+    def load_pretrained_weights(self, path: Path) -> None:
+        """Copy the network parameters of a checkpoint whose names and shapes match; warn about the rest."""
+        self.initialize()
+        stored = checkpoints.load_checkpoint(path)["network_state"]
+        own = self.network.state_dict()
+        matching = {
+            key: value for key, value in stored.items() if key in own and own[key].shape == value.shape
+        }
+        if not matching:
+            raise ValueError(f"{path}: no parameter matches this network ({type(self).__name__})")
+        skipped = sorted(set(own) - set(matching))
+        if skipped:
+            logger.warning(
+                "%s: %d parameter(s) keep their initialisation: %s", path, len(skipped), skipped[:5]
+            )
+        self.network.load_state_dict(own | matching)
+
+    def _train_epoch(self, epoch: int, progress: ProgressFactory) -> float:
+        self.network.train()
+        losses = []
+        with PatchLoader(self.train_dataset, self.loader_options(epoch)) as loader:
+            with progress(f"epoch {epoch + 1}/{self.num_epochs}", self.iterations_per_epoch) as bar:
+                for _ in range(self.iterations_per_epoch):
+                    losses.append(self.train_step(next(loader)))
+                    self.current_iteration += 1
+                    bar.update(1)
+        totals = torch.tensor([sum(losses), len(losses)], dtype=torch.float64, device=self.device)
+        totals = all_reduce_sum(totals, self.distributed)
+        return float(totals[0] / totals[1])
+
+    def _validation_batches(self) -> list[dict[str, Any]]:
+        patches = validation_patches(
+            self.validation_dataset,
+            tuple(self.configuration.patch_size),
+            self.validation_patches_per_case,
+            self.seed,
+        )
+        own = patches[self.distributed.rank :: self.distributed.world_size]
+        return group_patches(own, self.distributed.local_batch_size(self.configuration.batch_size))
+
+    def _check_channels(self, channels: Sequence[str]) -> None:
+        missing = [name for name in REQUIRED_CHANNELS if name not in channels]
+        if missing:
+            raise ValueError(
+                f"{self.data_folder}: preprocessed data lack channels {missing} (have {list(channels)})"
+            )
+        self.channel_index = {name: position for position, name in enumerate(channels)}
+
+    def _channel(self, data: torch.Tensor, name: str) -> torch.Tensor:
+        """Channel ``name`` of a (B, C, D, H, W) batch as (B, 1, D, H, W)."""
+        return data[:, self.channel_index[name]][:, None]
+
+    def _seed_everything(self) -> None:
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+
+
+def _format(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -1,0 +1,1 @@
+"""Trainer variants: each overrides one hook or attribute of ``GDRTrainer`` (ablations, smoke tests)."""

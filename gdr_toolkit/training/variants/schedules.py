@@ -1,0 +1,28 @@
+"""Shorter schedules for quick experiments and smoke tests."""
+
+from __future__ import annotations
+
+from gdr_toolkit.training.trainer import GDRTrainer
+
+
+class GDRTrainer_5epochs(GDRTrainer):
+    """5 epochs of 250 iterations (the cosine schedule still ends at 1e-6)."""
+
+    num_epochs = 5
+
+
+class GDRTrainer_1epoch_10iters(GDRTrainer):
+    """One epoch of 10 iterations, one validation patch per case: checks a set-up end to end."""
+
+    num_epochs = 1
+    iterations_per_epoch = 10
+    validation_patches_per_case = 1
+    num_dataloader_workers = 0
+
+
+class GDRTrainer_5epochs_50iters(GDRTrainer):
+    """5 epochs of 50 iterations: a few minutes for the CPU configuration on 2 cores (demo scale)."""
+
+    num_epochs = 5
+    iterations_per_epoch = 50
+    validation_patches_per_case = 2

@@ -1,0 +1,96 @@
+"""``gdr_train`` end to end on the phantom: fold folder, finished folds, resuming, errors, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gdr_toolkit.cli.train import main
+from gdr_toolkit.training.distributed import DistributedContext
+
+TRAINER_FOLDER = "Dataset042_TrainPhantom/TinyTestTrainer__gdrPlans__3d_cpu"
+ARGUMENTS = ["42", "0", "-c", "3d_cpu", "-tr", "TinyTestTrainer", "--iterations_per_epoch", "2"]
+
+
+def test_train_writes_the_fold_folder(environment):
+    assert main(ARGUMENTS) == 0
+    fold = environment / TRAINER_FOLDER / "fold_0"
+    for name in ("checkpoint_latest.pth", "checkpoint_best.pth", "checkpoint_final.pth", "progress.png"):
+        assert (fold / name).is_file(), name
+    lines = (fold / "training_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [2, 4]
+    assert json.loads((fold.parent / "plans.json").read_text())["plans_name"] == "gdrPlans"
+    assert (fold.parent / "dataset_statistics.json").is_file()
+
+
+def test_finished_fold_is_left_alone(environment, capsys):
+    assert main(ARGUMENTS) == 0
+    final = environment / TRAINER_FOLDER / "fold_0" / "checkpoint_final.pth"
+    written = final.stat().st_mtime_ns
+    assert main([*ARGUMENTS, "--c"]) == 0
+    assert "is finished" in capsys.readouterr().err
+    assert final.stat().st_mtime_ns == written
+
+
+def test_unfinished_fold_needs_continue(environment, capsys):
+    assert main(ARGUMENTS) == 0
+    fold = environment / TRAINER_FOLDER / "fold_0"
+    (fold / "checkpoint_final.pth").unlink()  # as if killed before the final checkpoint
+    assert main(ARGUMENTS) == 1
+    assert "pass --c" in capsys.readouterr().err
+    assert main([*ARGUMENTS, "--c"]) == 0
+    assert "resumed" in capsys.readouterr().err
+    assert (fold / "checkpoint_final.pth").is_file()
+
+
+def test_unknown_trainer_and_fold_fail_clearly(environment, capsys):
+    assert main(["42", "0", "-c", "3d_cpu", "-tr", "Nope"]) == 1
+    assert "available" in capsys.readouterr().err
+    assert main(["42", "x", "-c", "3d_cpu"]) == 1
+    assert "FOLD" in capsys.readouterr().err
+
+
+def test_global_batch_is_split_across_ranks():
+    assert [DistributedContext(rank, 3).local_batch_size(8) for rank in range(3)] == [3, 3, 2]
+    with pytest.raises(ValueError, match="batch_size 2 cannot be split across 3"):
+        DistributedContext(0, 3).local_batch_size(2)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+def test_two_process_cpu_run_completes(environment):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+               "-m", "gdr_toolkit.cli.train", *ARGUMENTS, "--num_epochs", "1"]  # fmt: skip
+    result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fold = environment / TRAINER_FOLDER / "fold_0"
+    assert (fold / "checkpoint_final.pth").is_file()
+    assert len((fold / "training_log.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_simulated_dataset_trains_end_to_end(tmp_path, monkeypatch):
+    """Simulate, plan and preprocess a tiny 4 mm dataset, then a smoke-test trainer (about a minute)."""
+    from gdr_toolkit.cli.plan_and_preprocess import main as plan_and_preprocess
+    from gdr_toolkit.simulation import SimulationSettings
+    from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
+
+    for variable in ("raw", "preprocessed", "results"):
+        monkeypatch.setenv(f"gdr_{variable}", str(tmp_path / variable))
+    write_simulated_dataset(tmp_path / "raw" / "Dataset021_Tiny", SimulationSettings.tiny(), 5, 0, seed=8)
+    assert plan_and_preprocess(["-d", "21", "-np", "1", "-c", "3d_cpu"]) == 0
+    assert main(["21", "0", "-c", "3d_cpu", "-tr", "GDRTrainer_1epoch_10iters"]) == 0
+    fold = tmp_path / "results" / "Dataset021_Tiny" / "GDRTrainer_1epoch_10iters__gdrPlans__3d_cpu" / "fold_0"
+    assert json.loads((fold / "training_log.jsonl").read_text())["iteration"] == 10
+    assert torch.load(fold / "checkpoint_final.pth", weights_only=True)["gamma"] > 0
