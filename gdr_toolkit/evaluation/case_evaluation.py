@@ -1,0 +1,226 @@
+"""Metrics of one case: the evaluation frame (intensity alignment, normalisation, peak, CE mask) and the
+per-image and per-lesion metrics of every image under test (pure numpy; files are read elsewhere).
+
+Evaluation frame of a case (all arrays ``(z, y, x)`` on the pre-contrast grid):
+
+1. Intensity alignment. Acquired scans (the reference x_SD and the low-dose baseline x_LD) come in their
+   own scanner units. With a pre-contrast scan and ``align_acquired_scans`` each is multiplied by its
+   robust radiometric scale to x_PC (:func:`~gdr_toolkit.preprocessing.radiometric.estimate_radiometric_scale`,
+   Tukey IRLS inside the brain; enhancing voxels are outliers), as the preprocessing does. Predictions are
+   already in x_PC's units and are *not* rescaled unless ``align_predictions`` (the paper aligned external
+   methods' outputs this way).
+2. Normalisation: every image is divided by ``s``, the 95th percentile of x_PC inside the brain (of the
+   aligned reference when there is no x_PC), the preprocessing's coarse normalisation. PSNR and SSIM do
+   not depend on ``s``; MAE_CE is reported in these units.
+3. Peak / data range ``P`` = maximum of the normalised reference inside the brain mask (PSNR and SSIM).
+4. Contrast-enhancing (CE) voxels: ``brain & (x_SD - x_PC > k sigma_SD)`` with ``sigma_SD`` the noise
+   std of ``x_SD - x_PC`` from its negative part in the brain (median estimator, preprocessing step 7)
+   and ``k = ce_threshold_sigmas`` (3).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gdr_toolkit.evaluation import metrics
+from gdr_toolkit.preprocessing.intensity import brain_percentile
+from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
+from gdr_toolkit.preprocessing.radiometric import estimate_radiometric_scale
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """Parameters of the metrics (recorded in summary.json).
+
+    Attributes:
+        normalisation_percentile: percentile (percent) of x_PC in the brain that maps to 1 (95).
+        align_acquired_scans: scale x_SD and x_LD to x_PC's units by robust radiometric registration
+            (needs x_PC).
+        align_predictions: also scale the predictions to x_PC (for methods that do not output x_PC units).
+        ce_threshold_sigmas: k of the CE mask ``x_SD - x_PC > k sigma_SD`` (3).
+        ssim_sigma: Gaussian window std in voxels (1.5).
+        ssim_k1: SSIM constant K1 (0.01).
+        ssim_k2: SSIM constant K2 (0.03).
+    """
+
+    normalisation_percentile: float = 95.0
+    align_acquired_scans: bool = True
+    align_predictions: bool = False
+    ce_threshold_sigmas: float = 3.0
+    ssim_sigma: float = 1.5
+    ssim_k1: float = 0.01
+    ssim_k2: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.normalisation_percentile <= 100.0:
+            raise ValueError(
+                f"normalisation_percentile must be in (0, 100], got {self.normalisation_percentile}."
+            )
+        if not self.ce_threshold_sigmas >= 0.0:
+            raise ValueError(f"ce_threshold_sigmas must be >= 0, got {self.ce_threshold_sigmas}.")
+        if not self.ssim_sigma > 0.0:
+            raise ValueError(f"ssim_sigma must be > 0, got {self.ssim_sigma}.")
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationFrame:
+    """The reference side of one case, normalised (see the module docstring).
+
+    Attributes:
+        reference: x_SD / s, float64 ``(z, y, x)`` (aligned to x_PC when asked).
+        pre_contrast: x_PC / s, or None without a pre-contrast scan.
+        brain_mask: boolean ``(z, y, x)``.
+        scale: s, in x_PC's raw units.
+        reference_alignment: radiometric factor applied to the raw reference (1.0 if none).
+        peak: P, the normalised reference's maximum inside the brain.
+        noise_sigma: sigma_SD in normalised units (None without x_PC).
+        ce_mask: boolean CE mask, or None without x_PC.
+    """
+
+    reference: np.ndarray
+    pre_contrast: np.ndarray | None
+    brain_mask: np.ndarray
+    scale: float
+    reference_alignment: float
+    peak: float
+    noise_sigma: float | None
+    ce_mask: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class LesionMetrics:
+    """Metrics of one lesion (label value ``label``): PSNR_L in dB, c_bar, c_hat (NaN if undefined)."""
+
+    label: int
+    voxels: int
+    psnr_l: float
+    c_bar: float
+    c_hat: float
+
+
+@dataclass(frozen=True)
+class ImageMetrics:
+    """Metrics of one image under test against the reference (NaN where undefined, inf for PSNR of an
+    exact match). Units: dB for PSNR, normalised intensity for MAE_CE, dimensionless SSIM."""
+
+    psnr_i: float
+    psnr_b: float
+    ssim: float
+    mae_ce: float
+    intensity_alignment: float
+    lesions: tuple[LesionMetrics, ...]
+
+
+def align_scale(image: np.ndarray, pre_contrast: np.ndarray, brain_mask: np.ndarray) -> float:
+    """Robust radiometric factor a with ``a * image ~ pre_contrast`` in non-enhancing brain."""
+    return estimate_radiometric_scale(image, pre_contrast, brain_mask).scale
+
+
+def build_frame(
+    reference: np.ndarray,
+    pre_contrast: np.ndarray | None,
+    brain_mask: np.ndarray,
+    options: MetricOptions = MetricOptions(),
+) -> EvaluationFrame:
+    """Fix the evaluation frame of a case (module docstring, steps 1-4).
+
+    Args:
+        reference: raw x_SD ``(z, y, x)`` on the PC grid.
+        pre_contrast: raw x_PC of the same shape, or None (then no alignment, CE mask or enhancement).
+        brain_mask: boolean/0-1 ``(z, y, x)``, at least one voxel.
+        options: :class:`MetricOptions`.
+    """
+    brain = np.asarray(brain_mask).astype(bool)
+    if brain.shape != np.shape(reference) or not brain.any():
+        raise ValueError(
+            f"brain_mask must be a non-empty mask of shape {np.shape(reference)}, got {brain.shape}."
+        )
+    reference = np.asarray(reference, dtype=np.float64)
+    alignment = 1.0
+    if pre_contrast is not None and options.align_acquired_scans:
+        alignment = align_scale(reference, pre_contrast, brain)
+    reference = reference * alignment
+    base = reference if pre_contrast is None else np.asarray(pre_contrast, dtype=np.float64)
+    scale = brain_percentile(base, brain, options.normalisation_percentile)
+    if not scale > 0:
+        raise ValueError(
+            f"the {options.normalisation_percentile}th brain percentile is {scale}; expected > 0."
+        )
+    reference = reference / scale
+    peak = float(reference[brain].max())
+    if not peak > 0:
+        raise ValueError(f"the reference's maximum inside the brain is {peak}; expected > 0.")
+    if pre_contrast is None:
+        return EvaluationFrame(reference, None, brain, scale, alignment, peak, None, None)
+    normalised_pc = np.asarray(pre_contrast, dtype=np.float64) / scale
+    try:
+        sigma = estimate_noise_sigma(reference - normalised_pc, brain)
+    except ValueError as error:
+        logger.warning("no noise estimate for x_SD - x_PC (%s); CE mask uses threshold 0", error)
+        sigma = 0.0
+    ce_mask = metrics.contrast_enhancing_mask(
+        reference, normalised_pc, brain, options.ce_threshold_sigmas * sigma
+    )
+    return EvaluationFrame(reference, normalised_pc, brain, scale, alignment, peak, sigma, ce_mask)
+
+
+def evaluate_image(
+    image: np.ndarray,
+    frame: EvaluationFrame,
+    lesion_labels: np.ndarray | None = None,
+    options: MetricOptions = MetricOptions(),
+    acquired: bool = False,
+) -> ImageMetrics:
+    """All metrics of one image under test.
+
+    Args:
+        image: raw image ``(z, y, x)`` on the reference grid (a prediction in x_PC units, or x_LD).
+        frame: the case's :class:`EvaluationFrame`.
+        lesion_labels: integer ``(z, y, x)`` (0 background, one positive value per lesion) or None.
+        options: :class:`MetricOptions`.
+        acquired: True for an acquired scan (x_LD), aligned like the reference when
+            ``align_acquired_scans``; predictions are aligned only with ``align_predictions``.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    align = options.align_acquired_scans if acquired else options.align_predictions
+    alignment = 1.0
+    if align and frame.pre_contrast is not None:
+        alignment = align_scale(image, frame.pre_contrast * frame.scale, frame.brain_mask)
+    image = (image * alignment) / frame.scale  # the reference's order of operations: exact matches stay exact
+    reference, brain = frame.reference, frame.brain_mask
+    ce_empty = frame.ce_mask is None or not frame.ce_mask.any()
+    return ImageMetrics(
+        psnr_i=metrics.psnr(reference, image, frame.peak),
+        psnr_b=metrics.psnr(reference, image, frame.peak, brain),
+        ssim=metrics.ssim(
+            reference, image, frame.peak, brain, options.ssim_sigma, options.ssim_k1, options.ssim_k2
+        ),
+        mae_ce=math.nan if ce_empty else metrics.mean_absolute_error(reference, image, frame.ce_mask),
+        intensity_alignment=alignment,
+        lesions=_lesion_metrics(image, frame, lesion_labels),
+    )
+
+
+def _lesion_metrics(
+    image: np.ndarray, frame: EvaluationFrame, lesion_labels: np.ndarray | None
+) -> tuple[LesionMetrics, ...]:
+    if lesion_labels is None:
+        return ()
+    labels = np.asarray(lesion_labels)
+    if labels.shape != image.shape:
+        raise ValueError(f"lesion_labels must have shape {image.shape}, got {labels.shape}.")
+    results = []
+    for label in (int(value) for value in np.unique(labels) if value > 0):
+        lesion = labels == label
+        c_bar = c_hat = math.nan
+        if frame.pre_contrast is not None:
+            c_bar, c_hat = metrics.relative_enhancement(image, frame.reference, frame.pre_contrast, lesion)
+        psnr_l = metrics.psnr(frame.reference, image, frame.peak, lesion)
+        results.append(LesionMetrics(label, int(lesion.sum()), psnr_l, c_bar, c_hat))
+    return tuple(results)

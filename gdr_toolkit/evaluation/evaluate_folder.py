@@ -1,0 +1,268 @@
+"""Evaluate folders of predictions against standard-dose references (``gdr_evaluate``).
+
+File matching by case id (``ending`` = ``.nii.gz`` by default):
+
+| role | file |
+|---|---|
+| prediction | ``PRED/CASE<suffix><ending>`` (``CASE_sd``, ``CASE_sdplus``) |
+| reference x_SD | ``REF/CASE<ending>`` (a raw ``targetsTs`` folder) |
+| pre-contrast x_PC | ``PC/CASE_0000<ending>``; the low-dose baseline x_LD is ``PC/CASE_0001<ending>`` |
+| lesion labels | ``LES/CASE<ending>`` (0 background, one positive integer per lesion) |
+| brain mask | ``MASK/CASE<ending>`` (non-zero = brain) |
+
+The evaluated cases are those with a file for the first suffix in PRED. Every image must lie on the
+reference's grid (size, spacing, origin, direction): a mismatch is an error naming both files, unless
+``coregister_acquired_scans`` asks to rigidly register x_SD and x_LD to x_PC and resample them onto its
+grid first (raw scans of one session are usually not aligned voxel by voxel). Without a brain mask
+folder a mask is derived from x_PC: ``"atlas"`` (affine MNI152 registration, as the preprocessing; tens
+of seconds per case) or ``"head_threshold"`` (x_PC > Otsu threshold, largest connected component, holes
+filled: the *head*, so PSNR_B then covers scalp and skull too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import SimpleITK as sitk
+
+from gdr_toolkit.dataset.image_io import read_image
+from gdr_toolkit.evaluation.case_evaluation import (
+    ImageMetrics,
+    MetricOptions,
+    build_frame,
+    evaluate_image,
+)
+from gdr_toolkit.evaluation.summary import LOW_DOSE_METHOD, CaseFrameInfo, EvaluationSummary
+
+logger = logging.getLogger(__name__)
+
+BrainMaskRule = Literal["atlas", "head_threshold"]
+GEOMETRY_TOLERANCE = 1e-4  # mm for spacing/origin, absolute for direction cosines
+
+
+@dataclass(frozen=True)
+class FolderEvaluationOptions:
+    """Options of :func:`evaluate_predictions`.
+
+    Attributes:
+        metrics: metric parameters.
+        brain_mask_rule: how to derive a brain mask when no mask folder is given.
+        include_low_dose: also evaluate x_LD (``PC/CASE_0001``) as the trivial baseline (needs x_PC).
+        coregister_acquired_scans: rigidly register x_SD and x_LD to x_PC first (needs x_PC).
+        file_ending: image file name ending.
+    """
+
+    metrics: MetricOptions = MetricOptions()
+    brain_mask_rule: BrainMaskRule = "atlas"
+    include_low_dose: bool = False
+    coregister_acquired_scans: bool = False
+    file_ending: str = ".nii.gz"
+
+    def __post_init__(self) -> None:
+        if self.brain_mask_rule not in ("atlas", "head_threshold"):
+            raise ValueError(
+                f"brain_mask_rule must be 'atlas' or 'head_threshold', got {self.brain_mask_rule!r}."
+            )
+
+
+def method_name(suffix: str) -> str:
+    """``"_sd"`` -> ``"sd"``: the name a prediction suffix gets in the summary."""
+    name = suffix.lstrip("_")
+    if not name or name == LOW_DOSE_METHOD:
+        raise ValueError(f"prediction suffix {suffix!r} is empty or reserved for the low-dose baseline.")
+    return name
+
+
+def require_same_grid(
+    image: sitk.Image, image_path: Path, reference: sitk.Image, reference_path: Path
+) -> None:
+    """Raise ValueError naming both files unless the images share size, spacing, origin and direction."""
+    checks = (
+        ("size", image.GetSize(), reference.GetSize()),
+        ("spacing", image.GetSpacing(), reference.GetSpacing()),
+        ("origin", image.GetOrigin(), reference.GetOrigin()),
+        ("direction", image.GetDirection(), reference.GetDirection()),
+    )
+    for name, value, expected in checks:
+        if len(value) != len(expected) or not np.allclose(value, expected, rtol=0, atol=GEOMETRY_TOLERANCE):
+            raise ValueError(
+                f"{image_path} and {reference_path} do not share one grid: {name} {tuple(value)} vs "
+                f"{tuple(expected)}. Predictions must be written on the reference's (pre-contrast) grid; "
+                "for raw acquired scans use coregister_acquired_scans (--coregister)."
+            )
+
+
+def head_threshold_mask(pre_contrast: sitk.Image) -> sitk.Image:
+    """Head mask: x_PC > Otsu threshold, largest connected component, holes filled (uint8 0/1)."""
+    foreground = sitk.OtsuThreshold(sitk.Cast(pre_contrast, sitk.sitkFloat32), 0, 1)
+    components = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True)
+    largest = sitk.Cast(components == 1, sitk.sitkUInt8)
+    return sitk.Cast(sitk.BinaryFillhole(largest, fullyConnected=False, foregroundValue=1), sitk.sitkUInt8)
+
+
+def derive_brain_mask(pre_contrast: sitk.Image, rule: BrainMaskRule) -> sitk.Image:
+    """A brain (or head) mask on x_PC's grid by ``rule`` (module docstring)."""
+    if rule == "head_threshold":
+        return head_threshold_mask(pre_contrast)
+    from gdr_toolkit.preprocessing.brain_mask import atlas_brain_mask  # noqa: PLC0415  (loads itk-elastix)
+
+    return atlas_brain_mask(pre_contrast).mask
+
+
+def _coregistered(moving: sitk.Image, pre_contrast: sitk.Image, brain_mask: sitk.Image) -> sitk.Image:
+    from gdr_toolkit.preprocessing.coregistration import coregister_to_reference  # noqa: PLC0415
+
+    return coregister_to_reference(moving, pre_contrast, brain_mask).image
+
+
+def _array(image: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(image).astype(np.float64)
+
+
+def _grid_checked(path: Path, reference: sitk.Image, reference_path: Path) -> sitk.Image:
+    image = read_image(path)
+    require_same_grid(image, path, reference, reference_path)
+    return image
+
+
+@dataclass(frozen=True)
+class _Folders:
+    reference: Path
+    prediction: Path
+    pre_contrast: Path | None
+    lesions: Path | None
+    brain_masks: Path | None
+
+
+def _acquired_on_grid(
+    path: Path, grid: sitk.Image, grid_path: Path, brain: sitk.Image, options: FolderEvaluationOptions
+) -> sitk.Image:
+    if options.coregister_acquired_scans:
+        return _coregistered(read_image(path), grid, brain)
+    return _grid_checked(path, grid, grid_path)
+
+
+def _evaluate_case(
+    case_id: str, folders: _Folders, suffixes: tuple[str, ...], options: FolderEvaluationOptions
+) -> tuple[CaseFrameInfo, dict[str, ImageMetrics]]:
+    ending = options.file_ending
+    first_prediction_path = folders.prediction / f"{case_id}{suffixes[0]}{ending}"
+    grid_path = first_prediction_path
+    pre_contrast = None
+    if folders.pre_contrast is not None:
+        grid_path = folders.pre_contrast / f"{case_id}_0000{ending}"
+        pre_contrast = read_image(grid_path)
+    grid = pre_contrast if pre_contrast is not None else read_image(first_prediction_path)
+    if folders.brain_masks is not None:
+        brain = _grid_checked(folders.brain_masks / f"{case_id}{ending}", grid, grid_path)
+    else:
+        brain = derive_brain_mask(pre_contrast if pre_contrast is not None else grid, options.brain_mask_rule)
+    reference_path = folders.reference / f"{case_id}{ending}"
+    reference = _acquired_on_grid(reference_path, grid, grid_path, brain, options)
+    if not options.coregister_acquired_scans:
+        grid, grid_path = reference, reference_path  # name the reference in later mismatch errors
+    lesions = None
+    if folders.lesions is not None:
+        lesions = sitk.GetArrayFromImage(
+            _grid_checked(folders.lesions / f"{case_id}{ending}", grid, grid_path)
+        )
+    pc_array = None if pre_contrast is None else _array(pre_contrast)
+    frame = build_frame(_array(reference), pc_array, sitk.GetArrayFromImage(brain) > 0, options.metrics)
+    results = {}
+    for suffix in suffixes:
+        prediction = _grid_checked(folders.prediction / f"{case_id}{suffix}{ending}", grid, grid_path)
+        results[method_name(suffix)] = evaluate_image(_array(prediction), frame, lesions, options.metrics)
+    if options.include_low_dose:
+        low_dose_path = folders.pre_contrast / f"{case_id}_0001{ending}"  # type: ignore[operator]
+        low_dose = _acquired_on_grid(low_dose_path, grid, grid_path, brain, options)
+        results[LOW_DOSE_METHOD] = evaluate_image(
+            _array(low_dose), frame, lesions, options.metrics, acquired=True
+        )
+    return CaseFrameInfo.from_frame(frame), results
+
+
+def _require_folder(folder: Path | str | None, role: str) -> Path | None:
+    if folder is None:
+        return None
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{role} folder {path} does not exist.")
+    return path
+
+
+def evaluate_predictions(
+    reference_folder: Path | str,
+    prediction_folder: Path | str,
+    pre_contrast_folder: Path | str | None = None,
+    lesion_folder: Path | str | None = None,
+    brain_mask_folder: Path | str | None = None,
+    suffix: str | tuple[str, ...] = "_sd",
+    options: FolderEvaluationOptions = FolderEvaluationOptions(),
+    on_case_done: Callable[[str], None] | None = None,
+) -> EvaluationSummary:
+    """Evaluate every prediction in ``prediction_folder`` (file matching: module docstring).
+
+    Args:
+        reference_folder: x_SD files ``CASE<ending>``.
+        prediction_folder: ``CASE<suffix><ending>`` files.
+        pre_contrast_folder: ``CASE_0000<ending>`` (x_PC) and ``CASE_0001<ending>`` (x_LD); needed for
+            alignment, MAE_CE, c_bar/c_hat, mask derivation and the low-dose baseline.
+        lesion_folder: lesion label maps (PSNR_L, c_bar, c_hat), or None.
+        brain_mask_folder: brain masks, or None to derive them (``options.brain_mask_rule``).
+        suffix: one prediction suffix or several (e.g. ``("_sd", "_sdplus")``), each a method.
+        options: :class:`FolderEvaluationOptions`.
+        on_case_done: called with each case id when it is finished (progress bars).
+
+    Raises:
+        FileNotFoundError: a folder or a matching file is missing (the message names it).
+        ValueError: grids differ (both files named), unreadable images, bad options.
+    """
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    if not suffixes:
+        raise ValueError("at least one prediction suffix is required.")
+    [method_name(item) for item in suffixes]  # validate early
+    folders = _Folders(
+        _require_folder(reference_folder, "reference"),  # type: ignore[arg-type]
+        _require_folder(prediction_folder, "prediction"),  # type: ignore[arg-type]
+        _require_folder(pre_contrast_folder, "pre-contrast"),
+        _require_folder(lesion_folder, "lesion"),
+        _require_folder(brain_mask_folder, "brain mask"),
+    )
+    if folders.pre_contrast is None and (options.include_low_dose or options.coregister_acquired_scans):
+        raise ValueError("the low-dose baseline and co-registration need the pre-contrast folder (-pc).")
+    if folders.pre_contrast is None and folders.brain_masks is None and options.brain_mask_rule == "atlas":
+        logger.warning("no pre-contrast folder: the atlas mask is registered to the prediction instead")
+    case_ids = _predicted_cases(folders.prediction, suffixes[0] + options.file_ending)
+    if not case_ids:
+        raise FileNotFoundError(
+            f"no prediction file *{suffixes[0]}{options.file_ending} in {folders.prediction}."
+        )
+    cases, methods = {}, {}
+    for case_id in case_ids:
+        cases[case_id], results = _evaluate_case(case_id, folders, suffixes, options)
+        for name, result in results.items():
+            methods.setdefault(name, {})[case_id] = result
+        if on_case_done is not None:
+            on_case_done(case_id)
+    referenced = _predicted_cases(folders.reference, options.file_ending)
+    return EvaluationSummary(
+        cases=cases,
+        methods=methods,
+        options=options.metrics,
+        brain_mask_source="folder" if folders.brain_masks is not None else options.brain_mask_rule,
+        inputs={key: None if value is None else str(value) for key, value in vars(folders).items()},
+        not_predicted=tuple(sorted(set(referenced) - set(case_ids))),
+    )
+
+
+def _predicted_cases(folder: Path, ending: str) -> list[str]:
+    return sorted(
+        path.name[: -len(ending)]
+        for path in folder.iterdir()
+        if path.name.endswith(ending) and not path.name.startswith(".") and len(path.name) > len(ending)
+    )

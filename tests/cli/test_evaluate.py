@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from gdr_toolkit.cli.evaluate import compare_main, main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
+from evaluation_data import write_dataset  # noqa: E402
+
+
+def test_evaluate_then_compare(tmp_path, capsys):
+    folders = write_dataset(tmp_path)
+    summary = tmp_path / "out" / "summary.json"
+    arguments = [
+        "-ref",
+        str(folders["targets"]),
+        "-pred",
+        str(folders["pred"]),
+        "-pc",
+        str(folders["images"]),
+    ]
+    arguments += ["-lesions", str(folders["lesions"]), "-brain", str(folders["brain"]), "-o", str(summary)]
+    assert main([*arguments, "--suffix", "_sd", "_sdplus", "--low-dose"]) == 0
+    record = json.loads(summary.read_text())
+    assert set(record["methods"]) == {"sd", "sdplus", "low_dose"}
+    assert "psnr_b" in capsys.readouterr().err
+
+    tests = tmp_path / "tests.json"
+    assert (
+        compare_main(["-a", str(summary), "--method-a", "sd", "--method-b", "low_dose", "-o", str(tests)])
+        == 0
+    )
+    result = json.loads(tests.read_text())["tests"]
+    assert result["psnr_l"]["n"] == 6 and result["psnr_l"]["mean_difference"] > 0
+
+
+def test_evaluate_reports_missing_folder(tmp_path, capsys):
+    assert (
+        main(["-ref", str(tmp_path / "nothing"), "-pred", str(tmp_path), "-o", str(tmp_path / "s.json")]) == 1
+    )
+    assert "nothing" in capsys.readouterr().err
+
+
+def test_compare_reports_unknown_method(tmp_path, capsys):
+    (tmp_path / "s.json").write_text(json.dumps({"methods": {}}))
+    assert compare_main(["-a", str(tmp_path / "s.json")]) == 1
+    assert "'sd'" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""Folder evaluation: summary structure, baselines, alignment, inf handling and geometry errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from evaluation_data import SD_GAIN, write
+
+from gdr_toolkit.evaluation import FolderEvaluationOptions, evaluate_predictions
+from gdr_toolkit.evaluation.summary import CASE_METRICS, LESION_METRICS
+from gdr_toolkit.file_io import write_json_atomic
+
+
+def _evaluate(folders: dict[str, Path], **option_values: object):
+    return evaluate_predictions(
+        folders["targets"],
+        folders["pred"],
+        pre_contrast_folder=folders["images"],
+        lesion_folder=folders["lesions"],
+        brain_mask_folder=folders["brain"],
+        suffix=("_sd", "_sdplus"),
+        options=FolderEvaluationOptions(**option_values),
+    )
+
+
+def test_summary_json_holds_cases_lesions_aggregates_and_definitions(evaluation_folders, tmp_path) -> None:
+    summary = _evaluate(evaluation_folders, include_low_dose=True)
+    path = tmp_path / "summary.json"
+    write_json_atomic(summary.to_json_dict(), path)
+    record = json.loads(path.read_text())
+    assert set(record["methods"]) == {"sd", "sdplus", "low_dose"}
+    assert set(record["cases"]) == {"case_a", "case_b", "case_c"}
+    case = record["methods"]["sd"]["cases"]["case_a"]
+    assert set(CASE_METRICS) <= set(case) and set(case["lesions"]) == {"1", "2"}
+    assert set(case["lesions"]["1"]) == {"voxels", *LESION_METRICS}
+    aggregate = record["methods"]["sd"]["aggregate"]
+    assert aggregate["psnr_b"]["n"] == 3 and aggregate["psnr_l"]["n"] == 6
+    assert set(record["definitions"]) >= {"psnr_i", "psnr_b", "psnr_l", "ssim", "mae_ce", "c_bar", "c_hat"}
+    assert record["parameters"]["ssim_sigma"] == 1.5 and record["parameters"]["brain_mask_source"] == "folder"
+
+
+def test_reference_gain_is_removed_and_enhancement_ratios_follow_the_phantom(evaluation_folders) -> None:
+    summary = _evaluate(evaluation_folders, include_low_dose=True)
+    assert summary.cases["case_a"].reference_alignment == pytest.approx(1 / SD_GAIN, rel=0.01)
+    c_hat = summary.aggregates("sd")["c_hat"]["mean"]
+    assert 0.7 < c_hat < 0.9  # the prediction adds 80 % of the enhancement
+    assert summary.aggregates("low_dose")["c_bar"]["mean"] == pytest.approx(0.3, abs=0.08)
+    assert summary.aggregates("sdplus")["c_bar"]["mean"] == pytest.approx(1.3, abs=0.1)
+    assert summary.aggregates("sd")["psnr_l"]["mean"] > summary.aggregates("low_dose")["psnr_l"]["mean"]
+
+
+def test_identical_prediction_gives_inf_psnr_written_as_null(evaluation_folders, tmp_path) -> None:
+    pred = tmp_path / "exact"
+    reference = sitk.ReadImage(str(evaluation_folders["targets"] / "case_a.nii.gz"))
+    pred.mkdir()
+    sitk.WriteImage(reference, str(pred / "case_a_sd.nii.gz"))
+    summary = evaluate_predictions(
+        evaluation_folders["targets"], pred, brain_mask_folder=evaluation_folders["brain"]
+    )
+    assert math.isinf(summary.methods["sd"]["case_a"].psnr_i)
+    record = summary.to_json_dict()
+    assert record["methods"]["sd"]["cases"]["case_a"]["psnr_i"] is None
+    assert record["methods"]["sd"]["aggregate"]["psnr_i"] == {
+        "mean": None,
+        "std": None,
+        "n": 0,
+        "n_excluded": 1,
+    }
+    assert record["methods"]["sd"]["cases"]["case_a"]["mae_ce"] is None  # no x_PC: no CE mask
+    assert record["not_predicted"] == ["case_b", "case_c"]
+    json.dumps(record, allow_nan=False)
+
+
+def test_geometry_mismatch_names_both_files(evaluation_folders) -> None:
+    bad = evaluation_folders["pred"] / "case_b_sd.nii.gz"
+    write(np.zeros((20, 22, 24), dtype=np.float32), bad, spacing=(1.0, 2.0, 2.0))
+    with pytest.raises(ValueError, match="case_b_sd.nii.gz.*case_b.nii.gz.*spacing"):
+        _evaluate(evaluation_folders)
+
+
+def test_missing_reference_is_named(evaluation_folders) -> None:
+    (evaluation_folders["targets"] / "case_c.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="case_c.nii.gz"):
+        _evaluate(evaluation_folders)
+
+
+def test_head_threshold_rule_derives_a_mask(evaluation_folders) -> None:
+    summary = evaluate_predictions(
+        evaluation_folders["targets"],
+        evaluation_folders["pred"],
+        pre_contrast_folder=evaluation_folders["images"],
+        options=FolderEvaluationOptions(brain_mask_rule="head_threshold"),
+    )
+    assert summary.brain_mask_source == "head_threshold"
+    assert summary.cases["case_a"].brain_voxels == 14 * 16 * 18
