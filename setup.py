@@ -11,6 +11,12 @@ COMMANDS = {
     "gdr_demo": "gdr_toolkit.cli.demo:main",
     "gdr_extract_fingerprint": "gdr_toolkit.cli.extract_fingerprint:main",
     "gdr_train": "gdr_toolkit.cli.train:main",
+    "gdr_evaluate": "gdr_toolkit.cli.evaluate:main",
+    "gdr_compare_predictions": "gdr_toolkit.cli.evaluate:compare_main",
+    "gdr_export_model_to_zip": "gdr_toolkit.cli.model_sharing:export_main",
+    "gdr_install_pretrained_model_from_zip": "gdr_toolkit.cli.model_sharing:install_main",
+    "gdr_predict": "gdr_toolkit.cli.predict:main",
+    "gdr_predict_from_modelfolder": "gdr_toolkit.cli.predict:main_from_modelfolder",
 }
 
 setup(

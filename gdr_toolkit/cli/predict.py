@@ -1,0 +1,145 @@
+"""``gdr_predict -i IN -o OUT -d ID [-c CONFIG] [-f FOLDS] ...``: synthesise SD and SD+ for a folder of cases.
+
+``gdr_predict_from_modelfolder -m MODEL_FOLDER -i IN -o OUT ...`` does the same with a model folder given
+directly. See documentation/inference.md for every flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
+from gdr_toolkit.inference.export import ExportOptions
+from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
+from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.predictor import Predictor, resolve_device
+from gdr_toolkit.paths import resolve_dataset_name, results_folder
+from gdr_toolkit.training.fold_training import trainer_output_folder
+
+logger = logging.getLogger("gdr_predict")
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by both commands (everything but how the model folder is found)."""
+    add = parser.add_argument
+    add(
+        "-i",
+        "--input",
+        type=Path,
+        required=True,
+        help="folder with CASE_0000<ending> (PC) and CASE_0001 (LD)",
+    )
+    add("-o", "--output", type=Path, required=True, help="output folder (created)")
+    add("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: all with the checkpoint)")
+    add(
+        "-chk",
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help=f"checkpoint file name (default {DEFAULT_CHECKPOINT})",
+    )
+    add(
+        "-step_size", type=float, default=0.5, help="sliding-window step, fraction of the patch (default 0.5)"
+    )
+    add("--disable_tta", action="store_true", help="no mirroring test-time augmentation (8x faster)")
+    add("--save_contrast_signal", action="store_true", help="also write CASE_contrast.nii.gz")
+    add("--save_uncertainty", action="store_true", help="also write CASE_uncertainty.nii.gz (> 1 fold)")
+    add("--continue_prediction", action="store_true", help="skip cases whose outputs exist")
+    add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
+    add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
+    add(
+        "--dose",
+        type=float,
+        default=None,
+        help="dose fraction of the low dose (with --field-strength, --agent)",
+    )
+    add("--field-strength", type=float, default=None, help="field strength in tesla")
+    add("--agent", default=None, help="contrast agent name (e.g. gadobutrol)")
+    add("-npp", type=int, default=1, help="processes preprocessing ahead of the network (default 1: inline)")
+    add("-nps", type=int, default=1, help="threads writing outputs in the background (default 1: inline)")
+    add("-device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
+    add("-v", "--verbose", action="store_true")
+
+
+def metadata_from_flags(args: argparse.Namespace) -> CaseMetadata | None:
+    """Metadata for every case from --dose/--field-strength/--agent, or None when none is given."""
+    values = {
+        "dose_fraction": args.dose,
+        "field_strength_t": args.field_strength,
+        "contrast_agent": args.agent,
+    }
+    if all(value is None for value in values.values()):
+        return None
+    record = {key: value for key, value in values.items() if value is not None}
+    return parse_case_metadata(record, source="--dose/--field-strength/--agent")
+
+
+def run(args: argparse.Namespace, model_folder: Path) -> int:
+    """Load the model, predict every case of the input folder; 0 when all cases were written."""
+    model = load_trained_model(model_folder, args.folds, args.checkpoint)
+    predictor = Predictor(
+        model, resolve_device(args.device), args.step_size, not args.disable_tta,
+        enhancement_factor=args.enhancement_factor,
+    )  # fmt: skip
+    cases = find_cases(args.input, args.metadata, metadata_from_flags(args))
+    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty)
+    options = RunOptions(export, args.continue_prediction, args.npp, args.nps)
+    with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
+        summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())
+    logger.info(
+        "%d case(s) written, %d skipped, %d failed -> %s",
+        len(summary.written), len(summary.skipped), len(summary.failures), args.output,
+    )  # fmt: skip
+    if summary.failures:
+        lines = "\n".join(f"  {case}: {reason}" for case, reason in sorted(summary.failures.items()))
+        logger.error("%d case(s) failed:\n%s", len(summary.failures), lines)
+        return 1
+    return 0
+
+
+def _guarded(args: argparse.Namespace, model_folder: Path | None) -> int:
+    try:
+        if model_folder is None:
+            name = resolve_dataset_name(args.dataset, [results_folder()])
+            model_folder = trainer_output_folder(name, args.trainer, args.plans, args.configuration)
+        return run(args, model_folder)
+    except (OSError, ValueError, KeyError) as error:
+        logger.error("%s", error)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gdr_predict", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name (in $gdr_results)"
+    )
+    parser.add_argument("-c", "--configuration", default="3d_fullres", help="default 3d_fullres")
+    parser.add_argument("-tr", "--trainer", default="GDRTrainer", help="trainer class (default GDRTrainer)")
+    parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
+    add_inference_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    return _guarded(args, None)
+
+
+def main_from_modelfolder(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gdr_predict_from_modelfolder",
+        description="Like gdr_predict, with the model folder given directly.",
+    )
+    parser.add_argument(
+        "-m", "--model_folder", type=Path, required=True, help="<Trainer>__<plans>__<configuration>"
+    )
+    add_inference_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    return _guarded(args, args.model_folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

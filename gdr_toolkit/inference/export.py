@@ -1,0 +1,148 @@
+"""Writing a case's predictions: NIfTI images (atomically) and a QC picture.
+
+Files per case in the output folder (``CASE`` = case id):
+    CASE_sd.nii.gz           synthetic standard dose (PC's geometry and raw units)
+    CASE_sdplus.nii.gz       enhanced low dose
+    CASE_contrast.nii.gz     contrast signal (optional)
+    CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
+    CASE_qc.png              PC, LD, SD, SD+ and contrast in three planes through the strongest enhancement
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
+import numpy as np  # noqa: E402
+import SimpleITK as sitk  # noqa: E402
+
+from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
+from gdr_toolkit.file_io import atomic_path  # noqa: E402
+from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
+
+logger = logging.getLogger(__name__)
+IMAGE_ENDING = ".nii.gz"
+QC_ORIENTATION = "LPS"  # array (z, y, x) = (inferior->superior, anterior->posterior, right->left)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Which files to write.
+
+    Attributes:
+        save_contrast_signal: write ``CASE_contrast.nii.gz``.
+        save_uncertainty: write ``CASE_uncertainty.nii.gz`` (only when the prediction has one).
+        save_qc_picture: write ``CASE_qc.png``.
+    """
+
+    save_contrast_signal: bool = False
+    save_uncertainty: bool = False
+    save_qc_picture: bool = True
+
+
+def output_paths(output_folder: Path, case_id: str, options: ExportOptions) -> dict[str, Path]:
+    """The files a case will have once written, by kind (sd, sdplus, contrast, uncertainty, qc)."""
+    folder = Path(output_folder)
+    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in ("sd", "sdplus")}
+    if options.save_contrast_signal:
+        paths["contrast"] = folder / f"{case_id}_contrast{IMAGE_ENDING}"
+    if options.save_uncertainty:
+        paths["uncertainty"] = folder / f"{case_id}_uncertainty{IMAGE_ENDING}"
+    if options.save_qc_picture:
+        paths["qc"] = folder / f"{case_id}_qc.png"
+    return paths
+
+
+def is_case_complete(output_folder: Path, case_id: str, options: ExportOptions) -> bool:
+    """Whether every file the options ask for exists (uncertainty is not required: one fold has none)."""
+    paths = output_paths(output_folder, case_id, options)
+    return all(path.is_file() for kind, path in paths.items() if kind != "uncertainty")
+
+
+def write_prediction(prediction: CasePrediction, output_folder: Path, options: ExportOptions) -> list[Path]:
+    """Write the files of one case (each atomically; the QC picture last); returns the written paths."""
+    output_folder = Path(output_folder)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    paths = output_paths(output_folder, prediction.case_id, options)
+    images = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}
+    images["uncertainty"] = prediction.uncertainty
+    written = []
+    for kind in ("sd", "sdplus", "contrast", "uncertainty"):
+        image = images[kind]
+        if kind not in paths:
+            continue
+        if image is None:
+            logger.warning(
+                "%s: no uncertainty with a single fold; %s not written", prediction.case_id, paths[kind].name
+            )
+            continue
+        write_image_atomic(image, paths[kind])
+        written.append(paths[kind])
+    if "qc" in paths:
+        write_qc_picture(prediction, paths["qc"])
+        written.append(paths["qc"])
+    return written
+
+
+def _oriented(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Array (z, y, x) in LPS orientation (permutations and flips only) and its spacing (z, y, x) in mm."""
+    oriented = sitk.DICOMOrient(image, QC_ORIENTATION)
+    return sitk.GetArrayFromImage(oriented), tuple(reversed(oriented.GetSpacing()))
+
+
+def _planes(volume: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:
+    """Axial, coronal, sagittal slices through ``centre`` of an LPS (z, y, x) array, superior up."""
+    z, y, x = centre
+    return [volume[z], np.flipud(volume[:, y, :]), np.flipud(volume[:, :, x])]
+
+
+def _aspects(spacing_zyx: tuple[float, float, float]) -> list[float]:
+    sz, sy, sx = spacing_zyx
+    return [sy / sx, sz / sx, sz / sy]
+
+
+def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
+    """PNG grid: columns PC, LD, SD, SD+, contrast; rows axial, coronal, sagittal.
+
+    The planes pass through the voxel of strongest predicted contrast signal. PC, LD, SD and SD+ share
+    one grey window (0.5th to 99.5th percentile of all four); the contrast signal has its own (0 to
+    its 99.9th percentile, at least its maximum's 1 %), colour map ``hot``.
+    """
+    columns = {
+        "pre-contrast": prediction.pre_contrast,
+        "low dose": prediction.low_dose,
+        "synthetic SD": prediction.sd,
+        "SD+": prediction.sdplus,
+        "contrast signal": prediction.contrast_signal,
+    }
+    arrays = {name: _oriented(image) for name, image in columns.items()}
+    contrast, spacing = arrays["contrast signal"]
+    centre = tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape))
+    anatomy = np.concatenate([arrays[name][0].ravel() for name in list(columns)[:4]])
+    low, high = np.percentile(anatomy, [0.5, 99.5])
+    contrast_high = max(float(np.percentile(contrast, 99.9)), 0.01 * float(contrast.max()), 1e-12)
+    figure, axes = plt.subplots(3, len(columns), figsize=(3 * len(columns), 9), squeeze=False)
+    for column, (name, (volume, _)) in enumerate(arrays.items()):
+        is_contrast = name == "contrast signal"
+        window = (0.0, contrast_high) if is_contrast else (low, high)
+        for row, (plane, aspect) in enumerate(zip(_planes(volume, centre), _aspects(spacing), strict=True)):
+            axis = axes[row][column]
+            axis.imshow(
+                plane, cmap="hot" if is_contrast else "gray", vmin=window[0], vmax=window[1], aspect=aspect
+            )
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(name)
+            if column == 0:
+                axis.set_ylabel(("axial", "coronal", "sagittal")[row])
+    figure.suptitle(f"{prediction.case_id}: planes through voxel (z, y, x) = {centre} (LPS-oriented)")
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=80)
+    plt.close(figure)

@@ -1,0 +1,222 @@
+"""A trained model (one network per fold) loaded from its result folder, ready for inference.
+
+Model folder: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` with ``fold_K/`` (or
+``fold_all/``) sub-folders holding ``checkpoint_{final,best,latest}.pth``. Each checkpoint describes itself
+(trainer name, plans, configuration, network configuration, condition keys and normalisation, gamma), so
+nothing else is read. The network is rebuilt through the trainer class's ``build_network`` hook when the
+trainer is registered (a variant may build a different network), else from the stored network
+configuration, and its weights are loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
+from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
+from gdr_toolkit.training.checkpoint import load_checkpoint
+from gdr_toolkit.training.conditions import ConditionNormalisation
+from gdr_toolkit.training.registry import get_trainer_class
+
+logger = logging.getLogger(__name__)
+DEFAULT_CHECKPOINT = "checkpoint_final.pth"
+FOLD_FOLDER = re.compile(r"^fold_(\d+|all)$")
+
+
+@dataclass(frozen=True, eq=False)
+class FoldModel:
+    """The network of one fold and what its inputs and outputs need.
+
+    Attributes:
+        fold: fold index or ``"all"``.
+        checkpoint: the file it was loaded from.
+        network: the network in eval mode, on the CPU until moved.
+        condition_normalisation: standardisation of the condition keys (this fold's training cases).
+        gamma: training-set scale <b, s_SD> / <b, s_LD> of this fold (dimensionless).
+    """
+
+    fold: int | str
+    checkpoint: Path
+    network: nn.Module
+    condition_normalisation: ConditionNormalisation
+    gamma: float
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """All folds of one trained configuration.
+
+    Attributes:
+        folder: the model folder ``<Trainer>__<plans>__<configuration>``.
+        trainer_name: the trainer class that wrote the checkpoints.
+        plans: the plans stored in the checkpoints.
+        configuration_name: e.g. ``"3d_fullres"``.
+        folds: one :class:`FoldModel` per fold, in the order asked for.
+    """
+
+    folder: Path
+    trainer_name: str
+    plans: Plans
+    configuration_name: str
+    folds: tuple[FoldModel, ...]
+
+    @property
+    def configuration(self) -> ConfigurationPlan:
+        return self.plans.configuration(self.configuration_name)
+
+    @property
+    def condition_keys(self) -> tuple[str, ...]:
+        """Union of the condition keys of all folds (in the first fold's order)."""
+        keys: list[str] = []
+        for fold in self.folds:
+            keys += [key for key in fold.condition_normalisation.keys if key not in keys]
+        return tuple(keys)
+
+    @property
+    def noise_normalised(self) -> bool:
+        """Whether the model was trained on noise-normalised data (eq. 1); the plan decides."""
+        return self.configuration.noise_normalisation
+
+    def to(self, device: torch.device | str) -> TrainedModel:
+        """Move every fold's network to ``device`` (in place) and return self."""
+        for fold in self.folds:
+            fold.network.to(device)
+        return self
+
+
+def available_folds(model_folder: Path, checkpoint_name: str = DEFAULT_CHECKPOINT) -> list[str]:
+    """Fold names (``"0"``, ``"all"``, ...) whose folder holds ``checkpoint_name``, sorted."""
+    found = []
+    for path in Path(model_folder).iterdir() if Path(model_folder).is_dir() else []:
+        match = FOLD_FOLDER.match(path.name)
+        if match and path.is_dir() and (path / checkpoint_name).is_file():
+            found.append(match.group(1))
+    return sorted(found, key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0))
+
+
+def _fold_checkpoint(model_folder: Path, fold: str, checkpoint_name: str) -> Path:
+    folder = model_folder / f"fold_{fold}"
+    path = folder / checkpoint_name
+    if path.is_file():
+        return path
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} does not exist; folds with {checkpoint_name}: "
+            f"{available_folds(model_folder, checkpoint_name) or 'none'}."
+        )
+    others = sorted(item.name for item in folder.glob("checkpoint_*.pth"))
+    hint = f"; pass -chk {others[0]} to use another one" if others else "; train this fold first"
+    raise FileNotFoundError(
+        f"{path} does not exist (training not finished?); this fold has {others or 'no checkpoints'}{hint}."
+    )
+
+
+def build_network(checkpoint: dict[str, Any], plans: Plans) -> nn.Module:
+    """The checkpoint's network with its weights, in eval mode on the CPU.
+
+    The trainer's ``build_network`` hook is used when the trainer is registered; otherwise (e.g. an
+    external trainer not on ``$gdr_trainer_paths``) a ``ConditionalUNet`` of the stored configuration.
+    """
+    stored = NetworkConfig.from_json_dict(checkpoint["network_config"])
+    try:
+        trainer_class = get_trainer_class(checkpoint["trainer_name"])
+    except ValueError:
+        logger.warning(
+            "trainer %s is not registered; building ConditionalUNet from the stored network_config",
+            checkpoint["trainer_name"],
+        )
+        network: nn.Module = ConditionalUNet(stored)
+    else:
+        trainer = trainer_class(plans, checkpoint["configuration"], checkpoint["fold"], Path(), Path())
+        network = trainer.build_network()
+        built = getattr(network, "config", None)
+        if isinstance(built, NetworkConfig) and built != stored:
+            logger.warning(
+                "trainer hook builds %s, checkpoint stores %s; using the stored one", built, stored
+            )
+            network = ConditionalUNet(stored)
+    network.load_state_dict(checkpoint["network_state"])
+    return network.eval()
+
+
+def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
+    """One fold's model from a checkpoint file, plus the checkpoint's metadata (without weights)."""
+    checkpoint = load_checkpoint(path)
+    plans = Plans.from_json_dict(checkpoint["plans"], source=str(path))
+    try:
+        normalisation = ConditionNormalisation.from_json_dict(checkpoint["condition_normalisation"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    fold = FoldModel(
+        fold=checkpoint["fold"],
+        checkpoint=path,
+        network=build_network(checkpoint, plans),
+        condition_normalisation=normalisation,
+        gamma=float(checkpoint["gamma"]),
+    )
+    description = {key: checkpoint[key] for key in ("trainer_name", "configuration")}
+    return fold, {**description, "plans": plans}
+
+
+def load_trained_model(
+    model_folder: Path | str,
+    folds: Sequence[int | str] | None = None,
+    checkpoint_name: str = DEFAULT_CHECKPOINT,
+) -> TrainedModel:
+    """Load the folds of a model folder.
+
+    Args:
+        model_folder: ``<Trainer>__<plans>__<configuration>`` folder.
+        folds: fold indices or ``"all"``; None: every ``fold_*`` folder that holds ``checkpoint_name``.
+        checkpoint_name: ``checkpoint_final.pth`` (default), ``checkpoint_best.pth`` or ``checkpoint_latest.pth``.
+
+    Raises:
+        FileNotFoundError: the folder, a fold or its checkpoint is missing (the message lists what exists).
+        ValueError: the folds disagree on trainer, configuration or spacing.
+    """
+    model_folder = Path(model_folder)
+    if not model_folder.is_dir():
+        raise FileNotFoundError(
+            f"model folder {model_folder} does not exist; train the model first (gdr_train)."
+        )
+    names = [str(fold) for fold in folds] if folds else available_folds(model_folder, checkpoint_name)
+    if not names:
+        present = sorted(path.name for path in model_folder.glob("fold_*/checkpoint_*.pth"))
+        raise FileNotFoundError(
+            f"{model_folder}: no fold_* folder holds {checkpoint_name}"
+            + (
+                f"; checkpoints present: {present} (choose one with -chk)"
+                if present
+                else "; train a fold first"
+            )
+        )
+    loaded = [load_fold(_fold_checkpoint(model_folder, name, checkpoint_name)) for name in names]
+    first = loaded[0][1]
+    for fold, description in loaded[1:]:
+        if _signature(description) != _signature(first):
+            raise ValueError(
+                f"{fold.checkpoint} was trained as {_signature(description)}, {loaded[0][0].checkpoint} as "
+                f"{_signature(first)}; predict with folds of one model only (-f)."
+            )
+    logger.info("loaded %s folds %s (%s)", model_folder.name, names, checkpoint_name)
+    return TrainedModel(
+        folder=model_folder,
+        trainer_name=first["trainer_name"],
+        plans=first["plans"],
+        configuration_name=first["configuration"],
+        folds=tuple(fold for fold, _ in loaded),
+    )
+
+
+def _signature(description: dict[str, Any]) -> tuple[str, str, float]:
+    """(trainer, configuration, spacing_mm): what all folds of one model must share."""
+    configuration = description["plans"].configuration(description["configuration"])
+    return description["trainer_name"], description["configuration"], configuration.spacing_mm

@@ -1,0 +1,274 @@
+"""Predicting a folder of cases: case discovery, metadata lookup, skipping finished cases, failures by case.
+
+Input folder: the raw layout's image naming, ``CASE_0000<ending>`` (PC) and ``CASE_0001<ending>`` (LD),
+any ending SimpleITK reads (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd`` ...).
+
+Metadata of a case, first found wins: the metadata given for every case (command-line flags); else
+``CASE.json`` in the ``--metadata`` folder when one is given (nothing else is searched); else
+``CASE.json`` in the input folder, then in the sibling metadata folder (``imagesTs`` -> ``metadataTs``,
+``imagesTr`` -> ``metadataTr``). Without metadata a case can only be predicted by a model whose condition
+keys are limited to ``noise_sigma_ld``.
+
+Parallelism: ``preprocessing_processes`` > 1 preprocesses upcoming cases in worker processes while the
+network runs in this one; ``export_threads`` writers save finished cases in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gdr_toolkit.dataset.image_io import read_image
+from gdr_toolkit.dataset.metadata import CaseMetadata, load_case_metadata
+from gdr_toolkit.dataset.raw_layout import LOW_DOSE_CHANNEL, PRE_CONTRAST_CHANNEL
+from gdr_toolkit.inference.export import ExportOptions, is_case_complete, write_prediction
+from gdr_toolkit.inference.predictor import CasePrediction, Predictor
+from gdr_toolkit.preprocessing.case_preprocessing import (
+    CasePreprocessingOptions,
+    PreprocessedCase,
+    preprocess_case,
+)
+
+logger = logging.getLogger(__name__)
+CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})(?P<ending>\..+)$")
+
+
+@dataclass(frozen=True)
+class PredictionCase:
+    """The inputs of one case (files need not exist: reading reports that for this case only).
+
+    Attributes:
+        case_id: the case.
+        pre_contrast: PC image file.
+        low_dose: LD image file.
+        metadata_file: ``CASE.json`` to read, or None.
+        metadata: metadata given directly (overrides ``metadata_file``), or None.
+    """
+
+    case_id: str
+    pre_contrast: Path
+    low_dose: Path
+    metadata_file: Path | None = None
+    metadata: CaseMetadata | None = None
+
+    def check_files(self) -> None:
+        """Raise FileNotFoundError naming the missing image file(s) of the case."""
+        missing = [str(path) for path in (self.pre_contrast, self.low_dose) if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(f"case {self.case_id!r}: missing input file(s) {', '.join(missing)}")
+
+    def load_metadata(self) -> CaseMetadata | None:
+        if self.metadata is not None:
+            return self.metadata
+        return load_case_metadata(self.metadata_file) if self.metadata_file is not None else None
+
+
+def sibling_metadata_folder(input_folder: Path) -> Path | None:
+    """``.../imagesTs`` -> ``.../metadataTs`` (any ``images*`` name); None for other names."""
+    name = Path(input_folder).name
+    return (
+        Path(input_folder).with_name("metadata" + name[len("images") :])
+        if name.startswith("images")
+        else None
+    )
+
+
+def find_metadata_file(case_id: str, input_folder: Path, metadata_folder: Path | None) -> Path | None:
+    """Where the case's ``CASE.json`` is (lookup order: module docstring), or None."""
+    if metadata_folder is not None:
+        candidates = [Path(metadata_folder)]
+    else:
+        candidates = [Path(input_folder), sibling_metadata_folder(input_folder)]
+    for folder in candidates:
+        if folder is not None and (folder / f"{case_id}.json").is_file():
+            return folder / f"{case_id}.json"
+    return None
+
+
+def find_cases(
+    input_folder: Path | str,
+    metadata_folder: Path | None = None,
+    metadata: CaseMetadata | None = None,
+) -> list[PredictionCase]:
+    """Cases of an input folder (a case is any id with a channel 0000 or 0001 file), sorted by id.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no ``CASE_000X`` images.
+    """
+    input_folder = Path(input_folder)
+    if not input_folder.is_dir():
+        raise FileNotFoundError(f"input folder {input_folder} does not exist.")
+    found: dict[str, dict[int, Path]] = {}
+    for path in sorted(input_folder.iterdir()):
+        match = CHANNEL_FILE.match(path.name)
+        if match and not path.name.startswith(".") and path.is_file():
+            found.setdefault(match["case"], {})[int(match["channel"])] = path
+    if not found:
+        raise FileNotFoundError(
+            f"{input_folder} holds no images named CASE_0000<ending> (pre-contrast) / CASE_0001<ending> (low dose)."
+        )
+    cases = []
+    for case_id, channels in sorted(found.items()):
+        ending = CHANNEL_FILE.match(next(iter(channels.values())).name)["ending"]  # type: ignore[index]
+        paths = [
+            channels.get(channel, input_folder / f"{case_id}_{channel:04d}{ending}")
+            for channel in (PRE_CONTRAST_CHANNEL, LOW_DOSE_CHANNEL)
+        ]
+        metadata_file = (
+            None if metadata is not None else find_metadata_file(case_id, input_folder, metadata_folder)
+        )
+        cases.append(PredictionCase(case_id, paths[0], paths[1], metadata_file, metadata))
+    return cases
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a folder is predicted.
+
+    Attributes:
+        export: which files to write.
+        continue_prediction: skip cases whose files all exist.
+        preprocessing_processes: worker processes that preprocess ahead of the network (<= 1: inline).
+        export_threads: background threads that write outputs (<= 1: inline).
+    """
+
+    export: ExportOptions = field(default_factory=ExportOptions)
+    continue_prediction: bool = False
+    preprocessing_processes: int = 1
+    export_threads: int = 1
+
+
+@dataclass(frozen=True)
+class PredictionSummary:
+    """Outcome of a run: written and skipped case ids, failures (case id -> reason)."""
+
+    written: tuple[str, ...]
+    skipped: tuple[str, ...]
+    failures: dict[str, str]
+
+
+def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> PreprocessedCase:
+    """Worker: preprocess one case from its files (registration objects dropped: not picklable)."""
+    case, options = task
+    result = preprocess_case(
+        read_image(case.pre_contrast), read_image(case.low_dose), None, case.load_metadata(), options
+    )
+    return PreprocessedCase(result.arrays, result.properties, {})
+
+
+def _predict_inline(
+    predictor: Predictor, cases: list[PredictionCase]
+) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
+    for case in cases:
+        try:
+            case.check_files()
+            metadata = case.load_metadata()
+            images = read_image(case.pre_contrast), read_image(case.low_dose)
+            yield case, predictor.predict_case(*images, metadata, case.case_id)
+        except Exception as error:  # noqa: BLE001 (a broken case is reported; the others go on)
+            yield case, error
+
+
+def _predict_pipelined(
+    predictor: Predictor, cases: list[PredictionCase], processes: int
+) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
+    """Preprocess up to ``processes`` cases ahead in worker processes; the network runs here."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        pending: list[tuple[PredictionCase, Future[PreprocessedCase]]] = []
+        queue = list(cases)
+        while queue or pending:
+            while queue and len(pending) < processes + 1:
+                case = queue.pop(0)
+                pending.append(
+                    (case, pool.submit(_preprocess_files, (case, predictor.preprocessing_options)))
+                )
+            case, future = pending.pop(0)
+            try:
+                case.check_files()
+                predictor.check_metadata(case.load_metadata(), case.case_id)
+                preprocessed = future.result()
+                yield (
+                    case,
+                    predictor.predict_preprocessed(preprocessed, read_image(case.pre_contrast), case.case_id),
+                )
+            except Exception as error:  # noqa: BLE001 (a broken case is reported; the others go on)
+                yield case, error
+
+
+def run_prediction(
+    cases: list[PredictionCase],
+    predictor: Predictor,
+    output_folder: Path | str,
+    options: RunOptions | None = None,
+    on_case_done: Callable[[str], None] | None = None,
+) -> PredictionSummary:
+    """Predict and write every case; a failing case is logged by name and the others finish.
+
+    Args:
+        cases: from :func:`find_cases`.
+        predictor: the model and inference settings.
+        output_folder: receives ``CASE_sd.nii.gz`` etc. (created).
+        options: export, resume and parallelism settings.
+        on_case_done: called with each case id when it is written, skipped or failed.
+    """
+    options = options or RunOptions()
+    output_folder = Path(output_folder)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    skipped = [
+        case
+        for case in cases
+        if options.continue_prediction and is_case_complete(output_folder, case.case_id, options.export)
+    ]
+    todo = [case for case in cases if case not in skipped]
+    logger.info("%d case(s) to predict, %d already written", len(todo), len(skipped))
+    for case in skipped:
+        if on_case_done:
+            on_case_done(case.case_id)
+    failures: dict[str, str] = {}
+    written: list[str] = []
+    results = (
+        _predict_pipelined(predictor, todo, options.preprocessing_processes)
+        if options.preprocessing_processes > 1
+        else _predict_inline(predictor, todo)
+    )
+    with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:
+        exports: list[tuple[str, Future[list[Path]]]] = []
+        for case, outcome in results:
+            if isinstance(outcome, Exception):
+                failures[case.case_id] = f"{type(outcome).__name__}: {outcome}"
+                logger.error("case %s failed: %s", case.case_id, failures[case.case_id])
+                if on_case_done:
+                    on_case_done(case.case_id)
+                continue
+            exports.append(
+                (case.case_id, writers.submit(write_prediction, outcome, output_folder, options.export))
+            )
+            if options.export_threads <= 1:
+                _collect(exports, written, failures, on_case_done)
+        _collect(exports, written, failures, on_case_done)
+    return PredictionSummary(tuple(written), tuple(case.case_id for case in skipped), failures)
+
+
+def _collect(
+    exports: list[tuple[str, Future[list[Path]]]],
+    written: list[str],
+    failures: dict[str, str],
+    on_case_done: Callable[[str], None] | None,
+) -> None:
+    """Wait for the submitted exports, recording each as written or failed."""
+    while exports:
+        case_id, future = exports.pop(0)
+        try:
+            future.result()
+            written.append(case_id)
+        except Exception as error:  # noqa: BLE001 (a failed write is reported per case)
+            failures[case_id] = f"{type(error).__name__}: {error}"
+            logger.error("case %s: writing failed: %s", case_id, failures[case_id])
+        if on_case_done:
+            on_case_done(case_id)

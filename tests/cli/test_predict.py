@@ -1,0 +1,91 @@
+"""``gdr_predict`` and ``gdr_predict_from_modelfolder`` end to end on a simulated case and a tiny model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))  # shared builders of the inference tests
+from inference_fixtures import DATASET, tiny_plans, write_model_folder, write_test_cases  # noqa: E402
+
+from gdr_toolkit.cli.predict import main, main_from_modelfolder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    write_test_cases(root / "raw", ("case_a",))
+    model = write_model_folder(root / "results" / DATASET, tiny_plans(5.0), folds=(0, 1))
+    return root, model
+
+
+def test_model_folder_command_writes_sd_sdplus_and_qc(folders):
+    root, model = folders
+    output = root / "out"
+    arguments = ["-m", str(model), "-i", str(root / "raw" / "imagesTs"), "-o", str(output)]
+    assert (
+        main_from_modelfolder(
+            [*arguments, "--disable_tta", "-step_size", "1", "--save_contrast_signal", "-f", "0", "1"]
+        )
+        == 0
+    )
+    for name in ("case_a_sd.nii.gz", "case_a_sdplus.nii.gz", "case_a_qc.png", "case_a_contrast.nii.gz"):
+        assert (output / name).is_file(), name
+    assert not (output / "case_a_uncertainty.nii.gz").exists()
+
+
+def test_continue_prediction_skips_written_cases(folders, capsys):
+    root, model = folders
+    output = root / "out_continue"
+    arguments = [
+        "-m",
+        str(model),
+        "-i",
+        str(root / "raw" / "imagesTs"),
+        "-o",
+        str(output),
+        "--disable_tta",
+        "-step_size",
+        "1",
+        "-f",
+        "0",
+    ]
+    assert main_from_modelfolder(arguments) == 0
+    written = (output / "case_a_sd.nii.gz").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main_from_modelfolder([*arguments, "--continue_prediction"]) == 0
+    assert "0 case(s) written, 1 skipped" in capsys.readouterr().err
+    assert (output / "case_a_sd.nii.gz").stat().st_mtime_ns == written
+
+
+def test_dataset_command_with_metadata_flags_reports_broken_cases(folders, monkeypatch, capsys, tmp_path):
+    root, _ = folders
+    monkeypatch.setenv("gdr_results", str(root / "results"))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for channel in ("0000", "0001"):  # no metadata next to these: the flags give it
+        source = root / "raw" / "imagesTs" / f"case_a_{channel}.nii.gz"
+        (inputs / f"flagged_{channel}.nii.gz").write_bytes(source.read_bytes())
+        (inputs / f"broken_{channel}.nii.gz").write_bytes(b"not an image")
+    arguments = ["-d", "77", "-c", "3d_cpu", "-i", str(inputs), "-o", str(tmp_path / "out"), "--disable_tta"]
+    metadata = ["--dose", "0.2", "--field-strength", "3", "--agent", "gadobutrol", "--save_uncertainty"]
+    assert main([*arguments, *metadata, "-step_size", "1"]) == 1
+    error = capsys.readouterr().err
+    assert "1 case(s) failed" in error and "broken_0000.nii.gz" in error
+    assert (tmp_path / "out" / "flagged_sd.nii.gz").is_file()
+    assert (tmp_path / "out" / "flagged_uncertainty.nii.gz").is_file()
+
+
+def test_bad_arguments_fail_clearly(folders, monkeypatch, capsys, tmp_path):
+    root, model = folders
+    monkeypatch.setenv("gdr_results", str(root / "results"))
+    inputs = ["-i", str(root / "raw" / "imagesTs"), "-o", str(tmp_path)]
+    assert main(["-d", "77", "-c", "3d_fullres", *inputs]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    metadata = ["--dose", "2", "--field-strength", "3", "--agent", "gadobutrol"]
+    assert main_from_modelfolder(["-m", str(model), *inputs, *metadata]) == 1
+    assert "dose_fraction" in capsys.readouterr().err
+    assert main_from_modelfolder(["-m", str(model), *inputs, "-chk", "checkpoint_best.pth"]) == 1
+    assert "checkpoint_best.pth" in capsys.readouterr().err

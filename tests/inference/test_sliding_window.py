@@ -1,0 +1,102 @@
+"""Sliding-window inference: coverage, Gaussian weighting, padding, mirroring."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gdr_toolkit.inference.sliding_window import (
+    SlidingWindowOptions,
+    gaussian_importance_map,
+    patch_positions,
+    patch_starts,
+    sliding_window_inference,
+)
+
+
+def constant_network(value: float):
+    def network(image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return torch.full((image.shape[0], 1, *image.shape[2:]), value)
+
+    return network
+
+
+@pytest.mark.parametrize("step_size", [0.5, 1.0, 0.3])
+@pytest.mark.parametrize("shape", [(16, 16, 16), (37, 21, 50), (9, 30, 5)])
+def test_constant_network_is_reproduced_everywhere(step_size, shape):
+    volume = torch.randn(3, *shape)
+    options = SlidingWindowOptions((16, 16, 16), step_size=step_size, use_mirroring=False)
+    result = sliding_window_inference(constant_network(2.5), volume, torch.zeros(2), options)
+    assert result.shape == (1, *shape)
+    torch.testing.assert_close(result, torch.full((1, *shape), 2.5))
+
+
+def test_patches_cover_the_volume_with_the_requested_overlap():
+    assert patch_starts(16, 16, 0.5) == [0]
+    assert patch_starts(32, 16, 1.0) == [0, 16]
+    assert patch_starts(37, 16, 0.5) == [0, 7, 14, 21]
+    starts = patch_starts(100, 16, 0.5)
+    assert starts[0] == 0 and starts[-1] == 84
+    assert max(b - a for a, b in zip(starts, starts[1:], strict=False)) <= 8
+    assert len(patch_positions((37, 16, 32), (16, 16, 16), 1.0)) == 3 * 1 * 2
+
+
+def test_gaussian_map_peaks_in_the_centre_and_stays_positive():
+    weights = gaussian_importance_map((16, 12, 20))
+    assert weights.shape == (16, 12, 20)
+    assert weights.max() == pytest.approx(1.0, abs=0.01)
+    assert weights.min() > 0
+    assert weights[8, 6, 10] > weights[0, 0, 0]
+    torch.testing.assert_close(weights, weights.flip(0).flip(1).flip(2))
+
+
+def test_mirroring_of_an_equivariant_network_returns_the_input():
+    volume = torch.randn(3, 20, 18, 17)
+
+    def identity_like(image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return image[:, :1] * (1.0 + condition[:, :1, None, None, None])
+
+    options = SlidingWindowOptions((16, 16, 16), use_mirroring=True, batch_size=3)
+    result = sliding_window_inference(identity_like, volume, torch.tensor([0.0, 7.0]), options)
+    torch.testing.assert_close(result[0], volume[0])
+
+
+def test_mirroring_averages_the_flips_of_a_non_equivariant_network():
+    volume = torch.zeros(1, 16, 16, 16)
+
+    def ramp(image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        axis = torch.arange(16, dtype=torch.float32).reshape(1, 1, 16, 1, 1)
+        return axis.expand(image.shape[0], 1, 16, 16, 16).clone()
+
+    plain = sliding_window_inference(
+        ramp, volume, torch.zeros(0), SlidingWindowOptions((16, 16, 16), use_mirroring=False)
+    )
+    mirrored = sliding_window_inference(ramp, volume, torch.zeros(0), SlidingWindowOptions((16, 16, 16)))
+    assert plain[0, 0, 0, 0].item() == pytest.approx(0.0) and plain[0, 15, 0, 0].item() == pytest.approx(15.0)
+    torch.testing.assert_close(mirrored, torch.full_like(mirrored, 7.5))
+
+
+def test_batch_size_does_not_change_the_result():
+    volume = torch.randn(3, 30, 24, 20)
+    network = torch.nn.Conv3d(3, 1, 3, padding=1)
+
+    def conv(image, condition):
+        return network(image)
+
+    results = [
+        sliding_window_inference(
+            conv,
+            volume,
+            torch.zeros(0),
+            SlidingWindowOptions((16, 16, 16), batch_size=size, use_mirroring=False),
+        )
+        for size in (1, 4)
+    ]
+    torch.testing.assert_close(results[0], results[1])
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="step_size"):
+        SlidingWindowOptions((16, 16, 16), step_size=0.0)
+    with pytest.raises(ValueError, match="patch_size"):
+        SlidingWindowOptions((16, 16))
