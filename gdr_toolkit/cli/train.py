@@ -13,8 +13,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.evaluation.fold_validation import validate_fold
+from gdr_toolkit.paths import raw_dataset_folder
 from gdr_toolkit.training.distributed import initialise_distributed, shutdown_distributed
-from gdr_toolkit.training.fold_training import TrainingJob, parse_fold, train_fold
+from gdr_toolkit.training.fold_training import TrainingJob, parse_fold, train_fold, validation_only_folder
 
 logger = logging.getLogger("gdr_train")
 
@@ -33,8 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--iterations_per_epoch", type=int, default=None, help="override iterations per epoch"
     )
+    parser.add_argument("--val", action="store_true", help="only validate a finished fold (no training)")
+    parser.add_argument("--no_validation", action="store_true", help="skip the validation after training")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def run_validation(args: argparse.Namespace, fold_folder: Path, required: bool) -> int:
+    """Validate the fold on its raw validation cases; without the raw dataset, skip (or fail if required)."""
+    try:
+        raw = raw_dataset_folder(args.dataset)
+    except (OSError, ValueError) as error:
+        if required:
+            logger.error("--val needs the raw dataset: %s", error)
+            return 1
+        logger.warning(
+            "validation skipped (%s); run `gdr_train ... --val` once the raw data are there", error
+        )
+        return 0
+    try:
+        summary = validate_fold(fold_folder, raw, args.device)
+    except (OSError, ValueError, KeyError) as error:
+        logger.error("validation of %s failed: %s", fold_folder, error)
+        return 1
+    logger.info("validation summary: %s", summary)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +81,15 @@ def main(argv: list[str] | None = None) -> int:
             args.dataset, parse_fold(args.fold), args.configuration, args.trainer, args.plans, args.device,
             args.continue_training, args.pretrained_weights, args.num_epochs, args.iterations_per_epoch,
         )  # fmt: skip
-        folder = train_fold(job, progress)
+        folder = validation_only_folder(job) if args.val else train_fold(job, progress)
     except (OSError, ValueError, KeyError, ImportError) as error:
         logger.error("%s", error)
         return 1
     finally:
         shutdown_distributed(context)
     logger.info("fold folder: %s", folder)
+    if context.is_main and (args.val or not args.no_validation):
+        return run_validation(args, folder, required=args.val)
     return 0
 
 

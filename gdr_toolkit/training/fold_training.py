@@ -129,3 +129,15 @@ def _copy_plans(plans: dict, statistics: Path, output: Path) -> None:
     write_json_atomic(plans, output / "plans.json")
     if statistics.is_file():
         shutil.copyfile(statistics, output / STATISTICS_FILE)
+
+
+def validation_only_folder(job: TrainingJob) -> Path:
+    """The fold folder of a finished run (``gdr_train ... --val``); error if it has no final checkpoint."""
+    dataset_name = resolve_dataset_name(job.dataset)
+    output = trainer_output_folder(dataset_name, job.trainer_name, job.plans_name, job.configuration)
+    fold_folder = output / f"fold_{job.fold}"
+    if not checkpoint_path(fold_folder, "final").is_file():
+        raise FileNotFoundError(
+            f"--val needs a finished fold: {checkpoint_path(fold_folder, 'final')} does not exist"
+        )
+    return fold_folder
