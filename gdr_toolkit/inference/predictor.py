@@ -36,13 +36,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
 )
 from gdr_toolkit.preprocessing.contrast_target import revert_noise_normalisation
 from gdr_toolkit.preprocessing.preprocessor import options_from_plan
-from gdr_toolkit.preprocessing.resampling import (
-    crop,
-    head_bounding_box,
-    isotropic_grid,
-    needs_resampling,
-    resample_array,
-)
+from gdr_toolkit.preprocessing.resampling import crop, resample_array, to_network_grid
 from gdr_toolkit.training.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
 
 logger = logging.getLogger(__name__)
@@ -101,13 +95,7 @@ def network_inputs(
         pre_contrast: PC (its grid).
         spacing_mm: the plan's isotropic spacing.
     """
-    grid = pre_contrast
-    names = ("x_pc", *INPUT_ARRAYS)
-    on_grid = {name: arrays[name] for name in names}
-    if needs_resampling(pre_contrast, spacing_mm):
-        grid = isotropic_grid(pre_contrast, spacing_mm)
-        on_grid = {name: resample_array(arrays[name], pre_contrast, grid, "linear") for name in names}
-    box = head_bounding_box(on_grid["x_pc"])
+    on_grid, grid, box = to_network_grid(arrays, pre_contrast, spacing_mm, INPUT_ARRAYS)
     images = crop(np.stack([on_grid[name].astype(np.float32) for name in INPUT_ARRAYS]), box)
     return NetworkInputs(grid, box, np.ascontiguousarray(images), images[INPUT_ARRAYS.index("s_ld")].copy())
 

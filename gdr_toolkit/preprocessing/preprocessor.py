@@ -33,13 +33,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
 )
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
 from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
-from gdr_toolkit.preprocessing.resampling import (
-    crop,
-    head_bounding_box,
-    isotropic_grid,
-    needs_resampling,
-    resample_array,
-)
+from gdr_toolkit.preprocessing.resampling import crop, to_network_grid
 
 logger = logging.getLogger(__name__)
 
@@ -89,17 +83,9 @@ def preprocess_and_store_case(
         metadata,
         options_from_plan(configuration),
     )
-    grid = pre_contrast
-    arrays = result.arrays
-    if needs_resampling(pre_contrast, configuration.spacing_mm):
-        grid = isotropic_grid(pre_contrast, configuration.spacing_mm)
-        arrays = {
-            name: resample_array(
-                arrays[name], pre_contrast, grid, "nearest" if name in NEAREST_CHANNELS else "linear"
-            )
-            for name in STORED_CHANNELS
-        }
-    box = head_bounding_box(arrays["x_pc"])
+    arrays, grid, box = to_network_grid(
+        result.arrays, pre_contrast, configuration.spacing_mm, STORED_CHANNELS, NEAREST_CHANNELS
+    )
     stack = crop(np.stack([arrays[name].astype(np.float32) for name in STORED_CHANNELS]), box)
     properties = {
         "case_id": case.case_id,

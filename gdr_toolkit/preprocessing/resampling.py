@@ -78,3 +78,35 @@ def head_bounding_box(
 def crop(array: np.ndarray, box: tuple[tuple[int, int], ...]) -> np.ndarray:
     """``array[..., z0:z1, y0:y1, x0:x1]`` for a box from :func:`head_bounding_box`."""
     return array[(Ellipsis, *(slice(start, stop) for start, stop in box))]
+
+
+def to_network_grid(
+    arrays: dict[str, np.ndarray],
+    pre_contrast: sitk.Image,
+    spacing_mm: float,
+    names: tuple[str, ...],
+    nearest: frozenset[str] = frozenset(),
+) -> tuple[dict[str, np.ndarray], sitk.Image, tuple[tuple[int, int], ...]]:
+    """Put arrays from PC's grid onto the network's grid: the one code path of training data and inference.
+
+    Args:
+        arrays: (z, y, x) arrays on ``pre_contrast``'s grid; must hold ``x_pc`` (it defines the head box).
+        pre_contrast: PC (its grid).
+        spacing_mm: the plan's isotropic spacing (no resampling when PC already has it).
+        names: which arrays to return.
+        nearest: names resampled with nearest neighbour (masks); the others linearly.
+
+    Returns:
+        The resampled (uncropped) arrays, the isotropic grid, and the head box on that grid.
+    """
+    grid = pre_contrast
+    wanted = dict.fromkeys((*names, "x_pc"))
+    on_grid = {name: arrays[name] for name in wanted}
+    if needs_resampling(pre_contrast, spacing_mm):
+        grid = isotropic_grid(pre_contrast, spacing_mm)
+        on_grid = {
+            name: resample_array(arrays[name], pre_contrast, grid, "nearest" if name in nearest else "linear")
+            for name in wanted
+        }
+    box = head_bounding_box(on_grid["x_pc"])
+    return {name: on_grid[name] for name in names}, grid, box
