@@ -44,19 +44,18 @@ def check_finite(image: sitk.Image, source: str) -> None:
         raise ValueError(f"{source}: {bad} voxel(s) are NaN or infinite.")
 
 
-def count_non_finite_on_disk(path: Path | str) -> int:
-    """Number of NaN/inf voxels stored in the file.
+def count_non_finite_stored(path: Path | str, image: sitk.Image) -> int:
+    """Number of NaN/inf voxels stored in ``path``, of which ``image`` is the SimpleITK reading.
 
     SimpleITK's NIfTI reader silently replaces NaN with 0 (ITK 5.4), so for NIfTI files the stored
-    values are read with nibabel instead; other formats are read with SimpleITK.
+    values are read again with nibabel; for other formats the already-read image is counted.
     """
-    path = Path(path)
-    if path.name.endswith((".nii", ".nii.gz")):
+    if Path(path).name.endswith((".nii", ".nii.gz")):
         import nibabel  # noqa: PLC0415  (only needed here; nibabel is a dependency of nilearn)
 
         values = np.asanyarray(nibabel.load(str(path)).dataobj)
     else:
-        values = sitk.GetArrayViewFromImage(sitk.ReadImage(str(path)))
+        values = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(values.dtype, np.floating):
         return 0
     return int(values.size - np.count_nonzero(np.isfinite(values)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.dataset.image_io import check_finite, count_non_finite_on_disk, read_image
+from gdr_toolkit.dataset.image_io import count_non_finite_stored, read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import RawCase, Split, list_cases, load_dataset_description
 
@@ -41,8 +41,7 @@ def _check_image(path: Path, problems: list[Problem]) -> sitk.Image | None:
         return None
     try:
         image = read_image(path)
-        check_finite(image, str(path))
-        non_finite = count_non_finite_on_disk(path)
+        non_finite = count_non_finite_stored(path, image)
     except ValueError as error:
         problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
         return None
