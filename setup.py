@@ -17,6 +17,7 @@ COMMANDS = {
     "gdr_install_pretrained_model_from_zip": "gdr_toolkit.cli.model_sharing:install_main",
     "gdr_predict": "gdr_toolkit.cli.predict:main",
     "gdr_predict_from_modelfolder": "gdr_toolkit.cli.predict:main_from_modelfolder",
+    "gdr_plot_embedding": "gdr_toolkit.cli.plot_embedding:main",
 }
 
 setup(
@@ -42,6 +43,7 @@ setup(
         "nilearn>=0.10",  # ships the MNI152 template and tissue maps inside its wheel (no download)
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "scikit-learn>=1.2",  # t-SNE of gdr_plot_embedding: a well-kept implementation rather than a hand-written one
     ],
     extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
