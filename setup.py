@@ -18,6 +18,7 @@ COMMANDS = {
     "gdr_predict": "gdr_toolkit.cli.predict:main",
     "gdr_predict_from_modelfolder": "gdr_toolkit.cli.predict:main_from_modelfolder",
     "gdr_plot_embedding": "gdr_toolkit.cli.plot_embedding:main",
+    "gdr_reproduce": "gdr_toolkit.cli.reproduce:main",
 }
 
 setup(
@@ -45,7 +46,10 @@ setup(
         "matplotlib>=3.7",
         "scikit-learn>=1.2",  # t-SNE of gdr_plot_embedding: a well-kept implementation rather than a hand-written one
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
+    extras_require={
+        "test": ["pytest>=7", "ruff>=0.5"],
+        "benchmark": ["dynamic-network-architectures>=0.4", "monai>=1.3"],  # benchmarks/ only
+    },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
     classifiers=[
         "Programming Language :: Python :: 3",

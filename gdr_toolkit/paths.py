@@ -42,6 +42,15 @@ def results_folder() -> Path:
     return _folder_from_variable(RESULTS_VARIABLE)
 
 
+def use_output_folders(root: Path) -> None:
+    """Point the three variables at ``root/gdr_raw`` etc. in this process and create the folders (used
+    by self-contained runs such as ``gdr_demo`` and ``gdr_reproduce``)."""
+    for variable in (RAW_VARIABLE, PREPROCESSED_VARIABLE, RESULTS_VARIABLE):
+        folder = (root / variable).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ[variable] = str(folder)
+
+
 def dataset_folder_name(dataset_id: int, name: str) -> str:
     """``DatasetXXX_Name`` for an id in 1..999 and a name of letters, digits, ``_`` and ``-``."""
     if not 1 <= dataset_id <= 999:

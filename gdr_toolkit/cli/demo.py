@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from gdr_toolkit.cli import evaluate, plan_and_preprocess, predict, train
 from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.file_io import read_json
-from gdr_toolkit.paths import PREPROCESSED_VARIABLE, RAW_VARIABLE, RESULTS_VARIABLE, dataset_folder_name
+from gdr_toolkit.paths import dataset_folder_name, raw_folder, use_output_folders
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
 from gdr_toolkit.simulation.settings import SimulationSettings
 
@@ -43,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-np", "--num-processes", type=int, default=2, help="preprocessing workers (default 2)"
     )
-    parser.add_argument(
-        "-tr", "--trainer", default="GDRTrainer_5epochs_50iters", help="trainer for the demo model"
-    )
+    parser.add_argument("-tr", "--trainer", default="GDRTrainer_CPUDemo", help="trainer for the demo model")
     parser.add_argument("--num_epochs", type=int, default=None, help="override the trainer's epochs")
     parser.add_argument(
         "--iterations_per_epoch", type=int, default=None, help="override iterations per epoch"
@@ -55,10 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _set_folders(output: Path) -> Path:
-    for variable in (RAW_VARIABLE, PREPROCESSED_VARIABLE, RESULTS_VARIABLE):
-        os.environ[variable] = str((output / variable).resolve())
-        Path(os.environ[variable]).mkdir(parents=True, exist_ok=True)
-    return Path(os.environ[RAW_VARIABLE]) / dataset_folder_name(DEMO_DATASET_ID, DEMO_DATASET_NAME)
+    use_output_folders(output)
+    return raw_folder() / dataset_folder_name(DEMO_DATASET_ID, DEMO_DATASET_NAME)
 
 
 def _train_arguments(args: argparse.Namespace) -> list[str]:

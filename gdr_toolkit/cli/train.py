@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--iterations_per_epoch", type=int, default=None, help="override iterations per epoch"
     )
+    parser.add_argument(
+        "-lr", "--initial_learning_rate", type=float, default=None, help="override the peak learning rate"
+    )
+    parser.add_argument(
+        "--oversample_fraction", type=float, default=None, help="override the enhancement-centred patch share"
+    )
     parser.add_argument("--val", action="store_true", help="only validate a finished fold (no training)")
     parser.add_argument("--no_validation", action="store_true", help="skip the validation after training")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -62,13 +68,24 @@ def run_validation(args: argparse.Namespace, fold_folder: Path, required: bool) 
     return 0
 
 
+def _override_problem(args: argparse.Namespace) -> str | None:
+    """A message for an out-of-range schedule override, None when all are valid."""
+    for name in ("num_epochs", "iterations_per_epoch"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            return f"--{name} must be >= 1, got {getattr(args, name)}"
+    if args.initial_learning_rate is not None and not args.initial_learning_rate > 0:
+        return f"-lr must be > 0, got {args.initial_learning_rate}"
+    if args.oversample_fraction is not None and not 0 <= args.oversample_fraction <= 1:
+        return f"--oversample_fraction must lie in [0, 1], got {args.oversample_fraction}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    for name in ("num_epochs", "iterations_per_epoch"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            logger.error("--%s must be >= 1, got %d", name, getattr(args, name))
-            return 1
+    if problem := _override_problem(args):
+        logger.error("%s", problem)
+        return 1
     context = initialise_distributed(args.device)
     if not context.is_main:
         logging.getLogger().setLevel(logging.WARNING)
@@ -80,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         job = TrainingJob(
             args.dataset, parse_fold(args.fold), args.configuration, args.trainer, args.plans, args.device,
             args.continue_training, args.pretrained_weights, args.num_epochs, args.iterations_per_epoch,
+            args.initial_learning_rate, args.oversample_fraction,
         )  # fmt: skip
         folder = validation_only_folder(job) if args.val else train_fold(job, progress)
     except (OSError, ValueError, KeyError, ImportError) as error:

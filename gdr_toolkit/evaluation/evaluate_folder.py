@@ -10,7 +10,9 @@ File matching by case id (``ending`` = ``.nii.gz`` by default):
 | lesion labels | ``LES/CASE<ending>`` (0 background, one positive integer per lesion) |
 | brain mask | ``MASK/CASE<ending>`` (non-zero = brain) |
 
-The evaluated cases are those with a file for the first suffix in PRED. Every image must lie on the
+The evaluated cases are those with a file for the first suffix in PRED. A further suffix without a single
+file in PRED is left out with a warning (a direct-regression model writes no ``CASE_sdplus``); one present
+for some cases only is an error for the others. Every image must lie on the
 reference's grid (size, spacing, origin, direction): a mismatch is an error naming both files, unless
 ``coregister_acquired_scans`` asks to rigidly register x_SD and x_LD to x_PC and resample them onto its
 grid first (raw scans of one session are usually not aligned voxel by voxel). Without a brain mask
@@ -242,6 +244,7 @@ def evaluate_predictions(
         raise FileNotFoundError(
             f"no prediction file *{suffixes[0]}{options.file_ending} in {folders.prediction}."
         )
+    suffixes = _present_suffixes(folders.prediction, suffixes, options.file_ending)
     cases, methods = {}, {}
     for case_id in case_ids:
         cases[case_id], results = _evaluate_case(case_id, folders, suffixes, options)
@@ -258,6 +261,20 @@ def evaluate_predictions(
         inputs={key: None if value is None else str(value) for key, value in vars(folders).items()},
         not_predicted=tuple(sorted(set(referenced) - set(case_ids))),
     )
+
+
+def _present_suffixes(folder: Path, suffixes: tuple[str, ...], ending: str) -> tuple[str, ...]:
+    """The first suffix and every further one with at least one file in ``folder`` (warning for the rest)."""
+    present = [suffixes[0]]
+    for suffix in suffixes[1:]:
+        if _predicted_cases(folder, suffix + ending):
+            present.append(suffix)
+        else:
+            logger.warning(
+                "no prediction file *%s%s in %s (a direct-regression model writes no SD+); %s not evaluated",
+                suffix, ending, folder, method_name(suffix),
+            )  # fmt: skip
+    return tuple(present)
 
 
 def _predicted_cases(folder: Path, ending: str) -> list[str]:

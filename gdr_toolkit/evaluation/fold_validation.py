@@ -33,7 +33,8 @@ def validate_fold(
 
     The validation cases are those stored in the checkpoint (the fold's split). Predictions (SD, SD+,
     QC pictures) go to ``fold_K/validation/``; x_LD, SD and SD+ are evaluated against the raw SD
-    (rigidly co-registered to PC), with the lesion maps where the dataset has them.
+    (rigidly co-registered to PC), with the lesion maps where the dataset has them. Direct-regression
+    (standard-dose) models have no SD+: x_LD and SD only.
 
     Raises:
         FileNotFoundError: the checkpoint or the raw dataset is missing.
@@ -63,12 +64,12 @@ def validate_fold(
         output,
         pre_contrast_folder=raw_dataset_folder / "imagesTr",
         lesion_folder=lesions if lesions.is_dir() else None,
-        suffix=("_sd", "_sdplus"),
+        suffix=("_sd", "_sdplus") if model.produces_sdplus else ("_sd",),
         options=FolderEvaluationOptions(include_low_dose=True, coregister_acquired_scans=True),
     )
     path = output / SUMMARY_FILE
     write_json_atomic(summary.to_json_dict(), path)
-    for method in ("low_dose", "sd", "sdplus"):
+    for method in summary.methods:
         metrics = summary.aggregates(method)
         logger.info(
             "validation %s: PSNR_B %s dB, c_bar %s",

@@ -2,10 +2,12 @@
 
 Files per case in the output folder (``CASE`` = case id):
     CASE_sd.nii.gz           synthetic standard dose (PC's geometry and raw units)
-    CASE_sdplus.nii.gz       enhanced low dose
-    CASE_contrast.nii.gz     contrast signal (optional)
+    CASE_sdplus.nii.gz       enhanced low dose (contrast-signal models only: a direct-regression model
+                             predicts SD itself and has no contrast signal to add to LD)
+    CASE_contrast.nii.gz     contrast signal (optional; SD - PC for direct-regression models)
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
-    CASE_qc.png              PC, LD, SD, SD+ and contrast in three planes through the strongest enhancement
+    CASE_qc.png              PC, LD, SD, SD+ (when present) and contrast in three planes through the
+                             strongest enhancement
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ class ExportOptions:
     save_qc_picture: bool = True
 
 
-def output_paths(output_folder: Path, case_id: str, options: ExportOptions) -> dict[str, Path]:
-    """The files a case will have once written, by kind (sd, sdplus, contrast, uncertainty, qc)."""
+def output_paths(
+    output_folder: Path, case_id: str, options: ExportOptions, has_sdplus: bool = True
+) -> dict[str, Path]:
+    """The files a case will have once written, by kind (sd, sdplus, contrast, uncertainty, qc).
+
+    ``has_sdplus``: whether the model makes SD+ (``TrainedModel.produces_sdplus``).
+    """
     folder = Path(output_folder)
-    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in ("sd", "sdplus")}
+    kinds = ("sd", "sdplus") if has_sdplus else ("sd",)
+    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in kinds}
     if options.save_contrast_signal:
         paths["contrast"] = folder / f"{case_id}_contrast{IMAGE_ENDING}"
     if options.save_uncertainty:
@@ -58,9 +66,11 @@ def output_paths(output_folder: Path, case_id: str, options: ExportOptions) -> d
     return paths
 
 
-def is_case_complete(output_folder: Path, case_id: str, options: ExportOptions) -> bool:
+def is_case_complete(
+    output_folder: Path, case_id: str, options: ExportOptions, has_sdplus: bool = True
+) -> bool:
     """Whether every file the options ask for exists (uncertainty is not required: one fold has none)."""
-    paths = output_paths(output_folder, case_id, options)
+    paths = output_paths(output_folder, case_id, options, has_sdplus)
     return all(path.is_file() for kind, path in paths.items() if kind != "uncertainty")
 
 
@@ -68,7 +78,7 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
     """Write the files of one case (each atomically; the QC picture last); returns the written paths."""
     output_folder = Path(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
-    paths = output_paths(output_folder, prediction.case_id, options)
+    paths = output_paths(output_folder, prediction.case_id, options, prediction.sdplus is not None)
     images = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}
     images["uncertainty"] = prediction.uncertainty
     written = []
@@ -106,13 +116,8 @@ def _aspects(spacing_zyx: tuple[float, float, float]) -> list[float]:
     return [sy / sx, sz / sx, sz / sy]
 
 
-def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
-    """PNG grid: columns PC, LD, SD, SD+, contrast; rows axial, coronal, sagittal.
-
-    The planes pass through the voxel of strongest predicted contrast signal. PC, LD, SD and SD+ share
-    one grey window (0.5th to 99.5th percentile of all four); the contrast signal has its own (0 to
-    its 99.9th percentile, at least its maximum's 1 %), colour map ``hot``.
-    """
+def _qc_columns(prediction: CasePrediction) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+    """The QC picture's columns (LPS arrays and spacings) by title; SD+ only when the model made one."""
     columns = {
         "pre-contrast": prediction.pre_contrast,
         "low dose": prediction.low_dose,
@@ -120,13 +125,25 @@ def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
         "SD+": prediction.sdplus,
         "contrast signal": prediction.contrast_signal,
     }
-    arrays = {name: _oriented(image) for name, image in columns.items()}
+    return {name: _oriented(image) for name, image in columns.items() if image is not None}
+
+
+def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
+    """PNG grid: columns PC, LD, SD, SD+ (when the model makes it), contrast; rows axial, coronal, sagittal.
+
+    The planes pass through the voxel of strongest predicted contrast signal. PC, LD, SD and SD+ share
+    one grey window (0.5th to 99.5th percentile of them all); the contrast signal has its own (0 to
+    its 99.9th percentile, at least its maximum's 1 %), colour map ``hot``.
+    """
+    arrays = _qc_columns(prediction)
     contrast, spacing = arrays["contrast signal"]
     centre = tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape))
-    anatomy = np.concatenate([arrays[name][0].ravel() for name in list(columns)[:4]])
+    anatomy = np.concatenate(
+        [volume.ravel() for name, (volume, _) in arrays.items() if name != "contrast signal"]
+    )
     low, high = np.percentile(anatomy, [0.5, 99.5])
     contrast_high = max(float(np.percentile(contrast, 99.9)), 0.01 * float(contrast.max()), 1e-12)
-    figure, axes = plt.subplots(3, len(columns), figsize=(3 * len(columns), 9), squeeze=False)
+    figure, axes = plt.subplots(3, len(arrays), figsize=(3 * len(arrays), 9), squeeze=False)
     for column, (name, (volume, _)) in enumerate(arrays.items()):
         is_contrast = name == "contrast signal"
         window = (0.0, contrast_high) if is_contrast else (low, high)

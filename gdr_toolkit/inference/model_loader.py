@@ -2,10 +2,12 @@
 
 Model folder: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` with ``fold_K/`` (or
 ``fold_all/``) sub-folders holding ``checkpoint_{final,best,latest}.pth``. Each checkpoint describes itself
-(trainer name, plans, configuration, network configuration, condition keys and normalisation, gamma), so
-nothing else is read. The network is rebuilt through the trainer class's ``build_network`` hook when the
-trainer is registered (a variant may build a different network), else from the stored network
-configuration, and its weights are loaded with ``torch.load(weights_only=True)``.
+(trainer name, plans, configuration, network architecture and configuration, prediction target and input
+channels, condition keys and normalisation, gamma), so nothing else is read. The network is rebuilt
+through the trainer class's ``build_network`` hook when the trainer is registered (a variant may build a
+different network), else from the stored architecture (``network.architectures``) and configuration, and
+its weights are loaded with ``torch.load(weights_only=True)``. What the output means (contrast signal or
+standard dose) comes from the checkpoint's :class:`PredictionSpec`, never from the trainer's name.
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
+from gdr_toolkit.network.architectures import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    build_network_from_record,
+    parse_network_config,
+)
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
 from gdr_toolkit.training.checkpoint import load_checkpoint
 from gdr_toolkit.training.conditions import ConditionNormalisation
+from gdr_toolkit.training.prediction_spec import PredictionSpec
 from gdr_toolkit.training.registry import get_trainer_class
 
 logger = logging.getLogger(__name__)
@@ -60,6 +68,7 @@ class TrainedModel:
         plans: the plans stored in the checkpoints.
         configuration_name: e.g. ``"3d_fullres"``.
         folds: one :class:`FoldModel` per fold, in the order asked for.
+        prediction: the input channels and the meaning of the output (shared by all folds).
     """
 
     folder: Path
@@ -67,6 +76,7 @@ class TrainedModel:
     plans: Plans
     configuration_name: str
     folds: tuple[FoldModel, ...]
+    prediction: PredictionSpec = PredictionSpec()
 
     @property
     def configuration(self) -> ConfigurationPlan:
@@ -84,6 +94,11 @@ class TrainedModel:
     def noise_normalised(self) -> bool:
         """Whether the model was trained on noise-normalised data (eq. 1); the plan decides."""
         return self.configuration.noise_normalisation
+
+    @property
+    def produces_sdplus(self) -> bool:
+        """SD+ = x_LD + contrast signal exists for contrast-signal models only (not for direct regression)."""
+        return self.prediction.prediction_target == "contrast_signal"
 
     def to(self, device: torch.device | str) -> TrainedModel:
         """Move every fold's network to ``device`` (in place) and return self."""
@@ -123,26 +138,32 @@ def build_network(checkpoint: dict[str, Any], plans: Plans) -> nn.Module:
     """The checkpoint's network with its weights, in eval mode on the CPU.
 
     The trainer's ``build_network`` hook is used when the trainer is registered; otherwise (e.g. an
-    external trainer not on ``$gdr_trainer_paths``) a ``ConditionalUNet`` of the stored configuration.
+    external trainer not on ``$gdr_trainer_paths``) the stored ``network_architecture`` (default
+    ``ConditionalUNet``) of the stored configuration. A hook network whose class or configuration
+    differs from the stored one is replaced by the stored one (with a warning).
     """
-    stored = NetworkConfig.from_json_dict(checkpoint["network_config"])
+    architecture = checkpoint.get("network_architecture") or DEFAULT_ARCHITECTURE
+    record = checkpoint["network_config"]
     try:
         trainer_class = get_trainer_class(checkpoint["trainer_name"])
     except ValueError:
         logger.warning(
-            "trainer %s is not registered; building ConditionalUNet from the stored network_config",
+            "trainer %s is not registered; building %s from the stored network_config",
             checkpoint["trainer_name"],
+            architecture,
         )
-        network: nn.Module = ConditionalUNet(stored)
+        network = build_network_from_record(architecture, record)
     else:
         trainer = trainer_class(plans, checkpoint["configuration"], checkpoint["fold"], Path(), Path())
         network = trainer.build_network()
-        built = getattr(network, "config", None)
-        if isinstance(built, NetworkConfig) and built != stored:
-            logger.warning(
-                "trainer hook builds %s, checkpoint stores %s; using the stored one", built, stored
-            )
-            network = ConditionalUNet(stored)
+        if architecture in ARCHITECTURES:
+            stored = parse_network_config(architecture, record)
+            built = type(network).__name__, getattr(network, "config", None)
+            if built != (architecture, stored):
+                logger.warning(
+                    "trainer hook builds %s, checkpoint stores %s; using the stored one", built, stored
+                )
+                network = build_network_from_record(architecture, record)
     network.load_state_dict(checkpoint["network_state"])
     return network.eval()
 
@@ -163,7 +184,11 @@ def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
         gamma=float(checkpoint["gamma"]),
     )
     description = {key: checkpoint[key] for key in ("trainer_name", "configuration")}
-    return fold, {**description, "plans": plans}
+    try:
+        prediction = PredictionSpec.from_checkpoint(checkpoint)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    return fold, {**description, "plans": plans, "prediction": prediction}
 
 
 def load_trained_model(
@@ -213,10 +238,16 @@ def load_trained_model(
         plans=first["plans"],
         configuration_name=first["configuration"],
         folds=tuple(fold for fold, _ in loaded),
+        prediction=first["prediction"],
     )
 
 
-def _signature(description: dict[str, Any]) -> tuple[str, str, float]:
-    """(trainer, configuration, spacing_mm): what all folds of one model must share."""
+def _signature(description: dict[str, Any]) -> tuple[str, str, float, PredictionSpec]:
+    """(trainer, configuration, spacing_mm, prediction spec): what all folds of one model must share."""
     configuration = description["plans"].configuration(description["configuration"])
-    return description["trainer_name"], description["configuration"], configuration.spacing_mm
+    return (
+        description["trainer_name"],
+        description["configuration"],
+        configuration.spacing_mm,
+        description["prediction"],
+    )

@@ -223,7 +223,8 @@ def run_prediction(
     skipped = [
         case
         for case in cases
-        if options.continue_prediction and is_case_complete(output_folder, case.case_id, options.export)
+        if options.continue_prediction
+        and is_case_complete(output_folder, case.case_id, options.export, predictor.model.produces_sdplus)
     ]
     todo = [case for case in cases if case not in skipped]
     logger.info("%d case(s) to predict, %d already written", len(todo), len(skipped))

@@ -2,13 +2,17 @@
 
 Steps of :meth:`Predictor.predict_case` (method.md section 5, documentation/inference.md):
     1. ``preprocess_case(PC, LD)`` with the options of the model's plan (the training code path);
-    2. z_LD, x_LD, s_LD resampled (linear) to the plan's isotropic spacing exactly as the preprocessor
-       does, cropped to the head box of the resampled x_PC;
+    2. the model's input channels (z_LD, x_LD, s_LD; x_PC, x_LD for direct regression) resampled
+       (linear) to the plan's isotropic spacing exactly as the preprocessor does, cropped to the head
+       box of the resampled x_PC;
     3. the condition vector (metadata values and sigma_LD), standardised with each fold's statistics;
-    4. sliding-window inference per fold; eq. 1 reverted per fold with that fold's gamma,
-       y~_k = gamma_k s_LD yhat_k / sigma_LD; ensemble y~ = mean_k y~_k, uncertainty = std_k y~_k;
-    5. y~ padded back to the uncropped grid and resampled (linear) onto PC's grid;
-    6. SD = (x_PC + k y~) * scale_PC and SD+ = (x_LD + k y~) * scale_PC in PC's raw units, where
+    4. sliding-window inference per fold; for contrast-signal models eq. 1 is reverted per fold with that
+       fold's gamma, y~_k = gamma_k s_LD yhat_k / sigma_LD (standard-dose models: the x_SD prediction as
+       is); ensemble = mean over folds, uncertainty = std over folds;
+    5. the ensemble padded back to the uncropped grid (contrast signal: 0 outside the head box; x_SD:
+       x_PC there) and resampled (linear) onto PC's grid;
+    6. SD, SD+ (contrast-signal models only) and the contrast in PC's raw units
+       (``output_composition``): SD = (x_PC + k y~) * scale_PC, SD+ = (x_LD + k y~) * scale_PC, where
        scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose).
 """
 
@@ -23,9 +27,9 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from gdr_toolkit.dataset.image_io import image_from_array
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
+from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
 from gdr_toolkit.preprocessing.case_preprocessing import (
     INPUT_ARRAYS,
@@ -50,7 +54,8 @@ class CasePrediction:
     Attributes:
         case_id: the case.
         sd: synthetic standard dose x_PC + k y~, float32, PC's raw intensity units.
-        sdplus: enhanced low dose x_LD + k y~ (LD on PC's grid, matched to PC's units), float32.
+        sdplus: enhanced low dose x_LD + k y~ (LD on PC's grid, matched to PC's units), float32; None for
+            standard-dose (direct-regression) models, which predict no contrast signal to add to LD.
         contrast_signal: k y~, float32, PC's raw units (so sd = pre_contrast + contrast_signal).
         uncertainty: voxelwise std of k y~ across folds (PC's raw units), None with one fold.
         pre_contrast: the PC input as float32 (for the QC picture).
@@ -60,7 +65,7 @@ class CasePrediction:
 
     case_id: str
     sd: sitk.Image
-    sdplus: sitk.Image
+    sdplus: sitk.Image | None
     contrast_signal: sitk.Image
     uncertainty: sitk.Image | None
     pre_contrast: sitk.Image
@@ -75,18 +80,23 @@ class NetworkInputs:
     Attributes:
         grid: the planned isotropic grid (PC's own grid when its spacing already matches).
         box: head box (start, stop) per axis (z, y, x) on ``grid``.
-        images: float32 (C, d, h, w), channels z_LD, x_LD, s_LD in the box.
+        images: float32 (C, d, h, w), the model's input channels in the box.
         local_std_ld: s_LD, float32 (d, h, w), in the box (reverts eq. 1).
+        pre_contrast_on_grid: x_PC, float32 (D, H, W) on the whole (uncropped) ``grid``.
     """
 
     grid: sitk.Image
     box: Box
     images: np.ndarray
     local_std_ld: np.ndarray
+    pre_contrast_on_grid: np.ndarray
 
 
 def network_inputs(
-    arrays: dict[str, np.ndarray], pre_contrast: sitk.Image, spacing_mm: float
+    arrays: dict[str, np.ndarray],
+    pre_contrast: sitk.Image,
+    spacing_mm: float,
+    channel_names: tuple[str, ...] = INPUT_ARRAYS,
 ) -> NetworkInputs:
     """Resample the preprocessed inputs to ``spacing_mm`` and crop the head, as the preprocessor does.
 
@@ -94,10 +104,19 @@ def network_inputs(
         arrays: ``PreprocessedCase.arrays`` on PC's grid (z, y, x): x_pc, z_ld, x_ld, s_ld.
         pre_contrast: PC (its grid).
         spacing_mm: the plan's isotropic spacing.
+        channel_names: the network's input channels, in order (the model's ``input_channel_names``).
     """
-    on_grid, grid, box = to_network_grid(arrays, pre_contrast, spacing_mm, INPUT_ARRAYS)
-    images = crop(np.stack([on_grid[name].astype(np.float32) for name in INPUT_ARRAYS]), box)
-    return NetworkInputs(grid, box, np.ascontiguousarray(images), images[INPUT_ARRAYS.index("s_ld")].copy())
+    names = tuple(dict.fromkeys((*channel_names, "s_ld", "x_pc")))
+    on_grid, grid, box = to_network_grid(arrays, pre_contrast, spacing_mm, names)
+    images = crop(np.stack([on_grid[name].astype(np.float32) for name in channel_names]), box)
+    local_std = crop(on_grid["s_ld"].astype(np.float32), box)
+    return NetworkInputs(
+        grid,
+        box,
+        np.ascontiguousarray(images),
+        np.ascontiguousarray(local_std),
+        on_grid["x_pc"].astype(np.float32),
+    )
 
 
 def condition_vector(
@@ -128,9 +147,15 @@ def ensemble(signals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     return mean, (stack.std(axis=0).astype(np.float32) if len(signals) > 1 else None)
 
 
-def to_reference_grid(cropped: np.ndarray, inputs: NetworkInputs, reference: sitk.Image) -> np.ndarray:
-    """Put a (d, h, w) array back into its box (zeros elsewhere) and resample (linear) onto ``reference``."""
-    full = np.zeros(sitk.GetArrayViewFromImage(inputs.grid).shape, dtype=np.float32)
+def to_reference_grid(
+    cropped: np.ndarray, inputs: NetworkInputs, reference: sitk.Image, background: np.ndarray | None = None
+) -> np.ndarray:
+    """Put a (d, h, w) array back into its box and resample (linear) onto ``reference``.
+
+    Outside the box the values are ``background`` (an array on the uncropped grid), or zeros.
+    """
+    shape = sitk.GetArrayViewFromImage(inputs.grid).shape
+    full = np.zeros(shape, dtype=np.float32) if background is None else background.astype(np.float32)
     full[tuple(slice(start, stop) for start, stop in inputs.box)] = cropped
     if inputs.grid is reference:
         return full
@@ -214,24 +239,12 @@ class Predictor:
     ) -> CasePrediction:
         """Steps 2-6 of the module docstring on an already preprocessed case (PC's grid)."""
         start = time.perf_counter()
-        inputs = network_inputs(case.arrays, pre_contrast, self.model.configuration.spacing_mm)
+        spacing, channels = self.model.configuration.spacing_mm, self.model.prediction.input_channel_names
+        inputs = network_inputs(case.arrays, pre_contrast, spacing, channels)
         image = torch.from_numpy(inputs.images)
-        signals = []
-        for fold in self.model.folds:
-            condition = torch.from_numpy(
-                condition_vector(case.properties, fold.condition_normalisation, case_id)
-            )
-            yhat = self._predict_fold(fold, image, condition)
-            signals.append(
-                revert_noise_normalisation(
-                    yhat,
-                    inputs.local_std_ld,
-                    case.properties.noise_sigma_ld,
-                    fold.gamma,
-                    self.model.noise_normalised,
-                )
-            )
-        signal, spread = ensemble(signals)
+        signal, spread = ensemble(
+            [self._fold_output(fold, image, inputs, case, case_id) for fold in self.model.folds]
+        )
         network_seconds = time.perf_counter() - start
         start = time.perf_counter()
         prediction = self._compose(case, pre_contrast, inputs, signal, spread, case_id)
@@ -253,10 +266,26 @@ class Predictor:
                 "--dose, --field-strength and --agent."
             )
 
-    def _predict_fold(self, fold: FoldModel, image: torch.Tensor, condition: torch.Tensor) -> np.ndarray:
-        """yhat of one fold, float32 (d, h, w) in units of z_SD (the first output channel)."""
-        output = sliding_window_inference(fold.network, image, condition, self.window, self.device)
-        return output[0].numpy()
+    def _fold_output(
+        self,
+        fold: FoldModel,
+        image: torch.Tensor,
+        inputs: NetworkInputs,
+        case: PreprocessedCase,
+        case_id: str,
+    ) -> np.ndarray:
+        """One fold's float32 (d, h, w) output: y~ (eq. 1 reverted) or the x_SD prediction as is."""
+        condition = torch.from_numpy(condition_vector(case.properties, fold.condition_normalisation, case_id))
+        output = sliding_window_inference(fold.network, image, condition, self.window, self.device)[0].numpy()
+        if self.model.prediction.prediction_target == "standard_dose":
+            return output
+        return revert_noise_normalisation(
+            output,
+            inputs.local_std_ld,
+            case.properties.noise_sigma_ld,
+            fold.gamma,
+            self.model.noise_normalised,
+        )
 
     def _compose(
         self,
@@ -267,27 +296,13 @@ class Predictor:
         spread: np.ndarray | None,
         case_id: str,
     ) -> dict[str, Any]:
-        """Step 5-6: images in PC's grid and raw units."""
-        scale = case.properties.intensity_scales["pre_contrast"]
-        contrast = self.enhancement_factor * to_reference_grid(signal, inputs, pre_contrast)
-        with np.errstate(all="raise", under="ignore"):
-            raw = {
-                "sd": (case.arrays["x_pc"] + contrast) * scale,
-                "sdplus": (case.arrays["x_ld"] + contrast) * scale,
-                "contrast_signal": contrast * scale,
-                "low_dose": case.arrays["x_ld"] * scale,
-            }
-            if spread is not None:
-                raw["uncertainty"] = (
-                    self.enhancement_factor * to_reference_grid(spread, inputs, pre_contrast) * scale
-                )
-        images = {
-            name: image_from_array(array.astype(np.float32), pre_contrast) for name, array in raw.items()
-        }
-        images["pre_contrast"] = image_from_array(
-            sitk.GetArrayFromImage(pre_contrast).astype(np.float32), pre_contrast
-        )
-        return {"case_id": case_id, "uncertainty": images.pop("uncertainty", None), **images}
+        """Steps 5-6: the ensemble on PC's grid, then the images the prediction target defines."""
+        target = self.model.prediction.prediction_target
+        background = inputs.pre_contrast_on_grid if target == "standard_dose" else None
+        on_pc = to_reference_grid(signal, inputs, pre_contrast, background)
+        spread_on_pc = None if spread is None else to_reference_grid(spread, inputs, pre_contrast)
+        arrays = COMPOSERS[target](case, on_pc, spread_on_pc, self.enhancement_factor, case_id)
+        return {"case_id": case_id, **as_images(arrays, case, pre_contrast)}
 
 
 def resolve_device(name: str) -> torch.device:

@@ -33,6 +33,7 @@ from gdr_toolkit.network.blur_pool import BlurPool3d, DownsamplingMethod
 from gdr_toolkit.network.condition_embedding import ConditionEmbedding
 from gdr_toolkit.network.conditional_residual_block import ConditionalResidualBlock
 from gdr_toolkit.network.gated_upsampling import FusionMethod, GatedUpsampling
+from gdr_toolkit.network.output_activation import LeakyGradientReLU
 
 OutputActivation = Literal["relu", "identity"]
 
@@ -51,6 +52,8 @@ class NetworkConfig:
         fusion: ``"gated"`` (paper) or ``"concatenate"`` (ablation) skip fusion.
         downsampling: ``"blur_pool"`` (paper) or ``"strided"`` (plain subsampling, ablation).
         output_activation: ``"relu"`` (non-negative contrast signal) or ``"identity"`` (baselines).
+        relu_gradient_leak: gradient factor of the output ReLU below zero (its forward values are a plain
+            ReLU's; ``LeakyGradientReLU`` explains why); 0 gives the plain ReLU gradient.
     """
 
     input_channels: int = 3
@@ -62,6 +65,7 @@ class NetworkConfig:
     fusion: FusionMethod = "gated"
     downsampling: DownsamplingMethod = "blur_pool"
     output_activation: OutputActivation = "relu"
+    relu_gradient_leak: float = 0.1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
@@ -143,7 +147,11 @@ class ConditionalUNet(nn.Module):
         self.head = nn.Sequential(
             nn.SiLU(), nn.Conv3d(widths[0], config.output_channels, kernel_size=3, padding=1)
         )
-        self.output_activation = nn.ReLU() if config.output_activation == "relu" else nn.Identity()
+        self.output_activation = (
+            LeakyGradientReLU(config.relu_gradient_leak)
+            if config.output_activation == "relu"
+            else nn.Identity()
+        )
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Predict the output (the contrast signal) from the images and the condition vector.

@@ -2,22 +2,28 @@
 
 ``fold_K/checkpoint_{latest,best,final}.pth`` hold one dict (keys in :data:`CHECKPOINT_KEYS`):
 everything inference needs to rebuild the network (trainer name, plans, configuration, network
-configuration, condition keys and normalisation, gamma) and everything a resumed run needs to continue
-bit-for-bit (epoch, iteration, optimiser, scheduler and GradScaler states, RNG states). Only tensors,
-dicts, lists, str, int, float, bool and None are stored, so ``torch.load(path, weights_only=True)``
-(no arbitrary code execution) reads them.
+architecture and configuration, what the network reads and predicts, condition keys and normalisation,
+gamma) and everything a resumed run needs to continue bit-for-bit (epoch, iteration, optimiser,
+scheduler and GradScaler states, RNG states). Only tensors, dicts, lists, str, int, float, bool and None
+are stored, so ``torch.load(path, weights_only=True)`` (no arbitrary code execution) reads them. Keys added after format version 1 was fixed
+(``network_architecture``, ``prediction_target``, ``input_channel_names``) are optional when reading:
+older checkpoints mean ``ConditionalUNet`` and the contrast-signal defaults.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from gdr_toolkit.file_io import atomic_path
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT_VERSION = 1
 CheckpointKind = Literal["latest", "best", "final"]
@@ -29,7 +35,10 @@ CHECKPOINT_KEYS = (
     "fold",
     "init_args",
     "trainer_settings",
+    "network_architecture",
     "network_config",
+    "prediction_target",
+    "input_channel_names",
     "condition_keys",
     "condition_normalisation",
     "gamma",
@@ -79,6 +88,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: not a gdr_toolkit checkpoint of format version {CHECKPOINT_FORMAT_VERSION}"
         )
     return checkpoint
+
+
+def load_matching_parameters(network: nn.Module, path: Path, description: str) -> None:
+    """Copy into ``network`` the parameters of checkpoint ``path`` whose names and shapes match.
+
+    The others keep their values and are named in a warning (fine-tuning, ``-pretrained_weights``).
+
+    Raises:
+        ValueError: no parameter matches (``description`` names the network's trainer in the message).
+    """
+    stored = load_checkpoint(path)["network_state"]
+    own = network.state_dict()
+    matching = {key: value for key, value in stored.items() if key in own and own[key].shape == value.shape}
+    if not matching:
+        raise ValueError(f"{path}: no parameter matches this network ({description})")
+    skipped = sorted(set(own) - set(matching))
+    if skipped:
+        logger.warning("%s: %d parameter(s) keep their initialisation: %s", path, len(skipped), skipped[:5])
+    network.load_state_dict(own | matching)
 
 
 def capture_rng_state() -> dict[str, Any]:

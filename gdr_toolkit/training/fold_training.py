@@ -28,6 +28,7 @@ from gdr_toolkit.training.registry import get_trainer_class
 from gdr_toolkit.training.trainer import Fold, ProgressFactory
 
 logger = logging.getLogger(__name__)
+OVERRIDABLE_SETTINGS = ("num_epochs", "iterations_per_epoch", "initial_learning_rate", "oversample_fraction")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class TrainingJob:
         pretrained_weights: checkpoint whose matching network parameters initialise the network.
         num_epochs: overrides the trainer's ``num_epochs`` (None: keep).
         iterations_per_epoch: overrides the trainer's ``iterations_per_epoch`` (None: keep).
+        initial_learning_rate: overrides the trainer's peak learning rate (None: keep).
+        oversample_fraction: overrides the trainer's fraction of enhancement-centred patches (None: keep).
     """
 
     dataset: str
@@ -57,6 +60,8 @@ class TrainingJob:
     pretrained_weights: Path | None = None
     num_epochs: int | None = None
     iterations_per_epoch: int | None = None
+    initial_learning_rate: float | None = None
+    oversample_fraction: float | None = None
 
 
 def parse_fold(text: str) -> Fold:
@@ -110,7 +115,7 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
     trainer = trainer_class(
         plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context
     )
-    for name in ("num_epochs", "iterations_per_epoch"):
+    for name in OVERRIDABLE_SETTINGS:
         if getattr(job, name) is not None:
             setattr(trainer, name, getattr(job, name))
     if context.is_main:

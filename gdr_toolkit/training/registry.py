@@ -16,12 +16,14 @@ from pathlib import Path
 
 from gdr_toolkit.training.trainer import GDRTrainer
 from gdr_toolkit.training.variants.conditioning import GDRTrainer_NoCondition
+from gdr_toolkit.training.variants.direct_regression import GDRTrainer_DirectSD2p5D, GDRTrainer_DirectSD3D
 from gdr_toolkit.training.variants.loss_variants import GDRTrainer_L2, GDRTrainer_UniformWeights
 from gdr_toolkit.training.variants.network_variants import GDRTrainer_ConcatSkips, GDRTrainer_StridedDown
 from gdr_toolkit.training.variants.schedules import (
     GDRTrainer_1epoch_10iters,
     GDRTrainer_5epochs,
     GDRTrainer_5epochs_50iters,
+    GDRTrainer_CPUDemo,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ BUILTIN_TRAINERS: dict[str, type[GDRTrainer]] = {
         GDRTrainer_5epochs,
         GDRTrainer_1epoch_10iters,
         GDRTrainer_5epochs_50iters,
+        GDRTrainer_CPUDemo,
+        GDRTrainer_DirectSD3D,
+        GDRTrainer_DirectSD2p5D,
     )
 }
 

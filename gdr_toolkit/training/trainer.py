@@ -34,14 +34,14 @@ from gdr_toolkit.training.conditions import ConditionNormalisation
 from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset, validation_patches
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
 from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
+from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
 from gdr_toolkit.training.training_log import TrainingLog
 from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics, group_patches
 
 logger = logging.getLogger(__name__)
 Fold = int | Literal["all"]
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
-INPUT_CHANNELS = ("z_ld", "x_ld", "s_ld")
-REQUIRED_CHANNELS = (*INPUT_CHANNELS, "y_sd", "p_sd", "brain_mask")
+INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
@@ -79,6 +79,8 @@ class GDRTrainer:
     lambda2: float = 1.0
     huber_delta: float = 0.1
     border_voxels: int = 8
+    prediction_target: PredictionTarget = "contrast_signal"  # what the output means (prediction_spec.py)
+    input_channel_names: tuple[str, ...] = INPUT_CHANNELS
 
     def __init__(
         self,
@@ -112,9 +114,15 @@ class GDRTrainer:
         """Condition inputs in order (the plan's); ``()`` disables conditioning."""
         return tuple(self.configuration.condition_keys)
 
+    @property
+    def prediction_spec(self) -> PredictionSpec:
+        """The input channels and output meaning (class attributes), validated; stored in checkpoints."""
+        return PredictionSpec(self.prediction_target, tuple(self.input_channel_names))
+
     def network_config(self) -> NetworkConfig:
-        """The plan's network, with ``condition_features`` matching :attr:`condition_keys`."""
+        """The plan's network; ``condition_features`` and ``input_channels`` match this trainer's."""
         record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
+        record["input_channels"] = len(self.input_channel_names)
         return NetworkConfig.from_json_dict(record)
 
     def build_network(self) -> nn.Module:
@@ -161,11 +169,12 @@ class GDRTrainer:
         """Pick channels by name from a loader batch ``{"data": (B, C, D, H, W), "case_ids": [...]}``.
 
         Returns:
-            inputs (B, 3, D, H, W), condition (B, K), target y_SD (B, 1, D, H, W), weights (B, 1, D, H, W).
+            inputs (B, C_in, D, H, W) (``input_channel_names``), condition (B, K), target (B, 1, D, H, W)
+            (y_SD, or x_SD for ``prediction_target = "standard_dose"``), weights (B, 1, D, H, W).
         """
         data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
-        inputs = data[:, [self.channel_index[name] for name in INPUT_CHANNELS]]
-        target = self._channel(data, "y_sd")
+        inputs = data[:, [self.channel_index[name] for name in self.input_channel_names]]
+        target = self._channel(data, self.prediction_spec.target_channel)
         brain = (self._channel(data, "brain_mask") > 0.5).float()
         weights = self.voxel_weights(brain, self._channel(data, "p_sd"))
         vectors = [self.case_conditions[case] for case in batch["case_ids"]]
@@ -291,7 +300,9 @@ class GDRTrainer:
             "fold": self.fold,
             "init_args": dict(self.init_args),
             "trainer_settings": {name: getattr(self, name) for name in SAVED_SETTINGS},
+            "network_architecture": type(self.network).__name__,
             "network_config": self.network.config.to_json_dict(),
+            **self.prediction_spec.to_json_dict(),
             "condition_keys": list(self.condition_keys),
             "condition_normalisation": self.condition_normalisation.to_json_dict(),
             "gamma": self.gamma,
@@ -339,19 +350,7 @@ class GDRTrainer:
     def load_pretrained_weights(self, path: Path) -> None:
         """Copy the network parameters of a checkpoint whose names and shapes match; warn about the rest."""
         self.initialize()
-        stored = checkpoints.load_checkpoint(path)["network_state"]
-        own = self.network.state_dict()
-        matching = {
-            key: value for key, value in stored.items() if key in own and own[key].shape == value.shape
-        }
-        if not matching:
-            raise ValueError(f"{path}: no parameter matches this network ({type(self).__name__})")
-        skipped = sorted(set(own) - set(matching))
-        if skipped:
-            logger.warning(
-                "%s: %d parameter(s) keep their initialisation: %s", path, len(skipped), skipped[:5]
-            )
-        self.network.load_state_dict(own | matching)
+        checkpoints.load_matching_parameters(self.network, path, type(self).__name__)
 
     def _train_epoch(self, epoch: int, progress: ProgressFactory) -> float:
         self.network.train()
@@ -377,7 +376,9 @@ class GDRTrainer:
         return group_patches(own, self.distributed.local_batch_size(self.configuration.batch_size))
 
     def _check_channels(self, channels: Sequence[str]) -> None:
-        missing = [name for name in REQUIRED_CHANNELS if name not in channels]
+        spec = self.prediction_spec
+        required = (*spec.input_channel_names, spec.target_channel, "p_sd", "brain_mask")
+        missing = [name for name in dict.fromkeys(required) if name not in channels]
         if missing:
             raise ValueError(
                 f"{self.data_folder}: preprocessed data lack channels {missing} (have {list(channels)})"

@@ -89,6 +89,19 @@ def test_missing_reference_is_named(evaluation_folders) -> None:
         _evaluate(evaluation_folders)
 
 
+def test_suffix_without_any_file_is_left_out(evaluation_folders) -> None:
+    for path in evaluation_folders["pred"].glob("*_sdplus.nii.gz"):
+        path.unlink()  # a direct-regression model writes no SD+
+    summary = _evaluate(evaluation_folders, include_low_dose=True)
+    assert set(summary.methods) == {"sd", "low_dose"}
+
+
+def test_suffix_missing_for_one_case_is_an_error(evaluation_folders) -> None:
+    (evaluation_folders["pred"] / "case_b_sdplus.nii.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="case_b_sdplus"):
+        _evaluate(evaluation_folders)
+
+
 def test_head_threshold_rule_derives_a_mask(evaluation_folders) -> None:
     summary = evaluate_predictions(
         evaluation_folders["targets"],

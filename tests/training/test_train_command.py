@@ -29,6 +29,24 @@ def test_train_writes_the_fold_folder(environment):
     assert (fold.parent / "dataset_statistics.json").is_file()
 
 
+def test_schedule_overrides_reach_the_trainer(environment):
+    arguments = [*ARGUMENTS, "-lr", "0.0025", "--oversample_fraction", "0.75"]
+    assert main(arguments) == 0
+    checkpoint = torch.load(
+        environment / TRAINER_FOLDER / "fold_0" / "checkpoint_final.pth", weights_only=True
+    )
+    assert checkpoint["trainer_settings"]["initial_learning_rate"] == 0.0025
+    assert checkpoint["trainer_settings"]["oversample_fraction"] == 0.75
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("-lr", "0"), ("--oversample_fraction", "1.5"), ("--num_epochs", "0")]
+)
+def test_out_of_range_overrides_fail_clearly(environment, capsys, flag, value):
+    assert main([*ARGUMENTS, flag, value]) == 1
+    assert flag in capsys.readouterr().err
+
+
 def test_finished_fold_is_left_alone(environment, capsys):
     assert main(ARGUMENTS) == 0
     final = environment / TRAINER_FOLDER / "fold_0" / "checkpoint_final.pth"

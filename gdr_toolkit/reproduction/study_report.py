@@ -1,0 +1,77 @@
+"""``results.md`` of a reproduction study: settings, runtime, the tables, significance and strata."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gdr_toolkit.dataset.metadata import load_case_metadata
+from gdr_toolkit.file_io import read_json
+from gdr_toolkit.reproduction.results_tables import (
+    best_baseline,
+    markdown_table,
+    significance_table,
+    strata,
+    study_rows,
+)
+from gdr_toolkit.reproduction.study_methods import OURS, StudyMethod
+from gdr_toolkit.reproduction.study_settings import StudySettings
+
+DOSE_EDGE = 0.2
+
+
+def held_out_case_metadata(metadata_folder: Path) -> dict[str, dict[str, float]]:
+    """``{case: {"dose_fraction", "field_strength_t"}}`` of the test cases (``metadataTs/CASE.json``)."""
+    records = {}
+    for path in sorted(metadata_folder.glob("*.json")):
+        metadata = load_case_metadata(path)
+        records[path.stem] = {
+            "dose_fraction": metadata.dose_fraction,
+            "field_strength_t": metadata.field_strength_t,
+        }
+    return records
+
+
+def _settings_lines(settings: StudySettings, command_line: str, seconds: float) -> list[str]:
+    return [
+        f"Command: `{command_line}`",
+        "",
+        f"Preset `{settings.name}`: {settings.num_training} simulated training cases (fold {settings.fold} of "
+        f"5: {settings.num_training - settings.num_training // 5} train, the rest validation), "
+        f"{settings.num_test} held-out test cases, {settings.spacing_mm:g} mm, seed {settings.seed}; "
+        "field strengths 1.5/3 T, five agents, low dose 10-33 % of the standard dose (simulation defaults).",
+        f"Every method: configuration `{settings.configuration}`, {settings.iterations} iterations "
+        f"({settings.num_epochs} x {settings.iterations_per_epoch}), Adam, peak lr "
+        f"{settings.initial_learning_rate:g} with cosine decay, {settings.oversample_fraction:.0%} "
+        f"enhancement-centred patches, device {settings.device}, mirroring TTA "
+        f"{'off' if settings.disable_tta else 'on'}. Nothing was tuned on the test cases.",
+        f"Runtime: {seconds / 60:.0f} min in total on {platform.machine()} "
+        f"({torch.get_num_threads()} torch threads), torch {torch.__version__}.",
+    ]
+
+
+def results_markdown(
+    record: Mapping[str, Any], methods: Sequence[StudyMethod], command_line: str, notes: str = ""
+) -> str:
+    """The whole ``results.md`` text from a study record (``study.json``)."""
+    settings = StudySettings.from_json_dict(record["settings"])
+    summaries = {key: read_json(Path(path)) for key, path in record["summaries"].items()}
+    rows = study_rows(summaries, methods)
+    parts = ["# Reproduction study: ours vs direct regression, and ablations", ""]
+    parts += _settings_lines(settings, command_line, record["seconds_total"])
+    parts += ["", "## All methods (test cases)", "", markdown_table(rows), ""]
+    if (baseline := best_baseline(summaries)) is not None:
+        parts += [
+            f"## Ours (x_SD) against the best baseline ({baseline.label}), paired t-tests", "",
+            significance_table(summaries[OURS.key], summaries[baseline.key]), "",
+        ]  # fmt: skip
+    groups = strata(held_out_case_metadata(Path(record["metadata_folder"])), DOSE_EDGE)
+    for group, cases in groups.items():
+        parts += [f"## Stratum: {group} ({len(cases)} test cases)", "", markdown_table(rows, cases), ""]
+    if notes:
+        parts += ["## Notes", "", notes, ""]
+    return "\n".join(parts)
