@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _copy_beside(figure: Path, results: Path) -> str:
+    """Copy the embedding figure next to the results file (``<results stem>_embedding.png``); its name."""
+    target = results.with_name(f"{results.stem}_embedding.png")
+    if figure.resolve() != target.resolve():
+        with atomic_path(target) as temporary:
+            shutil.copyfile(figure, temporary)
+    return target.name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
@@ -59,13 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         methods = select_methods(args.methods)
         record = run_study(settings, methods, args.output)
         notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-        text = results_markdown(record, methods, command_line, notes)
+        results = args.results or args.output / "results.md"
+        embedding = _copy_beside(Path(record["embedding_figure"]), results)
+        text = results_markdown(record, methods, command_line, notes, embedding)
+        with atomic_path(results) as temporary:
+            temporary.write_text(text, encoding="utf-8")
     except (StudyStepError, OSError, ValueError, KeyError) as error:
         logger.error("%s", error)
         return 1
-    results = args.results or args.output / "results.md"
-    with atomic_path(results) as temporary:
-        temporary.write_text(text, encoding="utf-8")
     logger.info("wrote %s (study took %.0f min in total)", results, record["seconds_total"] / 60)
     return 0
 

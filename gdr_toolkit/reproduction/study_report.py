@@ -55,9 +55,14 @@ def _settings_lines(settings: StudySettings, command_line: str, seconds: float) 
 
 
 def results_markdown(
-    record: Mapping[str, Any], methods: Sequence[StudyMethod], command_line: str, notes: str = ""
+    record: Mapping[str, Any],
+    methods: Sequence[StudyMethod],
+    command_line: str,
+    notes: str = "",
+    embedding_link: str | None = None,
 ) -> str:
-    """The whole ``results.md`` text from a study record (``study.json``)."""
+    """The whole ``results.md`` text from a study record (``study.json``); ``embedding_link`` is the
+    embedding figure's path relative to the Markdown file."""
     settings = StudySettings.from_json_dict(record["settings"])
     summaries = {key: read_json(Path(path)) for key, path in record["summaries"].items()}
     rows = study_rows(summaries, methods)
@@ -72,6 +77,11 @@ def results_markdown(
     groups = strata(held_out_case_metadata(Path(record["metadata_folder"])), DOSE_EDGE)
     for group, cases in groups.items():
         parts += [f"## Stratum: {group} ({len(cases)} test cases)", "", markdown_table(rows, cases), ""]
+    if embedding_link:
+        parts += [
+            "## Condition embedding of ours (training cases; paper Fig. 8)", "",
+            f"![PCA and t-SNE of the condition embeddings]({embedding_link})", "",
+        ]  # fmt: skip
     if notes:
         parts += ["## Notes", "", notes, ""]
     return "\n".join(parts)

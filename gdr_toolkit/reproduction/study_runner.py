@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gdr_toolkit.cli import evaluate, plan_and_preprocess, predict, train
+from gdr_toolkit.cli import evaluate, plan_and_preprocess, plot_embedding, predict, train
 from gdr_toolkit.file_io import read_json, write_json_atomic
 from gdr_toolkit.paths import dataset_folder_name, raw_folder, use_output_folders
 from gdr_toolkit.reproduction.study_methods import NO_NOISE_NORM_PLANNER, OURS, StudyMethod
@@ -25,6 +25,7 @@ from gdr_toolkit.simulation.settings import SimulationSettings
 logger = logging.getLogger(__name__)
 DATASET_NAME = "ReproductionStudy"
 STUDY_RECORD = "study.json"
+EMBEDDING_FIGURE = "embedding.png"
 Command = Callable[[list[str]], int]
 
 
@@ -103,6 +104,17 @@ def evaluate_method(method: StudyMethod, raw: Path, output: Path) -> Path:
     return summary
 
 
+def plot_condition_embedding(settings: StudySettings, study_folder: Path) -> Path:
+    """PCA and t-SNE of our model's condition embeddings of the training cases (paper Fig. 8)."""
+    output = study_folder / EMBEDDING_FIGURE
+    arguments = [
+        "-d", str(settings.dataset_id), "-c", settings.configuration, "-tr", OURS.trainer, "-p", OURS.plans,
+        "-f", str(settings.fold), "--cases", "train", "-o", str(output),
+    ]  # fmt: skip
+    _run("plotting the condition embedding of ours", plot_embedding.main, arguments)
+    return output
+
+
 def run_study(settings: StudySettings, methods: Sequence[StudyMethod], study_folder: Path) -> dict:
     """Run (or resume) the whole study; returns the study record also written to ``study.json``."""
     use_output_folders(study_folder)
@@ -121,12 +133,14 @@ def run_study(settings: StudySettings, methods: Sequence[StudyMethod], study_fol
         train_method(settings, method)
         predict_method(settings, method, raw, output)
         summaries[method.key] = str(evaluate_method(method, raw, output))
+    embedding = plot_condition_embedding(settings, study_folder)
     seconds = previous.get("seconds_total", 0.0) + time.perf_counter() - started
     record = {
         "settings": settings.to_json_dict(),
         "methods": [method.key for method in methods],
         "summaries": summaries,
         "metadata_folder": str(raw / "metadataTs"),
+        "embedding_figure": str(embedding),
         "seconds_total": seconds,
     }
     write_json_atomic(record, record_path)
