@@ -10,7 +10,14 @@ transformed, linear interpolation, single thread) with classic batchgenerators' 
 MirrorTransform against the batchgeneratorsv2 transform the loader uses, for (4, 8, 48^3) and
 (2, 8, 96^3) batches.
 
+With ``--consumption`` it instead compares, in one process and interleaved (one batch, one step, ...),
+the loader's supply (in-process, 0 workers, as the trainer runs on CPU; default augmentation) with the
+trainer's consumption: training steps of the CPU-plan network (16/32/64/128) at the same batch size and
+patch, the step of ``benchmarks/training_step.py`` (forward, Huber loss, backward, Adam). It prints
+patches per second of both and their ratio (the loader should supply >= 3x what training consumes).
+
 Usage: python benchmarks/data_loading.py [--batches 40] [--cases 3] [--folder DIR] [--compare-augmentation]
+       [--consumption [--batch-size 2] [--rounds 10] [--threads 2]]
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -125,12 +134,43 @@ def _version_2_seconds(batch, patch: tuple[int, ...], worst) -> float:
     return time.perf_counter() - began
 
 
+def loading_vs_consumption(dataset: PreprocessedDataset, batch_size: int, rounds: int) -> None:
+    """Print the loader's and the training step's patches per second, measured interleaved."""
+    from training_step import StepSetup, training_step  # the sibling script
+
+    step, _ = training_step("ours", StepSetup(patch=PATCH_SIZE[0], batch_size=batch_size))
+    options = LoaderOptions(PATCH_SIZE, batch_size, num_workers=0, seed=0)
+    with PatchLoader(dataset, options) as loader:
+        actions = {"loader (0 workers, augmented)": lambda: next(loader), "training step (CPU plan)": step}
+        for action in actions.values():
+            action()  # warm-up
+        seconds: dict[str, list[float]] = {name: [] for name in actions}
+        for _ in range(rounds):
+            for name, action in actions.items():
+                began = time.perf_counter()
+                action()
+                seconds[name].append(time.perf_counter() - began)
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"| | s/batch of {batch_size} (median of {rounds}) | patches/s |")
+    print("|---|---|---|")
+    for name, median in medians.items():
+        print(f"| {name} | {median:.3f} | {batch_size / median:.1f} |")
+    loader_seconds, step_seconds = medians.values()
+    print(f"supply/consumption = {step_seconds / loader_seconds:.1f}x (target >= 3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40, help="timed batches per setting")
     parser.add_argument("--cases", type=int, default=3, help="simulated cases")
     parser.add_argument("--folder", type=Path, default=None, help="keep (and reuse) the dataset here")
     parser.add_argument("--compare-augmentation", action="store_true", help="classic vs v2 transform timing")
+    parser.add_argument("--consumption", action="store_true", help="loader supply vs training consumption")
+    parser.add_argument("--batch-size", type=int, default=2, help="batch of --consumption (CPU plan: 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="interleaved batch/step pairs of --consumption"
+    )
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (--consumption)")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if arguments.compare_augmentation:
@@ -144,6 +184,13 @@ def main() -> None:
         print(
             f"dataset: {len(dataset)} cases at 2 mm, shapes {shapes} (built in {time.perf_counter() - began:.0f} s)"
         )
+        if arguments.consumption:
+            import torch
+
+            torch.set_num_threads(arguments.threads)
+            print(f"patch {PATCH_SIZE}, batch {arguments.batch_size}, {arguments.threads} torch threads")
+            loading_vs_consumption(dataset, arguments.batch_size, arguments.rounds)
+            return
         print(
             f"patch {PATCH_SIZE}, batch {BATCH_SIZE}, default augmentation, {arguments.batches} timed batches"
         )

@@ -9,7 +9,10 @@ accumulated in float32 and divided at the end. A volume smaller than the patch a
 with zeros (what the network saw beyond the image during training) and the padding is removed again.
 
 Mirroring test-time augmentation averages the predictions of the 8 flips of the three spatial axes
-(each flipped back); the condition vector is the same for every flip.
+(each flipped back); the condition vector is the same for every flip. With a batch of one patch, two
+flips share a forward pass (``MIRRORED_IMAGES_PER_PASS``): on CPU torch runs a single-image 3D
+convolution with few channels through a slow im2col path, so a pass of 2 images costs little more than
+one of 1 (documentation/benchmarks.md, Inference).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ PatchNetwork = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SIGMA_FRACTION = 1.0 / 8.0
 MINIMUM_WEIGHT = 1e-4
 SPATIAL_AXES = (2, 3, 4)
+MIRRORED_IMAGES_PER_PASS = 2
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class SlidingWindowOptions:
         patch_size: patch (D, H, W) in voxels, the network's training patch.
         step_size: largest distance between neighbouring patch starts as a fraction of the patch, in
             (0, 1]; 0.5 (default) makes every voxel lie in about 2 patches per axis, 1 tiles.
-        batch_size: patches per forward pass.
+        batch_size: patches per forward pass. On CPU use >= 2: torch runs single-image 3D convolutions
+            with few channels through a slow im2col path (batch 2 took less than half the time of
+            batch 1 for the CPU-plan network; documentation/benchmarks.md, Inference).
         use_mirroring: average over the 8 flips of the spatial axes (test-time augmentation).
         use_autocast: mixed precision (bfloat16/float16 autocast) on CUDA; ignored on other devices.
     """
@@ -101,7 +107,8 @@ def pad_to_patch(
     """Zero-pad a (C, D, H, W) volume to at least the patch along each axis (split evenly).
 
     Returns:
-        The padded volume and the slices (over D, H, W) that recover the original region.
+        The padded volume (``volume`` itself, not a copy, where no axis is smaller than the patch) and
+        the slices (over D, H, W) that recover the original region.
     """
     pads, region = [], []
     for size, patch in zip(volume.shape[1:], patch_size, strict=True):
@@ -109,6 +116,8 @@ def pad_to_patch(
         before = missing // 2
         pads.append((before, missing - before))
         region.append(slice(before, before + size))
+    if not any(amount for pair in pads for amount in pair):
+        return volume, tuple(region)
     flat = [amount for pair in reversed(pads) for amount in pair]  # torch pads the last axis first
     return torch.nn.functional.pad(volume, flat), tuple(region)
 
@@ -122,18 +131,32 @@ def _flip_sets(use_mirroring: bool) -> list[tuple[int, ...]]:
 def predict_patches(
     network: PatchNetwork, patches: torch.Tensor, condition: torch.Tensor, options: SlidingWindowOptions
 ) -> torch.Tensor:
-    """Network output of a (B, C, D, H, W) batch, averaged over the mirror flips; float32 (B, C_out, D, H, W)."""
+    """Network output of a (B, C, D, H, W) batch, averaged over the mirror flips; float32 (B, C_out, D, H, W).
+
+    With mirroring, ``max(1, MIRRORED_IMAGES_PER_PASS // B)`` flips of the batch share a forward pass
+    (module docstring); the result does not depend on how the flips are grouped.
+    """
     flips = _flip_sets(options.use_mirroring)
-    autocast = options.use_autocast and patches.device.type == "cuda"
+    flips_per_pass = max(1, MIRRORED_IMAGES_PER_PASS // len(patches)) if len(flips) > 1 else 1
     total: torch.Tensor | None = None
-    for axes in flips:
-        flipped = torch.flip(patches, axes) if axes else patches
-        with torch.autocast("cuda", enabled=autocast):
-            output = network(flipped, condition).float()
-        output = torch.flip(output, axes) if axes else output
-        total = output if total is None else total + output
+    for first in range(0, len(flips), flips_per_pass):
+        group = flips[first : first + flips_per_pass]
+        flipped = [torch.flip(patches, axes) if axes else patches for axes in group]
+        images = torch.cat(flipped) if len(flipped) > 1 else flipped[0]
+        outputs = _forward(network, images, condition.repeat(len(group), 1), options).chunk(len(group))
+        for axes, output in zip(group, outputs, strict=True):
+            output = torch.flip(output, axes) if axes else output
+            total = output if total is None else total + output
     assert total is not None
-    return total / len(flips)
+    return total / len(flips) if len(flips) > 1 else total
+
+
+def _forward(
+    network: PatchNetwork, images: torch.Tensor, condition: torch.Tensor, options: SlidingWindowOptions
+) -> torch.Tensor:
+    autocast = options.use_autocast and images.device.type == "cuda"
+    with torch.autocast("cuda", enabled=autocast):
+        return network(images, condition).float()
 
 
 def _batches(positions: list[tuple[int, int, int]], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:
@@ -163,8 +186,7 @@ def sliding_window_inference(
     if volume.ndim != 4:
         raise ValueError(f"volume must have shape (C, D, H, W), got {tuple(volume.shape)}.")
     device = torch.device(device)
-    padded, region = pad_to_patch(volume.float(), options.patch_size)
-    padded = padded.to(device)
+    padded, region = pad_to_patch(volume.to(device, torch.float32), options.patch_size)
     weights = gaussian_importance_map(options.patch_size).to(device)
     positions = patch_positions(tuple(padded.shape[1:]), options.patch_size, options.step_size)
     condition = condition.float().to(device).reshape(1, -1)
@@ -180,11 +202,11 @@ def sliding_window_inference(
                     (output.shape[1], *padded.shape[1:]), dtype=torch.float32, device=device
                 )
             for window, patch_output in zip(windows, output, strict=True):
-                prediction_sum[(slice(None), *window)] += patch_output * weights
+                prediction_sum[(slice(None), *window)].addcmul_(patch_output, weights)
                 weight_sum[window] += weights
-    assert prediction_sum is not None
-    result = prediction_sum / weight_sum
-    return result[(slice(None), *region)].cpu()
+        assert prediction_sum is not None
+        prediction_sum /= weight_sum
+    return prediction_sum[(slice(None), *region)].cpu()
 
 
 def _window(start: tuple[int, int, int], patch_size: tuple[int, int, int]) -> tuple[slice, ...]:

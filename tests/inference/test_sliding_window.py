@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gdr_toolkit.inference import sliding_window
 from gdr_toolkit.inference.sliding_window import (
     SlidingWindowOptions,
     gaussian_importance_map,
@@ -100,3 +101,42 @@ def test_options_are_validated():
         SlidingWindowOptions((16, 16, 16), step_size=0.0)
     with pytest.raises(ValueError, match="patch_size"):
         SlidingWindowOptions((16, 16))
+
+
+def small_unet():
+    from gdr_toolkit.network.conditional_residual_block import ConditionalResidualBlock
+    from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
+
+    torch.manual_seed(0)
+    network = ConditionalUNet(NetworkConfig(widths=(4, 8), blocks_per_scale=1, embedding_features=8))
+    for module in network.modules():
+        if isinstance(module, ConditionalResidualBlock):
+            module.conv_out.reset_parameters()  # not the identity-like initialisation
+    return network.eval()
+
+
+@pytest.mark.parametrize("use_mirroring", [False, True])
+def test_batched_patches_equal_one_patch_per_pass(use_mirroring):
+    network, volume, condition = small_unet(), torch.randn(3, 24, 20, 18), torch.randn(4)
+    results = [
+        sliding_window_inference(
+            network,
+            volume,
+            condition,
+            SlidingWindowOptions((16, 16, 16), batch_size=size, use_mirroring=use_mirroring),
+        )
+        for size in (1, 3)
+    ]
+    torch.testing.assert_close(results[1], results[0], rtol=0, atol=1e-5)
+
+
+def test_mirror_flips_sharing_a_pass_equal_one_flip_per_pass(monkeypatch):
+    network, patches, condition = small_unet(), torch.randn(1, 3, 16, 16, 16), torch.randn(1, 4)
+    options = SlidingWindowOptions((16, 16, 16), use_mirroring=True)
+    results = []
+    for images_per_pass in (1, 2, 8):
+        monkeypatch.setattr(sliding_window, "MIRRORED_IMAGES_PER_PASS", images_per_pass)
+        with torch.inference_mode():
+            results.append(sliding_window.predict_patches(network, patches, condition, options))
+    for result in results[1:]:
+        torch.testing.assert_close(result, results[0], rtol=0, atol=1e-5)
