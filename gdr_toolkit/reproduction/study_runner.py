@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from gdr_toolkit.cli import evaluate, plan_and_preprocess, plot_embedding, predict, train
 from gdr_toolkit.file_io import read_json, write_json_atomic
@@ -125,23 +126,23 @@ def run_study(settings: StudySettings, methods: Sequence[StudyMethod], study_fol
             f"{record_path} was written with other settings {previous.get('settings')}; use another "
             "output folder or delete it"
         )
-    started = time.perf_counter()
+    started, spent_before = time.perf_counter(), previous.get("seconds_total", 0.0)
+    record = {"settings": settings.to_json_dict(), "summaries": dict(previous.get("summaries", {}))}
+
+    def save(**entries: Any) -> None:
+        """Write the record with the runtime so far, so an interrupted study still counts its time."""
+        record.update(entries, seconds_total=spent_before + time.perf_counter() - started)
+        write_json_atomic(record, record_path)
+
     raw = prepare_data(settings, methods)
-    summaries = {}
+    save(metadata_folder=str(raw / "metadataTs"))
     for method in methods:
         output = study_folder / "predictions" / method.key
         train_method(settings, method)
         predict_method(settings, method, raw, output)
-        summaries[method.key] = str(evaluate_method(method, raw, output))
+        record["summaries"][method.key] = str(evaluate_method(method, raw, output))
+        save()
     embedding = plot_condition_embedding(settings, study_folder)
-    seconds = previous.get("seconds_total", 0.0) + time.perf_counter() - started
-    record = {
-        "settings": settings.to_json_dict(),
-        "methods": [method.key for method in methods],
-        "summaries": summaries,
-        "metadata_folder": str(raw / "metadataTs"),
-        "embedding_figure": str(embedding),
-        "seconds_total": seconds,
-    }
-    write_json_atomic(record, record_path)
+    save(methods=[method.key for method in methods], embedding_figure=str(embedding))
+    record["summaries"] = {method.key: record["summaries"][method.key] for method in methods}
     return record
