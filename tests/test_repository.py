@@ -11,7 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     setup = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
-    return [line.strip() for block in re.findall(r"```(?:bash)?\n(.*?)```", setup, re.S) for line in block.splitlines() if line.strip()]
+    return [
+        line.strip()
+        for block in re.findall(r"```(?:bash)?\n(.*?)```", setup, re.S)
+        for line in block.splitlines()
+        if line.strip()
+    ]
 
 
 def test_readme_has_exactly_two_setup_commands():

@@ -36,7 +36,9 @@ def test_demo_small_form_runs_every_step_and_prints_the_table(tmp_path, capsys):
     trainer = ["1", "0", "-c", "3d_cpu", "-tr", "GDRTrainer_1epoch_10iters"]
     assert train_main([*trainer, "--val"]) == 0
     assert (fold / "validation" / "summary.json").is_file()
-    assert train_main(["1", "1", "-c", "3d_cpu", "-tr", "GDRTrainer_1epoch_10iters", "--val"]) == 1  # not trained
+    assert (
+        train_main(["1", "1", "-c", "3d_cpu", "-tr", "GDRTrainer_1epoch_10iters", "--val"]) == 1
+    )  # not trained
     assert main(["-o", str(tmp_path), *SMALL, "--iterations_per_epoch", "2"]) == 0  # rerun reuses every step
 
 

@@ -16,7 +16,10 @@ def _grid(size=(10, 12, 8), spacing=(1.0, 1.0, 3.0), direction=(0, 1, 0, -1, 0, 
 
 
 def _physical_box(image: sitk.Image) -> np.ndarray:
-    corners = [image.TransformContinuousIndexToPhysicalPoint([c - 0.5 for c in corner]) for corner in ((0, 0, 0), image.GetSize())]
+    corners = [
+        image.TransformContinuousIndexToPhysicalPoint([c - 0.5 for c in corner])
+        for corner in ((0, 0, 0), image.GetSize())
+    ]
     return np.sort(np.asarray(corners), axis=0)
 
 
