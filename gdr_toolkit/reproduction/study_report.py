@@ -40,8 +40,8 @@ def _settings_lines(settings: StudySettings, command_line: str, seconds: float) 
     return [
         f"Command: `{command_line}`",
         "",
-        f"Preset `{settings.name}`: {settings.num_training} simulated training cases (fold {settings.fold} of "
-        f"5: {settings.num_training - settings.num_training // 5} train, the rest validation), "
+        f"Preset `{settings.name}`: {settings.num_training} simulated training cases (models trained on fold "
+        f"{settings.fold} of the 5-fold split, the final checkpoint is used; the validation cases are only monitored), "
         f"{settings.num_test} held-out test cases, {settings.spacing_mm:g} mm, seed {settings.seed}; "
         "field strengths 1.5/3 T, five agents, low dose 10-33 % of the standard dose (simulation defaults).",
         f"Every method: configuration `{settings.configuration}`, {settings.iterations} iterations "
