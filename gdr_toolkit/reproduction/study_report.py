@@ -19,6 +19,7 @@ from gdr_toolkit.reproduction.results_tables import (
     study_rows,
 )
 from gdr_toolkit.reproduction.study_methods import OURS, StudyMethod
+from gdr_toolkit.reproduction.study_runner import simulation_settings
 from gdr_toolkit.reproduction.study_settings import StudySettings
 
 DOSE_EDGE = 0.2
@@ -37,13 +38,16 @@ def held_out_case_metadata(metadata_folder: Path) -> dict[str, dict[str, float]]
 
 
 def _settings_lines(settings: StudySettings, command_line: str, seconds: float) -> list[str]:
+    simulation = simulation_settings(settings)
     return [
         f"Command: `{command_line}`",
         "",
         f"Preset `{settings.name}`: {settings.num_training} simulated training cases (models trained on fold "
         f"{settings.fold} of the 5-fold split, the final checkpoint is used; the validation cases are only monitored), "
         f"{settings.num_test} held-out test cases, {settings.spacing_mm:g} mm, seed {settings.seed}; "
-        "field strengths 1.5/3 T, five agents, low dose 10-33 % of the standard dose (simulation defaults).",
+        f"field strengths {'/'.join(f'{b:g}' for b in simulation.field_strengths_t)} T, "
+        f"{len(simulation.agents)} agents, low dose {simulation.dose_fraction_range[0]:.0%}-"
+        f"{simulation.dose_fraction_range[1]:.0%} of the standard dose.",
         f"Every method: configuration `{settings.configuration}`, {settings.iterations} iterations "
         f"({settings.num_epochs} x {settings.iterations_per_epoch}), Adam, peak lr "
         f"{settings.initial_learning_rate:g} with cosine decay, {settings.oversample_fraction:.0%} "

@@ -40,11 +40,16 @@ def _run(title: str, command: Command, arguments: list[str]) -> None:
         raise StudyStepError(f"{title} failed (exit {status}); rerun the study to resume after fixing it")
 
 
+def simulation_settings(settings: StudySettings) -> SimulationSettings:
+    """The simulator's settings of a study: its defaults (all fields, agents, doses) at the study's spacing."""
+    return SimulationSettings(spacing_mm=settings.spacing_mm)
+
+
 def prepare_data(settings: StudySettings, methods: Sequence[StudyMethod]) -> Path:
     """Simulate the dataset and preprocess it for every plans identifier the methods use; the raw folder."""
     raw = raw_folder() / dataset_folder_name(settings.dataset_id, DATASET_NAME)
     write_simulated_dataset(
-        raw, SimulationSettings(spacing_mm=settings.spacing_mm), settings.num_training, settings.num_test,
+        raw, simulation_settings(settings), settings.num_training, settings.num_test,
         settings.seed, progress=True,
     )  # fmt: skip
     common = [
