@@ -247,7 +247,7 @@ def run_prediction(
         for case, outcome in results:
             if isinstance(outcome, Exception):
                 failures[case.case_id] = f"{type(outcome).__name__}: {outcome}"
-                logger.error("case %s failed: %s", case.case_id, failures[case.case_id])
+                logger.warning("case %s failed (the reason is listed at the end)", case.case_id)
                 if on_case_done:
                     on_case_done(case.case_id)
                 continue
