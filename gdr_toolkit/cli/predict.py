@@ -93,9 +93,7 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         enhancement_factor=args.enhancement_factor,
     )  # fmt: skip
     cases = find_cases(args.input, args.metadata, metadata_from_flags(args))
-    export = ExportOptions(
-        args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format
-    )
+    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format)
     options = RunOptions(export, args.continue_prediction, args.npp, args.nps)
     with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
         summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())

@@ -163,7 +163,9 @@ def _series_tags(
     tags.setdefault("0008|0020", now.strftime("%Y%m%d"))
     tags.setdefault("0008|0030", now.strftime("%H%M%S"))
     source = reference.get(SOURCE_SERIES_KEY)
-    derivation = f"synthesised by gdr_toolkit from series {source}" if source else "synthesised by gdr_toolkit"
+    derivation = (
+        f"synthesised by gdr_toolkit from series {source}" if source else "synthesised by gdr_toolkit"
+    )
     spacing_z = image.GetSpacing()[2]
     tags.update(
         {
@@ -261,7 +263,11 @@ def write_dicom_series(
         _enable_rescaled_mr_storage(temporary)
         oriented = _right_handed(image)
         rescale = rescale_for(sitk.GetArrayViewFromImage(oriented))
-        _write_slices(_quantised(oriented, rescale), temporary, _series_tags(oriented, series, reference_tags or {}, rescale))
+        _write_slices(
+            _quantised(oriented, rescale),
+            temporary,
+            _series_tags(oriented, series, reference_tags or {}, rescale),
+        )
         _replace_folder(temporary, folder)
     finally:
         if temporary.exists():
