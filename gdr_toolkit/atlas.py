@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from gdr_toolkit.dataset.image_io import read_image
+
 _T1_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 _GM_FILE = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
 _WM_FILE = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
@@ -53,7 +55,7 @@ def nilearn_data_folder() -> Path:
 
 
 def _read_scaled(path: Path) -> sitk.Image:
-    image = sitk.Cast(sitk.ReadImage(str(path)), sitk.sitkFloat32)
+    image = sitk.Cast(read_image(path), sitk.sitkFloat32)
     maximum = float(sitk.GetArrayViewFromImage(image).max())
     return image / maximum
 

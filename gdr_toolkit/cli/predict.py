@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
-from gdr_toolkit.inference.export import ExportOptions
+from gdr_toolkit.inference.export import OUTPUT_FORMATS, ExportOptions
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
 from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
 from gdr_toolkit.inference.predictor import Predictor, resolve_device
@@ -33,7 +33,7 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         type=Path,
         required=True,
-        help="folder with CASE_0000<ending> (PC) and CASE_0001 (LD)",
+        help="folder with CASE_0000<ending> (PC) and CASE_0001 (LD), files or DICOM series folders",
     )
     add("-o", "--output", type=Path, required=True, help="output folder (created)")
     add("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: all with the checkpoint)")
@@ -50,6 +50,12 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     add("--save_contrast_signal", action="store_true", help="also write CASE_contrast.nii.gz")
     add("--save_uncertainty", action="store_true", help="also write CASE_uncertainty.nii.gz (> 1 fold)")
     add("--continue_prediction", action="store_true", help="skip cases whose outputs exist")
+    add(
+        "--output_format",
+        choices=OUTPUT_FORMATS,
+        default="nifti",
+        help="nifti (default: CASE_sd.nii.gz ...) or dicom (series folders CASE_sd/ ... derived from PC's)",
+    )
     add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
     add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
     add(
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         enhancement_factor=args.enhancement_factor,
     )  # fmt: skip
     cases = find_cases(args.input, args.metadata, metadata_from_flags(args))
-    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty)
+    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format)
     options = RunOptions(export, args.continue_prediction, args.npp, args.nps)
     with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
         summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())

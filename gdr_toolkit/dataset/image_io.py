@@ -1,26 +1,49 @@
-"""Image reading and writing through SimpleITK (any format it reads), with errors that name the file."""
+"""Image reading and writing through SimpleITK (any format it reads, or a folder holding one DICOM series),
+with errors that name the file. No other module opens image files itself."""
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from gdr_toolkit.dataset.dicom_io import dicom_tags, read_dicom_series
 from gdr_toolkit.file_io import atomic_path
+
+GZIP_CHUNK_BYTES = 1 << 24
 
 
 def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
-    """Read an image, keeping its geometry (spacing in mm, origin in mm, direction cosines, LPS).
+    """Read an image file, or the one DICOM series in a folder, keeping its geometry (spacing in mm,
+    origin in mm, direction cosines, LPS). A DICOM series keeps its patient/study tags in the image's
+    metadata dictionary (``gdr_toolkit.dataset.dicom_io``).
 
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: SimpleITK cannot read it (corrupt or unknown format), or it is not a single-component
-            3D image when ``require_3d``.
+        FileNotFoundError: neither a file nor a folder exists at ``path``.
+        ValueError: SimpleITK cannot read it (empty, truncated, corrupt or unknown format), the folder
+            holds no or several DICOM series, or it is not a single-component 3D image when ``require_3d``.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        image = read_dicom_series(path)
+    elif not path.is_file():
         raise FileNotFoundError(f"Image file {path} does not exist.")
+    else:
+        image = _read_file(path)
+    if require_3d and (image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1):
+        raise ValueError(
+            f"{path}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
+        )
+    return image
+
+
+def _read_file(path: Path) -> sitk.Image:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes).")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -28,12 +51,23 @@ def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
         raise ValueError(
             f"{path}: cannot be read as an image (corrupt file or unknown format): {first_line}"
         ) from error
-    if require_3d and (image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1):
-        raise ValueError(
-            f"{path}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
-            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
-        )
+    if path.name.endswith(".gz"):
+        check_gzip_complete(path)
     return image
+
+
+def check_gzip_complete(path: Path) -> None:
+    """Raise ValueError naming ``path`` when its gzip stream is truncated or corrupt.
+
+    SimpleITK reads a truncated ``.nii.gz`` without complaint (the missing voxels come back as zeros),
+    so the stream is decompressed to its end once (chunks of 16 MiB, nothing kept).
+    """
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(GZIP_CHUNK_BYTES):
+                pass
+    except (EOFError, OSError, zlib.error) as error:
+        raise ValueError(f"{path}: the compressed file is truncated or corrupt ({error}).") from error
 
 
 def check_finite(image: sitk.Image, source: str) -> None:
@@ -53,7 +87,10 @@ def count_non_finite_stored(path: Path | str, image: sitk.Image) -> int:
     if Path(path).name.endswith((".nii", ".nii.gz")):
         import nibabel  # noqa: PLC0415  (only needed here; nibabel is a dependency of nilearn)
 
-        values = np.asanyarray(nibabel.load(str(path)).dataobj)
+        try:
+            values = np.asanyarray(nibabel.load(str(path)).dataobj)
+        except Exception as error:  # noqa: BLE001 (nibabel raises EOFError, OSError, ImageFileError ...)
+            raise ValueError(f"{path}: cannot be read as NIfTI ({type(error).__name__}: {error}).") from error
     else:
         values = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(values.dtype, np.floating):
@@ -68,7 +105,10 @@ def write_image_atomic(image: sitk.Image, path: Path | str, compress: bool = Tru
 
 
 def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    """A SimpleITK image holding ``array`` (shape (z, y, x), as GetArrayFromImage) with ``reference``'s geometry."""
+    """A SimpleITK image holding ``array`` (shape (z, y, x), as GetArrayFromImage) with ``reference``'s geometry
+    and DICOM tags (patient and study travel to the outputs derived from a DICOM series)."""
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
+    for key, value in dicom_tags(reference).items():
+        image.SetMetaData(key, value)
     return image

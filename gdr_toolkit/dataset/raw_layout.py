@@ -7,6 +7,8 @@ DatasetXXX_Name/
   targetsTr/CASE<ending>       standard-dose T1w      lesionsTr/CASE<ending>       lesion labels (optional)
   metadataTr/CASE.json         scanner metadata       imagesTs/, targetsTs/, lesionsTs/, metadataTs/
 ```
+Any image may instead be a folder holding one DICOM series, named like the file without its ending
+(``imagesTr/CASE_0000/``, ``targetsTr/CASE/``); a file of the same name wins over the folder.
 """
 
 from __future__ import annotations
@@ -98,22 +100,44 @@ class RawCase:
         return (self.pre_contrast, self.low_dose)[channel]
 
 
+def image_location(folder: Path, name: str, file_ending: str) -> Path:
+    """``folder/name<ending>``, or the DICOM series folder ``folder/name/`` when only that exists."""
+    file = folder / f"{name}{file_ending}"
+    series = folder / name
+    return series if not file.exists() and series.is_dir() else file
+
+
 def case_files(dataset_folder: Path, case_id: str, split: Split, file_ending: str) -> RawCase:
-    """Where the files of ``case_id`` live in ``split``."""
+    """Where the files (or DICOM series folders) of ``case_id`` live in ``split``."""
     folder = Path(dataset_folder)
+    images = folder / f"images{split}"
     return RawCase(
         case_id=case_id,
         split=split,
-        pre_contrast=folder / f"images{split}" / f"{case_id}_{PRE_CONTRAST_CHANNEL:04d}{file_ending}",
-        low_dose=folder / f"images{split}" / f"{case_id}_{LOW_DOSE_CHANNEL:04d}{file_ending}",
-        standard_dose=folder / f"targets{split}" / f"{case_id}{file_ending}",
-        lesions=folder / f"lesions{split}" / f"{case_id}{file_ending}",
+        pre_contrast=image_location(images, f"{case_id}_{PRE_CONTRAST_CHANNEL:04d}", file_ending),
+        low_dose=image_location(images, f"{case_id}_{LOW_DOSE_CHANNEL:04d}", file_ending),
+        standard_dose=image_location(folder / f"targets{split}", case_id, file_ending),
+        lesions=image_location(folder / f"lesions{split}", case_id, file_ending),
         metadata=folder / f"metadata{split}" / f"{case_id}.json",
     )
 
 
-def _strip(name: str, ending: str) -> str | None:
-    return name[: -len(ending)] if name.endswith(ending) and not name.startswith(".") else None
+def _strip(path: Path, ending: str, series_folders: bool = True) -> str | None:
+    """The name without ``ending`` (a folder: the whole name, as a DICOM series); None for other entries."""
+    name = path.name
+    if name.startswith("."):
+        return None
+    if path.is_dir():
+        return name if series_folders else None
+    return name[: -len(ending)] if name.endswith(ending) else None
+
+
+def _channel_entry(path: Path, file_ending: str) -> tuple[str, int] | None:
+    """(case id, channel) of an ``images`` entry ``CASE_XXXX<ending>`` or ``CASE_XXXX/``, else None."""
+    stem = _strip(path, file_ending)
+    if stem is not None and len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():
+        return stem[:-5], int(stem[-4:])
+    return None
 
 
 def discover_case_ids(dataset_folder: Path, split: Split, file_ending: str) -> list[str]:
@@ -122,14 +146,27 @@ def discover_case_ids(dataset_folder: Path, split: Split, file_ending: str) -> l
     ids: set[str] = set()
     images = folder / f"images{split}"
     if images.is_dir():
-        for path in images.iterdir():
-            stem = _strip(path.name, file_ending)
-            if stem is not None and len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():
-                ids.add(stem[:-5])
+        ids.update(entry[0] for path in images.iterdir() if (entry := _channel_entry(path, file_ending)))
     for sub, ending in ((f"targets{split}", file_ending), (f"metadata{split}", ".json")):
         if (folder / sub).is_dir():
-            ids.update(stem for path in (folder / sub).iterdir() if (stem := _strip(path.name, ending)))
+            series = sub.startswith("targets")
+            ids.update(stem for path in (folder / sub).iterdir() if (stem := _strip(path, ending, series)))
     return sorted(ids)
+
+
+def unmatched_entries(dataset_folder: Path, split: Split, file_ending: str) -> list[Path]:
+    """Entries of ``images<split>`` that are no channel of the layout: a channel other than 0000/0001,
+    another ending, a stray file (hidden files are ignored)."""
+    images = Path(dataset_folder) / f"images{split}"
+    if not images.is_dir():
+        return []
+    channels = (PRE_CONTRAST_CHANNEL, LOW_DOSE_CHANNEL)
+    return sorted(
+        path
+        for path in images.iterdir()
+        if not path.name.startswith(".")
+        and ((entry := _channel_entry(path, file_ending)) is None or entry[1] not in channels)
+    )
 
 
 def list_cases(dataset_folder: Path, split: Split = "Tr", file_ending: str | None = None) -> list[RawCase]:

@@ -2,9 +2,11 @@
 
 Checked per case: both input channels, the standard-dose target (training split), the metadata file
 and its schema/ranges (dose in (0, 1), field strength > 0, known agent or relaxivity override);
-each image is readable, 3D, single-channel, finite, with positive spacing; a lesion map, where present,
-holds integer labels on the pre-contrast grid. Different grids for PC, LD and SD are legal
-(registration handles them).
+each image (a file or a folder holding one DICOM series) is readable (not empty or truncated), 3D,
+single-channel, finite, not constant, with positive spacing; a lesion map, where present, holds integer
+labels on the pre-contrast grid. Per split, every entry of ``images<split>`` must be a channel of a case
+(``CASE_0000``/``CASE_0001`` with the dataset's ending, or a series folder of that name). Different grids
+for PC, LD and SD are legal (registration handles them).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import count_non_finite_stored, read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
-from gdr_toolkit.dataset.raw_layout import RawCase, Split, list_cases, load_dataset_description
+from gdr_toolkit.dataset.raw_layout import (
+    RawCase,
+    Split,
+    list_cases,
+    load_dataset_description,
+    unmatched_entries,
+)
 
 GEOMETRY_TOLERANCE = 1e-3  # relative tolerance on spacing/origin/direction when comparing grids
 
@@ -34,15 +42,18 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def _check_image(path: Path, problems: list[Problem]) -> sitk.Image | None:
-    """Read ``path`` and record what is wrong with it; the image if it is usable."""
-    if not path.is_file():
+def _check_image(path: Path, problems: list[Problem], allow_constant: bool = False) -> sitk.Image | None:
+    """Read ``path`` and record what is wrong with it; the image if it is usable.
+
+    ``allow_constant``: a constant image is legal (a lesion map without lesions); else it is a problem.
+    """
+    if not path.exists():
         problems.append(Problem(path, "file is missing"))
         return None
     try:
         image = read_image(path)
         non_finite = count_non_finite_stored(path, image)
-    except ValueError as error:
+    except (OSError, ValueError) as error:
         problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
         return None
     if non_finite:
@@ -50,6 +61,10 @@ def _check_image(path: Path, problems: list[Problem]) -> sitk.Image | None:
         return None
     if min(image.GetSpacing()) <= 0:
         problems.append(Problem(path, f"spacing must be positive, got {image.GetSpacing()}"))
+        return None
+    values = sitk.GetArrayViewFromImage(image)
+    if not allow_constant and values.min() == values.max():
+        problems.append(Problem(path, f"image is constant (every voxel is {values.flat[0]}): an empty scan"))
         return None
     return image
 
@@ -67,7 +82,7 @@ def same_grid(first: sitk.Image, second: sitk.Image, tolerance: float = GEOMETRY
 
 
 def _check_lesions(case: RawCase, pre_contrast: sitk.Image | None, problems: list[Problem]) -> None:
-    lesions = _check_image(case.lesions, problems)
+    lesions = _check_image(case.lesions, problems, allow_constant=True)
     if lesions is None:
         return
     values = sitk.GetArrayViewFromImage(lesions)
@@ -132,6 +147,11 @@ def verify_dataset(
                         f"numTraining is {description.num_training} but {len(cases)} training cases were found",
                     )
                 )
+        problems.extend(
+            Problem(path, "matches no channel: expected CASE_0000 (pre-contrast) or CASE_0001 (low dose) "
+                    f"ending in {description.file_ending}, or a DICOM series folder of that name")
+            for path in unmatched_entries(dataset_folder, split, description.file_ending)
+        )  # fmt: skip
         for case in cases:
             problems.extend(verify_case(case, require_target=split == "Tr"))
             if on_case_done is not None:

@@ -153,7 +153,7 @@ def fingerprint_case(case: RawCase, options: CasePreprocessingOptions | None = N
     start = time.perf_counter()
     options = options or CasePreprocessingOptions()
     scans = {"pre_contrast": _read(case.pre_contrast), "low_dose": _read(case.low_dose)}
-    if case.standard_dose.is_file():
+    if case.standard_dose.exists():
         scans["standard_dose"] = _read(case.standard_dose)
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     try:

@@ -88,7 +88,7 @@ def extract_fingerprint(
         else:
             failures[case_id] = f"{type(outcome).__name__}: {outcome}"
             workers_died = workers_died or isinstance(outcome, BrokenProcessPool)
-            logger.error("case %s failed: %s", case_id, outcome)
+            logger.warning("case %s failed (the reason is listed at the end)", case_id)
         if bar is not None:
             bar.update()
     if bar is not None:

@@ -1,6 +1,7 @@
-"""Writing a case's predictions: NIfTI images (atomically) and a QC picture.
+"""Writing a case's predictions: NIfTI images or DICOM series (atomically) and a QC picture.
 
-Files per case in the output folder (``CASE`` = case id):
+Files per case in the output folder (``CASE`` = case id; with ``output_format="dicom"`` each image is a
+folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/dicom.md):
     CASE_sd.nii.gz           synthetic standard dose (PC's geometry and raw units)
     CASE_sdplus.nii.gz       enhanced low dose (contrast-signal models only: a direct-regression model
                              predicts SD itself and has no contrast signal to add to LD)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -23,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interacti
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
+from gdr_toolkit.dataset.dicom_io import DerivedSeries, dicom_tags, write_dicom_series  # noqa: E402
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
 from gdr_toolkit.file_io import atomic_path  # noqa: E402
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
@@ -30,6 +33,15 @@ from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 logger = logging.getLogger(__name__)
 IMAGE_ENDING = ".nii.gz"
 QC_ORIENTATION = "LPS"  # array (z, y, x) = (inferior->superior, anterior->posterior, right->left)
+OutputFormat = Literal["nifti", "dicom"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("nifti", "dicom")
+# DICOM series per kind: SeriesDescription (says the series is synthetic) and SeriesNumber.
+DICOM_SERIES = {
+    "sd": DerivedSeries("SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9001),
+    "sdplus": DerivedSeries("SYNTHETIC SD+ (gdr_toolkit) - not for diagnosis", 9002),
+    "contrast": DerivedSeries("SYNTHETIC CONTRAST SIGNAL (gdr_toolkit) - not for diagnosis", 9003),
+    "uncertainty": DerivedSeries("UNCERTAINTY OF SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9004),
+}
 
 
 @dataclass(frozen=True)
@@ -40,11 +52,17 @@ class ExportOptions:
         save_contrast_signal: write ``CASE_contrast.nii.gz``.
         save_uncertainty: write ``CASE_uncertainty.nii.gz`` (only when the prediction has one).
         save_qc_picture: write ``CASE_qc.png``.
+        output_format: ``nifti`` (``CASE_sd.nii.gz`` ...) or ``dicom`` (series folders ``CASE_sd/`` ...).
     """
 
     save_contrast_signal: bool = False
     save_uncertainty: bool = False
     save_qc_picture: bool = True
+    output_format: OutputFormat = "nifti"
+
+    def __post_init__(self) -> None:
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {self.output_format!r}.")
 
 
 def output_paths(
@@ -55,12 +73,10 @@ def output_paths(
     ``has_sdplus``: whether the model makes SD+ (``TrainedModel.produces_sdplus``).
     """
     folder = Path(output_folder)
-    kinds = ("sd", "sdplus") if has_sdplus else ("sd",)
-    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in kinds}
-    if options.save_contrast_signal:
-        paths["contrast"] = folder / f"{case_id}_contrast{IMAGE_ENDING}"
-    if options.save_uncertainty:
-        paths["uncertainty"] = folder / f"{case_id}_uncertainty{IMAGE_ENDING}"
+    ending = IMAGE_ENDING if options.output_format == "nifti" else ""  # a DICOM series is a folder
+    kinds = ["sd", "sdplus"] if has_sdplus else ["sd"]
+    kinds += ["contrast"] * options.save_contrast_signal + ["uncertainty"] * options.save_uncertainty
+    paths = {kind: folder / f"{case_id}_{kind}{ending}" for kind in kinds}
     if options.save_qc_picture:
         paths["qc"] = folder / f"{case_id}_qc.png"
     return paths
@@ -71,7 +87,7 @@ def is_case_complete(
 ) -> bool:
     """Whether every file the options ask for exists (uncertainty is not required: one fold has none)."""
     paths = output_paths(output_folder, case_id, options, has_sdplus)
-    return all(path.is_file() for kind, path in paths.items() if kind != "uncertainty")
+    return all(path.exists() for kind, path in paths.items() if kind != "uncertainty")
 
 
 def write_prediction(prediction: CasePrediction, output_folder: Path, options: ExportOptions) -> list[Path]:
@@ -91,7 +107,10 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
                 "%s: no uncertainty with a single fold; %s not written", prediction.case_id, paths[kind].name
             )
             continue
-        write_image_atomic(image, paths[kind])
+        if options.output_format == "dicom":
+            write_dicom_series(image, paths[kind], DICOM_SERIES[kind], dicom_tags(prediction.pre_contrast))
+        else:
+            write_image_atomic(image, paths[kind])
         written.append(paths[kind])
     if "qc" in paths:
         write_qc_picture(prediction, paths["qc"])

@@ -1,7 +1,8 @@
 """Predicting a folder of cases: case discovery, metadata lookup, skipping finished cases, failures by case.
 
 Input folder: the raw layout's image naming, ``CASE_0000<ending>`` (PC) and ``CASE_0001<ending>`` (LD),
-any ending SimpleITK reads (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd`` ...).
+any ending SimpleITK reads (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd`` ...), or folders ``CASE_0000/`` and
+``CASE_0001/`` each holding one DICOM series (beside or instead of files; a file wins over a folder).
 
 Metadata of a case, first found wins: the metadata given for every case (command-line flags); else
 ``CASE.json`` in the ``--metadata`` folder when one is given (nothing else is searched); else
@@ -36,6 +37,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
 
 logger = logging.getLogger(__name__)
 CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})(?P<ending>\..+)$")
+CHANNEL_SERIES_FOLDER = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class PredictionCase:
 
     def check_files(self) -> None:
         """Raise FileNotFoundError naming the missing image file(s) of the case."""
-        missing = [str(path) for path in (self.pre_contrast, self.low_dose) if not path.is_file()]
+        missing = [str(path) for path in (self.pre_contrast, self.low_dose) if not path.exists()]
         if missing:
             raise FileNotFoundError(f"case {self.case_id!r}: missing input file(s) {', '.join(missing)}")
 
@@ -104,9 +106,10 @@ def find_cases(
     if not input_folder.is_dir():
         raise FileNotFoundError(f"input folder {input_folder} does not exist.")
     found: dict[str, dict[int, Path]] = {}
-    for path in sorted(input_folder.iterdir()):
-        match = CHANNEL_FILE.match(path.name)
-        if match and not path.name.startswith(".") and path.is_file():
+    for path in sorted(input_folder.iterdir(), key=lambda entry: (entry.is_file(), entry.name)):
+        pattern = CHANNEL_FILE if path.is_file() else CHANNEL_SERIES_FOLDER
+        match = pattern.match(path.name)
+        if match and not path.name.startswith("."):  # files come last: a file wins over a series folder
             found.setdefault(match["case"], {})[int(match["channel"])] = path
     if not found:
         raise FileNotFoundError(
@@ -114,7 +117,8 @@ def find_cases(
         )
     cases = []
     for case_id, channels in sorted(found.items()):
-        ending = CHANNEL_FILE.match(next(iter(channels.values())).name)["ending"]  # type: ignore[index]
+        files = [CHANNEL_FILE.match(path.name) for path in channels.values() if path.is_file()]
+        ending = files[0]["ending"] if files and files[0] else ""  # a series folder has no ending
         paths = [
             channels.get(channel, input_folder / f"{case_id}_{channel:04d}{ending}")
             for channel in (PRE_CONTRAST_CHANNEL, LOW_DOSE_CHANNEL)
@@ -243,7 +247,7 @@ def run_prediction(
         for case, outcome in results:
             if isinstance(outcome, Exception):
                 failures[case.case_id] = f"{type(outcome).__name__}: {outcome}"
-                logger.error("case %s failed: %s", case.case_id, failures[case.case_id])
+                logger.warning("case %s failed (the reason is listed at the end)", case.case_id)
                 if on_case_done:
                     on_case_done(case.case_id)
                 continue

@@ -89,3 +89,35 @@ def test_bad_arguments_fail_clearly(folders, monkeypatch, capsys, tmp_path):
     assert "dose_fraction" in capsys.readouterr().err
     assert main_from_modelfolder(["-m", str(model), *inputs, "-chk", "checkpoint_best.pth"]) == 1
     assert "checkpoint_best.pth" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_dicom_series_in_and_out(folders, tmp_path):
+    """(~2 min: registration and network on CPU; fast form in tests/inference/test_export.py) PC and LD given as DICOM series folders; SD and SD+ come back as series in PC's geometry."""
+    from gdr_toolkit.dataset.dicom_io import DerivedSeries, read_dicom_series, write_dicom_series
+    from gdr_toolkit.dataset.image_io import read_image
+
+    root, model = folders
+    inputs = tmp_path / "imagesTs"
+    patient = {"0010|0020": "PID-7", "0020|000d": "1.2.826.0.1.3680043.99.1"}
+    for channel in ("0000", "0001"):
+        image = read_image(root / "raw" / "imagesTs" / f"case_a_{channel}.nii.gz")
+        write_dicom_series(image, inputs / f"case_a_{channel}", DerivedSeries(f"T1 {channel}"), patient)
+    output = tmp_path / "out"
+    arguments = ["-m", str(model), "-i", str(inputs), "-o", str(output), "--disable_tta", "-f", "0"]
+    assert (
+        main_from_modelfolder(
+            [*arguments, "--output_format", "dicom", "--metadata", str(root / "raw" / "metadataTs")]
+        )
+        == 0
+    )
+    pre_contrast = read_dicom_series(inputs / "case_a_0000")
+    for kind in ("sd", "sdplus"):
+        series = read_dicom_series(output / f"case_a_{kind}")
+        assert series.GetSize() == pre_contrast.GetSize()
+        assert series.GetOrigin() == pytest.approx(pre_contrast.GetOrigin(), abs=1e-4)
+        assert series.GetDirection() == pytest.approx(pre_contrast.GetDirection(), abs=1e-6)
+        assert series.GetMetaData("0010|0020") == "PID-7"
+        assert series.GetMetaData("0020|000d") == patient["0020|000d"]
+        assert series.GetMetaData("0020|000e") != pre_contrast.GetMetaData("0020|000e")
+    assert (output / "case_a_qc.png").is_file()

@@ -63,6 +63,54 @@ def test_corrupt_file_names_the_file(dataset):
     assert problem.path == case.pre_contrast and "cannot be read" in problem.message
 
 
+def test_truncated_file_names_the_file(dataset):
+    case = case_files(dataset, "case_001", "Tr", ".nii.gz")
+    data = case.low_dose.read_bytes()
+    case.low_dose.write_bytes(data[: len(data) // 2])
+    problem = _only_problem(dataset)
+    assert problem.path == case.low_dose and "truncated" in problem.message
+
+
+def test_empty_file_names_the_file(dataset):
+    case = case_files(dataset, "case_001", "Tr", ".nii.gz")
+    case.standard_dose.write_bytes(b"")
+    problem = _only_problem(dataset)
+    assert problem.path == case.standard_dose and "empty" in problem.message
+
+
+def test_all_zero_image_is_reported_as_constant(dataset):
+    case = case_files(dataset, "case_000", "Tr", ".nii.gz")
+    _write(np.zeros((8, 8, 8), np.float32), case.pre_contrast)
+    problem = _only_problem(dataset)
+    assert problem.path == case.pre_contrast and "constant" in problem.message
+
+
+def test_extra_channel_file_is_reported(dataset):
+    extra = dataset / "imagesTr" / "case_000_0002.nii.gz"
+    _write(np.random.default_rng(3).random((8, 8, 8), dtype=np.float32), extra)
+    problem = _only_problem(dataset)
+    assert problem.path == extra and "matches no channel" in problem.message
+
+
+def test_stray_file_is_reported(dataset):
+    (dataset / "imagesTr" / "notes.txt").write_text("scanner notes")
+    problem = _only_problem(dataset)
+    assert problem.path == dataset / "imagesTr" / "notes.txt" and "matches no channel" in problem.message
+
+
+def test_dicom_series_folders_are_accepted_as_channels_and_target(dataset):
+    from gdr_toolkit.dataset.dicom_io import DerivedSeries, write_dicom_series
+
+    case = case_files(dataset, "case_002", "Tr", ".nii.gz")
+    for path in (case.pre_contrast, case.standard_dose):
+        image = sitk.ReadImage(str(path))
+        path.unlink()
+        write_dicom_series(image, path.with_name(path.name.removesuffix(".nii.gz")), DerivedSeries("T1"))
+    case = case_files(dataset, "case_002", "Tr", ".nii.gz")
+    assert case.pre_contrast.is_dir() and case.standard_dose.is_dir()
+    assert verify_dataset(dataset) == []
+
+
 def test_nan_names_the_file(dataset):
     case = case_files(dataset, "case_000", "Tr", ".nii.gz")
     array = np.ones((8, 8, 8), np.float32)
@@ -92,7 +140,7 @@ def test_lesion_map_off_the_pre_contrast_grid_is_reported(dataset):
 
 def test_different_grids_for_pc_and_ld_are_legal(dataset):
     case = case_files(dataset, "case_000", "Tr", ".nii.gz")
-    _write(np.ones((6, 8, 8), np.float32), case.low_dose, spacing=(2.0, 2.0, 3.0))
+    _write(np.arange(6 * 8 * 8, dtype=np.float32).reshape(6, 8, 8), case.low_dose, spacing=(2.0, 2.0, 3.0))
     assert verify_dataset(dataset) == []
 
 
@@ -106,8 +154,8 @@ def test_all_problems_are_reported_at_once(dataset):
 
 def test_test_split_needs_no_target(dataset):
     case = case_files(dataset, "case_100", "Ts", ".nii.gz")
-    _write(np.ones((8, 8, 8), np.float32), case.pre_contrast)
-    _write(np.ones((8, 8, 8), np.float32), case.low_dose)
+    _write(np.random.default_rng(1).random((8, 8, 8), dtype=np.float32), case.pre_contrast)
+    _write(np.random.default_rng(2).random((8, 8, 8), dtype=np.float32), case.low_dose)
     case.metadata.parent.mkdir(parents=True)
     case.metadata.write_text(json.dumps(METADATA))
     assert verify_dataset(dataset) == []

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from gdr_toolkit.dataset.dicom_io import DerivedSeries, read_dicom_series, write_dicom_series
+from gdr_toolkit.dataset.image_io import image_from_array, read_image
+from gdr_toolkit.inference.export import ExportOptions, is_case_complete, output_paths, write_prediction
+from gdr_toolkit.inference.predictor import CasePrediction
+
+PATIENT = {"0010|0020": "PID-9", "0020|000d": "1.2.826.0.1.3680043.99.2"}
+
+
+@pytest.fixture
+def prediction(tmp_path) -> CasePrediction:
+    """A prediction whose PC was read from an oblique DICOM series (contrast = 10 in a cube)."""
+    rng = np.random.default_rng(0)
+    volume = sitk.GetImageFromArray((rng.random((6, 8, 7)) * 500).astype(np.float32))
+    volume.SetSpacing((1.0, 1.2, 2.5))
+    volume.SetDirection(sitk.VersorTransform((0.1, 0.0, 0.2), 0.4).GetMatrix())
+    write_dicom_series(volume, tmp_path / "pc", DerivedSeries("T1 PRE"), PATIENT)
+    pre_contrast = read_image(tmp_path / "pc")
+    values = sitk.GetArrayFromImage(pre_contrast)
+    contrast = np.zeros_like(values)
+    contrast[2:4, 3:6, 3:6] = 10.0
+    images = {
+        name: image_from_array(array, pre_contrast)
+        for name, array in (
+            ("sd", values + contrast),
+            ("sdplus", values + contrast),
+            ("contrast", contrast),
+            ("pc", values),
+        )
+    }
+    return CasePrediction("case", images["sd"], images["sdplus"], images["contrast"], None, images["pc"],
+                          images["pc"], {})  # fmt: skip
+
+
+def test_dicom_output_is_a_series_per_image_in_pc_geometry(prediction, tmp_path):
+    options = ExportOptions(save_contrast_signal=True, save_qc_picture=False, output_format="dicom")
+    write_prediction(prediction, tmp_path / "out", options)
+    assert is_case_complete(tmp_path / "out", "case", options)
+    for kind, path in output_paths(tmp_path / "out", "case", options).items():
+        series = read_dicom_series(path)
+        expected = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}[
+            kind
+        ]
+        assert series.GetDirection() == pytest.approx(expected.GetDirection(), abs=1e-6)
+        assert series.GetOrigin() == pytest.approx(expected.GetOrigin(), abs=1e-4)
+        value_range = float(np.ptp(sitk.GetArrayViewFromImage(expected)))
+        error = np.abs(sitk.GetArrayFromImage(series) - sitk.GetArrayFromImage(expected)).max()
+        assert error <= value_range / 65534 / 2 * 1.001 + 1e-4
+        assert series.GetMetaData("0010|0020") == "PID-9"
+        assert series.GetMetaData("0020|000d") == PATIENT["0020|000d"]
+        assert "SYNTHETIC" in sitk.ReadImage(str(next(path.glob("*.dcm")))).GetMetaData("0008|103e")
+
+
+def test_unknown_output_format_is_refused():
+    with pytest.raises(ValueError, match="output_format"):
+        ExportOptions(output_format="analyze")  # type: ignore[arg-type]
