@@ -6,6 +6,10 @@ Files per case in the output folder (``CASE`` = case id):
                              predicts SD itself and has no contrast signal to add to LD)
     CASE_contrast.nii.gz     contrast signal (optional; SD - PC for direct-regression models)
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
+    CASE_unsupported.nii.gz  uint8 hallucination guard, 1 = predicted enhancement the low dose does not
+                             support (``inference/hallucination_guard.py``)
+    CASE_summary.json        condition values, sigma_LD, the guard's numbers, wall times
+    CASE_report.html         one-page report (``inference/case_report.py``), with the QC picture
     CASE_qc.png              PC, LD, SD, SD+ (when present) and contrast in three planes through the
                              strongest enhancement
 """
@@ -24,7 +28,8 @@ import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
-from gdr_toolkit.file_io import atomic_path  # noqa: E402
+from gdr_toolkit.file_io import atomic_path, write_json_atomic  # noqa: E402
+from gdr_toolkit.inference.case_report import write_case_report  # noqa: E402
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -39,7 +44,7 @@ class ExportOptions:
     Attributes:
         save_contrast_signal: write ``CASE_contrast.nii.gz``.
         save_uncertainty: write ``CASE_uncertainty.nii.gz`` (only when the prediction has one).
-        save_qc_picture: write ``CASE_qc.png``.
+        save_qc_picture: write ``CASE_qc.png`` and ``CASE_report.html``.
     """
 
     save_contrast_signal: bool = False
@@ -56,13 +61,15 @@ def output_paths(
     """
     folder = Path(output_folder)
     kinds = ("sd", "sdplus") if has_sdplus else ("sd",)
-    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in kinds}
+    paths = {kind: folder / f"{case_id}_{kind}{IMAGE_ENDING}" for kind in (*kinds, "unsupported")}
+    paths["summary"] = folder / f"{case_id}_summary.json"
     if options.save_contrast_signal:
         paths["contrast"] = folder / f"{case_id}_contrast{IMAGE_ENDING}"
     if options.save_uncertainty:
         paths["uncertainty"] = folder / f"{case_id}_uncertainty{IMAGE_ENDING}"
     if options.save_qc_picture:
         paths["qc"] = folder / f"{case_id}_qc.png"
+        paths["report"] = folder / f"{case_id}_report.html"
     return paths
 
 
@@ -81,21 +88,23 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
     paths = output_paths(output_folder, prediction.case_id, options, prediction.sdplus is not None)
     images = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}
     images["uncertainty"] = prediction.uncertainty
+    images["unsupported"] = prediction.unsupported
     written = []
-    for kind in ("sd", "sdplus", "contrast", "uncertainty"):
+    for kind in ("sd", "sdplus", "contrast", "uncertainty", "unsupported"):
         image = images[kind]
         if kind not in paths:
             continue
         if image is None:
-            logger.warning(
-                "%s: no uncertainty with a single fold; %s not written", prediction.case_id, paths[kind].name
-            )
+            logger.warning("%s: no %s; %s not written", prediction.case_id, kind, paths[kind].name)
             continue
         write_image_atomic(image, paths[kind])
         written.append(paths[kind])
+    write_json_atomic({**prediction.summary, "seconds": prediction.seconds}, paths["summary"])
+    written.append(paths["summary"])
     if "qc" in paths:
         write_qc_picture(prediction, paths["qc"])
-        written.append(paths["qc"])
+        write_case_report(prediction, paths["report"])
+        written.extend([paths["qc"], paths["report"]])
     return written
 
 
