@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for method, results in record["methods"].items():
         logger.info("%s: %s", method, _format_aggregate(results["aggregate"]))
+    if "hallucination_guard" in record:
+        pooled = record["hallucination_guard"]["pooled"]
+        logger.info(
+            "hallucination guard (%d cases): %.3g ml flagged, of which truly enhancing %s; recall %s",
+            pooled["n_cases"], pooled["flagged_ml"], pooled["flagged_real_fraction"], pooled["recall"],
+        )  # fmt: skip
     logger.info("wrote %s", args.output)
     return 0
 

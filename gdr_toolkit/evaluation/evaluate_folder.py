@@ -9,6 +9,7 @@ File matching by case id (``ending`` = ``.nii.gz`` by default):
 | pre-contrast x_PC | ``PC/CASE_0000<ending>``; the low-dose baseline x_LD is ``PC/CASE_0001<ending>`` |
 | lesion labels | ``LES/CASE<ending>`` (0 background, one positive integer per lesion) |
 | brain mask | ``MASK/CASE<ending>`` (non-zero = brain) |
+| guard map | ``PRED/CASE_unsupported<ending>`` (optional; measured against x_SD, ``guard_evaluation``) |
 
 The evaluated cases are those with a file for the first suffix in PRED. A further suffix without a single
 file in PRED is left out with a warning (a direct-regression model writes no ``CASE_sdplus``); one present
@@ -34,11 +35,13 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.evaluation.case_evaluation import (
+    EvaluationFrame,
     ImageMetrics,
     MetricOptions,
     build_frame,
     evaluate_image,
 )
+from gdr_toolkit.evaluation.guard_evaluation import GUARD_SUFFIX, GuardMetrics, evaluate_guard
 from gdr_toolkit.evaluation.summary import LOW_DOSE_METHOD, CaseFrameInfo, EvaluationSummary
 
 logger = logging.getLogger(__name__)
@@ -151,7 +154,7 @@ def _acquired_on_grid(
 
 def _evaluate_case(
     case_id: str, folders: _Folders, suffixes: tuple[str, ...], options: FolderEvaluationOptions
-) -> tuple[CaseFrameInfo, dict[str, ImageMetrics]]:
+) -> tuple[CaseFrameInfo, dict[str, ImageMetrics], GuardMetrics | None]:
     ending = options.file_ending
     first_prediction_path = folders.prediction / f"{case_id}{suffixes[0]}{ending}"
     grid_path = first_prediction_path
@@ -185,7 +188,32 @@ def _evaluate_case(
         results[LOW_DOSE_METHOD] = evaluate_image(
             _array(low_dose), frame, lesions, options.metrics, acquired=True
         )
-    return CaseFrameInfo.from_frame(frame), results
+    guard = _guard(
+        folders.prediction / f"{case_id}{GUARD_SUFFIX}{ending}",
+        first_prediction_path,
+        frame,
+        grid,
+        grid_path,
+        options,
+    )
+    return CaseFrameInfo.from_frame(frame), results, guard
+
+
+def _guard(
+    path: Path,
+    prediction_path: Path,
+    frame: EvaluationFrame,
+    grid: sitk.Image,
+    grid_path: Path,
+    options: FolderEvaluationOptions,
+) -> GuardMetrics | None:
+    """The guard's metrics when the prediction folder holds the case's guard map and x_PC is given."""
+    if not path.is_file() or frame.ce_mask is None:
+        return None
+    guard_map = sitk.GetArrayFromImage(_grid_checked(path, grid, grid_path))
+    prediction = _array(_grid_checked(prediction_path, grid, grid_path))
+    voxel_ml = float(np.prod(grid.GetSpacing())) / 1000.0
+    return evaluate_guard(guard_map, prediction, frame, voxel_ml, options.metrics.ce_threshold_sigmas)
 
 
 def _require_folder(folder: Path | str | None, role: str) -> Path | None:
@@ -245,9 +273,9 @@ def evaluate_predictions(
             f"no prediction file *{suffixes[0]}{options.file_ending} in {folders.prediction}."
         )
     suffixes = _present_suffixes(folders.prediction, suffixes, options.file_ending)
-    cases, methods = {}, {}
+    cases, methods, guard = {}, {}, {}
     for case_id in case_ids:
-        cases[case_id], results = _evaluate_case(case_id, folders, suffixes, options)
+        cases[case_id], results, guard[case_id] = _evaluate_case(case_id, folders, suffixes, options)
         for name, result in results.items():
             methods.setdefault(name, {})[case_id] = result
         if on_case_done is not None:
@@ -260,6 +288,7 @@ def evaluate_predictions(
         brain_mask_source="folder" if folders.brain_masks is not None else options.brain_mask_rule,
         inputs={key: None if value is None else str(value) for key, value in vars(folders).items()},
         not_predicted=tuple(sorted(set(referenced) - set(case_ids))),
+        guard={case: metrics for case, metrics in guard.items() if metrics is not None},
     )
 
 

@@ -12,7 +12,8 @@ the exact definitions; JSON conversion (``summary.json``, format below).
                                          "lesions": {LABEL: {"voxels", "psnr_l", "c_bar", "c_hat"}}}},
                         "aggregate": {METRIC: {"mean", "std", "n", "n_excluded"}}}}}
 
-NAME is the prediction suffix without its leading underscore (``sd``, ``sdplus``) or ``low_dose`` for
+With guard maps in the prediction folder, ``"hallucination_guard": {"cases": {CASE: {...}}, "pooled": {...}}``
+(``guard_evaluation``). NAME is the prediction suffix without its leading underscore (``sd``, ``sdplus``) or ``low_dose`` for
 the x_LD baseline. JSON has no inf/NaN: non-finite values are written as ``null``. Aggregates use the
 finite values only (``n`` counts them, ``n_excluded`` the rest: PSNR of an exact match, undefined
 enhancement); ``std`` is the sample standard deviation (ddof 1; null for n < 2). Case metrics
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from gdr_toolkit.evaluation.case_evaluation import EvaluationFrame, ImageMetrics, MetricOptions
+from gdr_toolkit.evaluation.guard_evaluation import GuardMetrics, guard_json
 
 SUMMARY_FORMAT_VERSION = 1
 CASE_METRICS = ("psnr_i", "psnr_b", "ssim", "mae_ce")
@@ -105,6 +107,7 @@ class EvaluationSummary:
         brain_mask_source: ``"folder"``, ``"atlas"`` or ``"head_threshold"``.
         inputs: folder paths as strings.
         not_predicted: reference case ids without a prediction (not evaluated).
+        guard: per case id, the hallucination guard's metrics (cases with a ``CASE_unsupported`` map).
     """
 
     cases: dict[str, CaseFrameInfo]
@@ -113,6 +116,7 @@ class EvaluationSummary:
     brain_mask_source: str
     inputs: dict[str, str | None] = field(default_factory=dict)
     not_predicted: tuple[str, ...] = ()
+    guard: dict[str, GuardMetrics] = field(default_factory=dict)
 
     def case_values(self, method: str, metric: str) -> dict[str, float]:
         """``{case_id: value}`` of a case metric (psnr_i, psnr_b, ssim, mae_ce)."""
@@ -160,6 +164,7 @@ class EvaluationSummary:
                 }
                 for method, results in self.methods.items()
             },
+            **({"hallucination_guard": guard_json(self.guard)} if self.guard else {}),
         }
 
 

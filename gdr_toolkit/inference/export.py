@@ -7,6 +7,10 @@ folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/
                              predicts SD itself and has no contrast signal to add to LD)
     CASE_contrast.nii.gz     contrast signal (optional; SD - PC for direct-regression models)
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
+    CASE_unsupported.nii.gz  uint8 hallucination guard, 1 = predicted enhancement the low dose does not
+                             support (``inference/hallucination_guard.py``)
+    CASE_summary.json        condition values, sigma_LD, the guard's numbers, wall times
+    CASE_report.html         one-page report (``inference/case_report.py``), with the QC picture
     CASE_qc.png              PC, LD, SD, SD+ (when present) and contrast in three planes through the
                              strongest enhancement
 """
@@ -27,7 +31,8 @@ import SimpleITK as sitk  # noqa: E402
 
 from gdr_toolkit.dataset.dicom_io import DerivedSeries, dicom_tags, write_dicom_series  # noqa: E402
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
-from gdr_toolkit.file_io import atomic_path  # noqa: E402
+from gdr_toolkit.file_io import atomic_path, write_json_atomic  # noqa: E402
+from gdr_toolkit.inference.case_report import write_case_report  # noqa: E402
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -41,6 +46,7 @@ DICOM_SERIES = {
     "sdplus": DerivedSeries("SYNTHETIC SD+ (gdr_toolkit) - not for diagnosis", 9002),
     "contrast": DerivedSeries("SYNTHETIC CONTRAST SIGNAL (gdr_toolkit) - not for diagnosis", 9003),
     "uncertainty": DerivedSeries("UNCERTAINTY OF SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9004),
+    "unsupported": DerivedSeries("UNSUPPORTED ENHANCEMENT MAP (gdr_toolkit) - not for diagnosis", 9005),
 }
 
 
@@ -51,7 +57,7 @@ class ExportOptions:
     Attributes:
         save_contrast_signal: write ``CASE_contrast.nii.gz``.
         save_uncertainty: write ``CASE_uncertainty.nii.gz`` (only when the prediction has one).
-        save_qc_picture: write ``CASE_qc.png``.
+        save_qc_picture: write ``CASE_qc.png`` and ``CASE_report.html``.
         output_format: ``nifti`` (``CASE_sd.nii.gz`` ...) or ``dicom`` (series folders ``CASE_sd/`` ...).
     """
 
@@ -75,10 +81,13 @@ def output_paths(
     folder = Path(output_folder)
     ending = IMAGE_ENDING if options.output_format == "nifti" else ""  # a DICOM series is a folder
     kinds = ["sd", "sdplus"] if has_sdplus else ["sd"]
+    kinds += ["unsupported"]
     kinds += ["contrast"] * options.save_contrast_signal + ["uncertainty"] * options.save_uncertainty
     paths = {kind: folder / f"{case_id}_{kind}{ending}" for kind in kinds}
+    paths["summary"] = folder / f"{case_id}_summary.json"
     if options.save_qc_picture:
         paths["qc"] = folder / f"{case_id}_qc.png"
+        paths["report"] = folder / f"{case_id}_report.html"
     return paths
 
 
@@ -97,24 +106,26 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
     paths = output_paths(output_folder, prediction.case_id, options, prediction.sdplus is not None)
     images = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}
     images["uncertainty"] = prediction.uncertainty
+    images["unsupported"] = prediction.unsupported
     written = []
-    for kind in ("sd", "sdplus", "contrast", "uncertainty"):
+    for kind in ("sd", "sdplus", "contrast", "uncertainty", "unsupported"):
         image = images[kind]
         if kind not in paths:
             continue
         if image is None:
-            logger.warning(
-                "%s: no uncertainty with a single fold; %s not written", prediction.case_id, paths[kind].name
-            )
+            logger.warning("%s: no %s; %s not written", prediction.case_id, kind, paths[kind].name)
             continue
         if options.output_format == "dicom":
             write_dicom_series(image, paths[kind], DICOM_SERIES[kind], dicom_tags(prediction.pre_contrast))
         else:
             write_image_atomic(image, paths[kind])
         written.append(paths[kind])
+    write_json_atomic({**prediction.summary, "seconds": prediction.seconds}, paths["summary"])
+    written.append(paths["summary"])
     if "qc" in paths:
         write_qc_picture(prediction, paths["qc"])
-        written.append(paths["qc"])
+        write_case_report(prediction, paths["report"])
+        written.extend([paths["qc"], paths["report"]])
     return written
 
 

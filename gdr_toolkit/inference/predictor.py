@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 
+from gdr_toolkit.dataset.image_io import image_from_array
 from gdr_toolkit.dataset.metadata import CaseMetadata
+from gdr_toolkit.inference.case_guard import guard_case
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
@@ -61,6 +63,9 @@ class CasePrediction:
         pre_contrast: the PC input as float32 (for the QC picture).
         low_dose: LD registered onto PC's grid in PC's raw units (for the QC picture).
         seconds: wall time of ``preprocessing``, ``network`` and ``resampling``.
+        unsupported: uint8 hallucination-guard map (1 = predicted enhancement without low-dose support,
+            ``inference/case_guard.py``), or None.
+        summary: the per-case summary (condition values, sigma_LD, the guard's numbers), JSON-ready.
     """
 
     case_id: str
@@ -71,6 +76,8 @@ class CasePrediction:
     pre_contrast: sitk.Image
     low_dose: sitk.Image
     seconds: dict[str, float]
+    unsupported: sitk.Image | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +126,15 @@ def network_inputs(
     )
 
 
+def missing_metadata_message(case_id: str, keys: list[str]) -> str:
+    """The error text for a case without the metadata the model needs (names the ways to give it)."""
+    return (
+        f"case {case_id!r}: the model needs condition key(s) {keys} (from the case metadata) but the "
+        f"case has no metadata; put {case_id}.json in the metadata folder (--metadata DIR) or give "
+        "--dose, --field-strength and --agent."
+    )
+
+
 def condition_vector(
     properties: CaseProperties, normalisation: ConditionNormalisation, case_id: str
 ) -> np.ndarray:
@@ -132,11 +148,7 @@ def condition_vector(
         key for key in normalisation.keys if key not in TOP_LEVEL_KEYS and key not in properties.condition
     ]
     if missing:
-        raise ValueError(
-            f"case {case_id!r}: the model needs condition key(s) {missing} (from the case metadata) but the "
-            f"case has no metadata; put {case_id}.json in the metadata folder (--metadata DIR) or give "
-            "--dose, --field-strength and --agent."
-        )
+        raise ValueError(missing_metadata_message(case_id, missing))
     return normalisation.normalise(raw_condition(record, normalisation.keys, case_id))
 
 
@@ -261,11 +273,7 @@ class Predictor:
         """Fail before the slow preprocessing when metadata the model needs is absent."""
         needed = [key for key in self.model.condition_keys if key not in TOP_LEVEL_KEYS]
         if needed and metadata is None:
-            raise ValueError(
-                f"case {case_id!r}: the model needs condition key(s) {needed} (from the case metadata) but the "
-                f"case has no metadata; put {case_id}.json in the metadata folder (--metadata DIR) or give "
-                "--dose, --field-strength and --agent."
-            )
+            raise ValueError(missing_metadata_message(case_id, needed))
 
     def _fold_output(
         self,
@@ -303,7 +311,10 @@ class Predictor:
         on_pc = to_reference_grid(signal, inputs, pre_contrast, background)
         spread_on_pc = None if spread is None else to_reference_grid(spread, inputs, pre_contrast)
         arrays = COMPOSERS[target](case, on_pc, spread_on_pc, self.enhancement_factor, case_id)
-        return {"case_id": case_id, **as_images(arrays, case, pre_contrast)}
+        guard = guard_case(case, arrays["contrast_signal"], self.enhancement_factor, case_id)
+        unsupported = image_from_array(guard.unsupported, pre_contrast)
+        images = as_images(arrays, case, pre_contrast)
+        return {"case_id": case_id, **images, "unsupported": unsupported, "summary": guard.summary}
 
 
 def resolve_device(name: str) -> torch.device:

@@ -59,7 +59,10 @@ def test_predicting_pc_gives_back_pc_without_sdplus(identity_case, preprocessed_
     assert sorted(path.name for path in written) == [
         "baseline_contrast.nii.gz",
         "baseline_qc.png",
+        "baseline_report.html",
         "baseline_sd.nii.gz",
+        "baseline_summary.json",
+        "baseline_unsupported.nii.gz",
     ]
     assert is_case_complete(tmp_path, "baseline", ExportOptions(save_contrast_signal=True), has_sdplus=False)
     standard_dose = read_image(tmp_path / "baseline_sd.nii.gz")

@@ -1,0 +1,97 @@
+"""The per-case report (HTML with embedded PNGs) and the guard files written by the export."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import SimpleITK as sitk
+from guard_fixtures import synthetic_prediction
+from PIL import Image
+
+from gdr_toolkit.inference.case_report import flagged_region_centres, write_case_report
+from gdr_toolkit.inference.export import ExportOptions, output_paths, write_prediction
+
+
+class _Sections(HTMLParser):
+    """Collects section ids, the title, headings and image data of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: list[bytes] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "section":
+            self.sections.append(attributes["id"])
+        if tag == "img":
+            self.images.append(base64.b64decode(attributes["src"].split(",", 1)[1]))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path) -> _Sections:
+    parser = _Sections()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_report_has_its_sections_names_the_case_and_embeds_pictures(tmp_path):
+    path = tmp_path / "case_7_report.html"
+    write_case_report(synthetic_prediction("case_7"), path)
+    page = parse(path)
+    assert page.sections == ["case", "summary", "strongest", "region-1"]
+    text = " ".join(page.text)
+    assert "case_7" in text and "sigma_LD" in text and "unsupported enhancement (ml)" in text
+    assert len(page.images) == 2
+    for png in page.images:
+        picture = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+        assert picture.shape[0] > 300 and picture.shape[1] > 600
+        assert picture.std() > 10  # not a blank picture
+
+
+def test_report_without_flags_or_folds_says_so(tmp_path):
+    prediction = synthetic_prediction("quiet", with_uncertainty=False)
+    empty = sitk.Image(prediction.unsupported)
+    empty.CopyInformation(prediction.unsupported)
+    path = tmp_path / "quiet_report.html"
+    write_case_report(type(prediction)(**{**prediction.__dict__, "unsupported": empty * 0}), path)
+    page = parse(path)
+    assert page.sections == ["case", "summary", "strongest", "regions"]
+    assert "No unsupported enhancement was flagged." in " ".join(page.text)
+
+
+def test_flagged_regions_come_largest_first_with_a_centre_inside():
+    volume = np.zeros((20, 20, 20), dtype=np.uint8)
+    volume[2:4, 2:4, 2:4] = 1
+    volume[10:16, 10:16, 10:16] = 1
+    volume[10:16, 12:14, 12:14] = 0  # a hole through the big region's centre of mass
+    centres = flagged_region_centres(volume)
+    assert len(centres) == 2
+    assert all(10 <= value < 16 for value in centres[0])
+    assert volume[centres[0]] == 1
+    assert centres[1] == (2, 2, 2) or volume[centres[1]] == 1
+
+
+def test_export_writes_the_guard_map_summary_and_report(tmp_path):
+    prediction = synthetic_prediction("case_7")
+    written = write_prediction(prediction, tmp_path, ExportOptions())
+    paths = output_paths(tmp_path, "case_7", ExportOptions())
+    assert set(paths.values()) <= set(written) | {paths.get("contrast"), paths.get("uncertainty")}
+    unsupported = sitk.ReadImage(str(paths["unsupported"]))
+    assert unsupported.GetPixelID() == sitk.sitkUInt8
+    assert unsupported.GetSize() == prediction.sd.GetSize()
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(unsupported), sitk.GetArrayFromImage(prediction.unsupported)
+    )
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["case_id"] == "case_7"
+    assert summary["hallucination_guard"]["unsupported_ml"] > 0
+    assert summary["seconds"]["network"] == 2.0
+    assert paths["report"].name == "case_7_report.html" and paths["report"].is_file()
