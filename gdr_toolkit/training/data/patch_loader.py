@@ -7,7 +7,7 @@ import numpy as np
 from gdr_toolkit.training.data.batch_assembly import assemble_batch
 from gdr_toolkit.training.data.options import LoaderOptions
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
-from gdr_toolkit.training.data.worker_pool import WorkerPool
+from gdr_toolkit.training.data.worker_loader import WorkerLoader
 
 
 class PatchLoader:
@@ -19,8 +19,9 @@ class PatchLoader:
 
     With ``options.num_workers == 0`` batches are assembled in the calling process from
     ``default_rng([seed, 0])``, i.e. the same stream as one worker. With k workers the stream is
-    reproducible for that k (batches are taken from the workers in turn). A worker that dies raises a
-    RuntimeError in ``__next__`` instead of hanging.
+    reproducible for that k (batches are taken from the workers in turn; ``worker_loader``). The workers
+    live as long as the loader. A worker that dies raises a RuntimeError in ``__next__``; an exception in
+    a worker reaches the caller with the worker's traceback.
 
     Args:
         dataset: the training cases.
@@ -31,7 +32,7 @@ class PatchLoader:
         self.dataset = dataset
         self.options = options
         self._rng = np.random.default_rng([options.seed, 0])
-        self._pool = WorkerPool(dataset, options) if options.num_workers > 0 else None
+        self._pool = WorkerLoader(dataset, options) if options.num_workers > 0 else None
         self._closed = False
 
     @property
