@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from gdr_toolkit.cli.train import main
-from gdr_toolkit.training.distributed import DistributedContext
 
 TRAINER_FOLDER = "Dataset042_TrainPhantom/TinyTestTrainer__gdrPlans__3d_cpu"
 ARGUMENTS = ["42", "0", "-c", "3d_cpu", "-tr", "TinyTestTrainer", "--iterations_per_epoch", "2"]
@@ -72,12 +71,6 @@ def test_unknown_trainer_and_fold_fail_clearly(environment, capsys):
     assert "available" in capsys.readouterr().err
     assert main(["42", "x", "-c", "3d_cpu"]) == 1
     assert "FOLD" in capsys.readouterr().err
-
-
-def test_global_batch_is_split_across_ranks():
-    assert [DistributedContext(rank, 3).local_batch_size(8) for rank in range(3)] == [3, 3, 2]
-    with pytest.raises(ValueError, match="batch_size 2 cannot be split across 3"):
-        DistributedContext(0, 3).local_batch_size(2)
 
 
 def free_port() -> int:

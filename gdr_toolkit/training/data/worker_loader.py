@@ -1,8 +1,8 @@
 """Batches assembled in persistent worker processes: torch's DataLoader over an endless batch stream.
 
-Worker k draws from ``numpy.random.default_rng([seed, k])`` (the in-process loader draws like worker 0);
-the DataLoader takes batches from the workers in turn, so the stream is reproducible for a fixed number
-of workers. Workers are spawned (not forked: they start clean of the parent's threads), stay alive as
+Batch i is drawn from ``numpy.random.default_rng([seed, i])``: with n workers, worker k assembles batches
+``first_batch + k, first_batch + k + n, ...`` and the DataLoader takes batches from the workers in turn,
+so the stream is the in-process one, whatever the number of workers, and a resumed run continues it. Workers are spawned (not forked: they start clean of the parent's threads), stay alive as
 long as the loader (``persistent_workers``; the trainer keeps one loader for a whole run) and run torch
 and blosc2 single-threaded. Batches travel through shared memory (torch tensors); ``prefetch_per_worker``
 batches per worker are kept ready.
@@ -49,10 +49,17 @@ class BatchStream(IterableDataset):
 
             torch.set_num_threads(1)
             blosc2.set_nthreads(1)
-        rng = np.random.default_rng([self.options.seed, worker])
+        step = 1 if info is None else info.num_workers
+        index = self.options.first_batch + worker
         while True:
-            batch = assemble_batch(rng, self.dataset, self.options)
+            batch = assemble_batch(batch_generator(self.options, index), self.dataset, self.options)
             yield {"data": torch.from_numpy(batch["data"]), "case_ids": batch["case_ids"]}
+            index += step
+
+
+def batch_generator(options: LoaderOptions, index: int) -> np.random.Generator:
+    """The random generator of batch ``index`` of the stream: ``default_rng([seed, index])``."""
+    return np.random.default_rng([options.seed, index])
 
 
 class WorkerLoader:

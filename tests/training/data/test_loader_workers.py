@@ -29,8 +29,9 @@ def take(loader: PatchLoader, count: int) -> list[dict]:
     return [next(loader) for _ in range(count)]
 
 
-def test_one_worker_delivers_the_in_process_stream(dataset):
-    with PatchLoader(dataset, options(1)) as loader:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_deliver_the_in_process_stream(dataset, workers):
+    with PatchLoader(dataset, options(workers)) as loader:
         from_worker = take(loader, 3)
     in_process = take(PatchLoader(dataset, options(0)), 3)
     for worker_batch, local_batch in zip(from_worker, in_process, strict=True):
