@@ -127,7 +127,6 @@ def find_cases(
     return cases
 
 
-@dataclass(frozen=True)
 def default_preprocessing_processes(device_type: str, cpu_count: int | None = None) -> int:
     """``-npp`` when not given: 2 where the network runs on an accelerator and >= 4 CPU cores are free
     to preprocess the next cases meanwhile, else 1 (inline: on a CPU the network already uses every
@@ -136,6 +135,7 @@ def default_preprocessing_processes(device_type: str, cpu_count: int | None = No
     return 2 if device_type in ("cuda", "mps") and cores >= 4 else 1
 
 
+@dataclass(frozen=True)
 class RunOptions:
     """How a folder is predicted.
 

@@ -190,7 +190,9 @@ def preprocess_dataset(
     failures = run_case_tasks(_process, tasks, num_processes, on_case_done)
     if failures:
         raise PreprocessingError(failures)
-    pending = [case.case_id for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)]
+    pending = [
+        case.case_id for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)
+    ]
     if pending:
         logger.info("%s done; %d case(s) of other parts pending: %s is written once all are complete",
                     shard.describe(), len(pending), STATISTICS_FILE)  # fmt: skip

@@ -127,6 +127,10 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
         trainer.load_checkpoint(latest)
     elif job.pretrained_weights is not None:
         trainer.load_pretrained_weights(job.pretrained_weights)
+    logger.info(
+        "precision %s on %s, batch %d per process x %d process(es)",
+        trainer.precision.name, device, trainer.configuration.batch_size, context.world_size,
+    )  # fmt: skip
     trainer.run_training(progress)
     return fold_folder
 

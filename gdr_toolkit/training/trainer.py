@@ -158,15 +158,11 @@ class GDRTrainer:
     def loader_options(self, epoch: int) -> LoaderOptions:
         """Options of the run's loader: the plan's batch per process; batch i of rank r is drawn from
         ``([seed, r] -> seed', i)``, i from the current iteration, so a resumed run continues the stream."""
-        sequence = np.random.SeedSequence([self.seed, self.distributed.rank])
+        seed = int(np.random.SeedSequence([self.seed, self.distributed.rank]).generate_state(1)[0])
         return LoaderOptions(
-            patch_size=tuple(self.configuration.patch_size),
-            batch_size=self.configuration.batch_size,
-            oversample_fraction=self.oversample_fraction,
-            num_workers=self.dataloader_workers(),
-            seed=int(sequence.generate_state(1)[0]),
-            first_batch=self.current_iteration,
-        )
+            tuple(self.configuration.patch_size), self.configuration.batch_size, self.oversample_fraction,
+            num_workers=self.dataloader_workers(), seed=seed, first_batch=self.current_iteration,
+        )  # fmt: skip
 
     def dataloader_workers(self) -> int:
         """``num_dataloader_workers``, or when None: 2 on accelerators, 0 on the CPU (where the network's
@@ -276,8 +272,6 @@ class GDRTrainer:
         """Train from the current epoch to ``num_epochs``, then write ``checkpoint_final.pth``."""
         self.initialize()
         progress = progress or (lambda description, total: contextlib.nullcontext(_NO_PROGRESS_BAR))
-        logger.info("precision %s on %s, batch %d per process x %d process(es)", self.precision.name,
-                    self.device, self.configuration.batch_size, self.distributed.world_size)  # fmt: skip
         with PatchLoader(self.train_dataset, self.loader_options(self.current_epoch)) as loader:
             for epoch in range(self.current_epoch, self.num_epochs):
                 start = time.perf_counter()

@@ -35,7 +35,9 @@ def test_the_default_shard_is_everything():
     assert Shard().select(CASES) == CASES and Shard().is_whole
 
 
-@pytest.mark.parametrize(("num_parts", "part_id", "message"), [(0, 0, "num_parts"), (3, 3, "part_id"), (2, -1, "part_id")])
+@pytest.mark.parametrize(
+    ("num_parts", "part_id", "message"), [(0, 0, "num_parts"), (3, 3, "part_id"), (2, -1, "part_id")]
+)
 def test_invalid_shards_are_refused(num_parts, part_id, message):
     with pytest.raises(ValueError, match=message):
         Shard(num_parts, part_id)

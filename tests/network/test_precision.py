@@ -35,7 +35,11 @@ def test_auto_is_float32_on_the_cpu_unless_asked():
 
 @pytest.mark.parametrize(
     ("requested", "device", "message"),
-    [("bf16", "cuda", "compute capability >= 8.0"), ("fp16", "cpu", "needs a CUDA"), ("fp64", "cpu", "one of")],
+    [
+        ("bf16", "cuda", "compute capability >= 8.0"),
+        ("fp16", "cpu", "needs a CUDA"),
+        ("fp64", "cpu", "one of"),
+    ],
 )
 def test_unsupported_requests_are_refused(requested, device, message):
     with pytest.raises(ValueError, match=message):
@@ -65,7 +69,10 @@ def train_losses(policy: PrecisionPolicy, steps: int = 4) -> list[float]:
     network = tiny_network()
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(1)
-    images, condition = torch.randn(2, 3, 16, 16, 16, generator=generator), torch.randn(2, 2, generator=generator)
+    images, condition = (
+        torch.randn(2, 3, 16, 16, 16, generator=generator),
+        torch.randn(2, 2, generator=generator),
+    )
     target = torch.rand(2, 1, 16, 16, 16, generator=generator)
     losses = []
     for _ in range(steps):
@@ -93,7 +100,9 @@ def test_bf16_sliding_window_agrees_with_float32():
     condition = torch.tensor([0.3, -0.5])
     outputs = {}
     for name in ("fp32", "bf16"):
-        options = SlidingWindowOptions((16, 16, 16), use_mirroring=False, precision=PrecisionPolicy(name, "cpu"))
+        options = SlidingWindowOptions(
+            (16, 16, 16), use_mirroring=False, precision=PrecisionPolicy(name, "cpu")
+        )
         outputs[name] = sliding_window_inference(network, volume, condition, options)
     scale = outputs["fp32"].abs().max()
     assert scale > 0.05

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from gdr_toolkit.training.data.batch_assembly import assemble_batch
 from gdr_toolkit.training.data.options import LoaderOptions
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
