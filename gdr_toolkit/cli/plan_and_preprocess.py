@@ -1,4 +1,8 @@
-"""``gdr_plan_and_preprocess -d ID``: fingerprint -> plans -> preprocessed data, in one command."""
+"""``gdr_plan_and_preprocess -d ID``: fingerprint -> plans -> preprocessed data, in one command.
+
+With ``-num_parts N -part_id K`` (cluster array jobs) the fingerprint and plans must exist (run
+``gdr_plan_and_preprocess -d ID --no_pp`` once first); each part then preprocesses its share of the cases.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ import sys
 from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.cli.plan_experiment import add_planner_arguments, planner_request, run_planning
 from gdr_toolkit.cli.preprocess import add_preprocess_arguments, run_preprocess
+from gdr_toolkit.cli.sharding_arguments import shard_from_arguments
+from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.fingerprint import FingerprintExtractionError, load_or_extract_fingerprint
 from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
+from gdr_toolkit.planning.plans import plans_path
 
 logger = logging.getLogger("gdr_plan_and_preprocess")
 
@@ -30,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _preprocess_part(dataset: str, args: argparse.Namespace, shard: Shard) -> int:
+    """One part of the preprocessing with the existing plans (planning is dataset-level: done once)."""
+    plans_name = args.overwrite_plans_name or "gdrPlans"
+    plans_file = plans_path(preprocessed_folder() / dataset, plans_name)
+    if not plans_file.is_file():
+        raise FileNotFoundError(
+            f"{plans_file} does not exist; with -num_parts, run `gdr_plan_and_preprocess -d {args.dataset} "
+            "--no_pp` once first (fingerprint and plans are dataset-level), then the parts"
+        )
+    return run_preprocess(dataset, plans_name, args.configurations, args.num_processes, shard)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
@@ -39,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 logger.error("%s", problem)
             return 1
+        shard = shard_from_arguments(args)
+        if not shard.is_whole:
+            return _preprocess_part(raw.name, args, shard)
         fingerprint = load_or_extract_fingerprint(
             raw, preprocessed_folder() / raw.name, args.num_processes, args.clean, progress=True
         )

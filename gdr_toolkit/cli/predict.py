@@ -14,11 +14,20 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
 from gdr_toolkit.inference.export import OUTPUT_FORMATS, ExportOptions
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_run import (
+    PredictionCase,
+    RunOptions,
+    default_preprocessing_processes,
+    find_cases,
+    run_prediction,
+)
 from gdr_toolkit.inference.predictor import Predictor, resolve_device
+from gdr_toolkit.network.device import resolve_device_name
+from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import resolve_dataset_name, results_folder
 from gdr_toolkit.training.fold_training import trainer_output_folder
 
@@ -66,9 +75,21 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--field-strength", type=float, default=None, help="field strength in tesla")
     add("--agent", default=None, help="contrast agent name (e.g. gadobutrol)")
-    add("-npp", type=int, default=1, help="processes preprocessing ahead of the network (default 1: inline)")
+    add(
+        "-npp",
+        type=int,
+        default=None,
+        help="processes preprocessing ahead of the network (default: 2 on a GPU with >= 4 cores, else 1: inline)",
+    )
     add("-nps", type=int, default=1, help="threads writing outputs in the background (default 1: inline)")
-    add("-device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
+    add("-device", default="auto", help="auto (default: cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
+    add(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="auto (default): the checkpoint's training precision on CUDA, fp32 on CPU/MPS",
+    )
+    add_sharding_arguments(parser)
     add("-v", "--verbose", action="store_true")
 
 
@@ -87,14 +108,18 @@ def metadata_from_flags(args: argparse.Namespace) -> CaseMetadata | None:
 
 def run(args: argparse.Namespace, model_folder: Path) -> int:
     """Load the model, predict every case of the input folder; 0 when all cases were written."""
+    shard = shard_from_arguments(args)
     model = load_trained_model(model_folder, args.folds, args.checkpoint)
+    device = resolve_device(resolve_device_name(args.device))
     predictor = Predictor(
-        model, resolve_device(args.device), args.step_size, not args.disable_tta,
-        enhancement_factor=args.enhancement_factor,
+        model, device, args.step_size, not args.disable_tta,
+        enhancement_factor=args.enhancement_factor, precision=args.precision,
     )  # fmt: skip
-    cases = find_cases(args.input, args.metadata, metadata_from_flags(args))
+    cases = shard.select(find_cases(args.input, args.metadata, metadata_from_flags(args)), _case_id)
+    logger.info("device %s, %d case(s) (%s)", device, len(cases), shard.describe())
     export = ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format)
-    options = RunOptions(export, args.continue_prediction, args.npp, args.nps)
+    npp = args.npp if args.npp is not None else default_preprocessing_processes(device.type)
+    options = RunOptions(export, args.continue_prediction, npp, args.nps)
     with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
         summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())
     logger.info(
@@ -106,6 +131,10 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         logger.error("%d case(s) failed:\n%s", len(summary.failures), lines)
         return 1
     return 0
+
+
+def _case_id(case: PredictionCase) -> str:
+    return case.case_id
 
 
 def _guarded(args: argparse.Namespace, model_folder: Path | None) -> int:

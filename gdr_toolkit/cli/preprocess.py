@@ -1,4 +1,8 @@
-"""``gdr_preprocess -d ID [-c CONFIGS] [-np N] [-p PLANS]``: store every training case as the plan says."""
+"""``gdr_preprocess -d ID [-c CONFIGS] [-np N] [-p PLANS] [-num_parts N -part_id K]``: store the training cases.
+
+Every training case is stored as the plan says; with ``-num_parts/-part_id`` only one part of them (cluster
+array jobs), and ``dataset_statistics.json`` once every part is done.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import time
 from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.raw_layout import list_cases
+from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
 from gdr_toolkit.planning.plans import load_plans, plans_path
 from gdr_toolkit.preprocessing.preprocessor import PreprocessingError, preprocess_dataset
@@ -21,12 +27,18 @@ logger = logging.getLogger("gdr_preprocess")
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--configurations", nargs="+", default=None, help="default: all in the plans")
     parser.add_argument("-np", "--num-processes", type=int, default=2, help="worker processes (default 2)")
+    add_sharding_arguments(parser)
 
 
 def run_preprocess(
-    dataset: str, plans_name: str, configurations: list[str] | None, num_processes: int
+    dataset: str,
+    plans_name: str,
+    configurations: list[str] | None,
+    num_processes: int,
+    shard: Shard | None = None,
 ) -> int:
     """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
+    shard = shard or Shard()
     raw = raw_dataset_folder(dataset)
     target = preprocessed_folder() / raw.name
     plans = load_plans(plans_path(target, plans_name))
@@ -39,7 +51,12 @@ def run_preprocess(
             logger.info("%s shares %s with a configuration already done", name, configuration.data_identifier)
             continue
         start = time.perf_counter()
-        with tqdm(total=len(cases), desc=f"preprocessing {name}", unit="case", disable=None) as bar:
+        with tqdm(
+            total=len(shard.select(cases, lambda case: case.case_id)),
+            desc=f"preprocessing {name}",
+            unit="case",
+            disable=None,
+        ) as bar:
             try:
                 summary = preprocess_dataset(
                     cases,
@@ -47,14 +64,16 @@ def run_preprocess(
                     target / configuration.data_identifier,
                     num_processes,
                     lambda _: bar.update(),
+                    shard,
                 )
             except PreprocessingError as error:
                 logger.error("%s: %s", name, error)
                 return 1
         done_identifiers.add(configuration.data_identifier)
         logger.info(
-            "%s: %d case(s) preprocessed, %d already complete, gamma %.4f, %.1f s",
+            "%s (%s): %d case(s) preprocessed, %d already complete, gamma %.4f, %.1f s",
             name,
+            shard.describe(),
             len(summary.processed),
             len(summary.skipped),
             summary.gamma,
@@ -72,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     try:
-        return run_preprocess(args.dataset, args.plans, args.configurations, args.num_processes)
+        shard = shard_from_arguments(args)
+        return run_preprocess(args.dataset, args.plans, args.configurations, args.num_processes, shard)
     except (OSError, ValueError, KeyError) as error:
         logger.error("%s", error)
         return 1

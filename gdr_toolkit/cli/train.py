@@ -1,6 +1,7 @@
 """``gdr_train DATASET FOLD [-c CONFIG] [-tr TRAINER] [-p PLANS] [--c] [-device D] ...``: train one fold.
 
-Multi-process (DDP): ``torchrun --nproc_per_node N -m gdr_toolkit.cli.train DATASET FOLD ...``.
+Multi-process (DDP): ``torchrun --nproc_per_node N -m gdr_toolkit.cli.train DATASET FOLD ...`` (the plan's
+batch per process); several machines: add ``--nnodes M --rdzv_backend c10d --rdzv_endpoint HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from tqdm import tqdm
 
 from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.evaluation.fold_validation import validate_fold
+from gdr_toolkit.network.device import DEVICE_CHOICES, resolve_device_name
+from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import raw_dataset_folder
 from gdr_toolkit.training.distributed import initialise_distributed, shutdown_distributed
 from gdr_toolkit.training.fold_training import TrainingJob, parse_fold, train_fold, validation_only_folder
@@ -29,7 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-tr", "--trainer", default="GDRTrainer", help="trainer class (default GDRTrainer)")
     parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
     parser.add_argument("--c", dest="continue_training", action="store_true", help="resume checkpoint_latest")
-    parser.add_argument("-device", default="cpu", choices=("cpu", "cuda", "mps"), help="default cpu")
+    parser.add_argument(
+        "-device", default="auto", choices=DEVICE_CHOICES, help="default auto: cuda, else mps, else cpu"
+    )
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISION_CHOICES,
+        help="auto: bf16 on GPUs of compute capability >= 8, fp16 before, fp32 on CPU/MPS",
+    )  # fmt: skip
     parser.add_argument("-pretrained_weights", type=Path, default=None, help="checkpoint to initialise from")
     parser.add_argument("--num_epochs", type=int, default=None, help="override the trainer's num_epochs")
     parser.add_argument(
@@ -83,12 +92,14 @@ def _override_problem(args: argparse.Namespace) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    args.device = resolve_device_name(args.device)
     if problem := _override_problem(args):
         logger.error("%s", problem)
         return 1
     context = initialise_distributed(args.device)
     if not context.is_main:
         logging.getLogger().setLevel(logging.WARNING)
+    logger.info("device %s, precision %s, %d process(es)", args.device, args.precision, context.world_size)
 
     def progress(description: str, total: int) -> tqdm:
         return tqdm(total=total, desc=description, unit="it", disable=None if context.is_main else True)
@@ -97,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         job = TrainingJob(
             args.dataset, parse_fold(args.fold), args.configuration, args.trainer, args.plans, args.device,
             args.continue_training, args.pretrained_weights, args.num_epochs, args.iterations_per_epoch,
-            args.initial_learning_rate, args.oversample_fraction,
+            args.initial_learning_rate, args.oversample_fraction, args.precision,
         )  # fmt: skip
         folder = validation_only_folder(job) if args.val else train_fold(job, progress)
     except (OSError, ValueError, KeyError, ImportError) as error:

@@ -69,6 +69,7 @@ class TrainedModel:
         configuration_name: e.g. ``"3d_fullres"``.
         folds: one :class:`FoldModel` per fold, in the order asked for.
         prediction: the input channels and the meaning of the output (shared by all folds).
+        precision: the training precision (``"bf16"``, ``"fp16"``, ``"fp32"``; None: not recorded).
     """
 
     folder: Path
@@ -77,6 +78,7 @@ class TrainedModel:
     configuration_name: str
     folds: tuple[FoldModel, ...]
     prediction: PredictionSpec = PredictionSpec()
+    precision: str | None = None
 
     @property
     def configuration(self) -> ConfigurationPlan:
@@ -188,6 +190,7 @@ def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
         prediction = PredictionSpec.from_checkpoint(checkpoint)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+    description["precision"] = checkpoint.get("precision")
     return fold, {**description, "plans": plans, "prediction": prediction}
 
 
@@ -239,6 +242,7 @@ def load_trained_model(
         configuration_name=first["configuration"],
         folds=tuple(fold for fold, _ in loaded),
         prediction=first["prediction"],
+        precision=first["precision"],
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -128,6 +129,14 @@ def find_cases(
         )
         cases.append(PredictionCase(case_id, paths[0], paths[1], metadata_file, metadata))
     return cases
+
+
+def default_preprocessing_processes(device_type: str, cpu_count: int | None = None) -> int:
+    """``-npp`` when not given: 2 where the network runs on an accelerator and >= 4 CPU cores are free
+    to preprocess the next cases meanwhile, else 1 (inline: on a CPU the network already uses every
+    core; documentation/inference.md gives the measurement)."""
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return 2 if device_type in ("cuda", "mps") and cores >= 4 else 1
 
 
 @dataclass(frozen=True)

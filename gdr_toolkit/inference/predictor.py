@@ -33,6 +33,7 @@ from gdr_toolkit.inference.case_guard import guard_case
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
+from gdr_toolkit.network.precision import inference_precision
 from gdr_toolkit.preprocessing.case_preprocessing import (
     INPUT_ARRAYS,
     CasePreprocessingOptions,
@@ -185,7 +186,9 @@ class Predictor:
         batch_size: patches per forward pass (2: on CPU 2.2-2.8x faster per volume than 1,
             documentation/benchmarks.md; the edge of the volume may hold a batch of 1).
         enhancement_factor: k in x + k y~ (1: the trained standard dose; > 1 exaggerates the contrast).
-        use_autocast: mixed precision on CUDA.
+        use_autocast: False forces float32 (else ``precision`` decides).
+        precision: ``auto`` (the checkpoint's training precision where the device runs it natively,
+            float32 on CPU/MPS; ``network.precision.inference_precision``), ``bf16``, ``fp16`` or ``fp32``.
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class Predictor:
         batch_size: int = 2,
         enhancement_factor: float = 1.0,
         use_autocast: bool = True,
+        precision: str = "auto",
     ) -> None:
         if not np.isfinite(enhancement_factor) or enhancement_factor < 0:
             raise ValueError(f"enhancement_factor must be a finite number >= 0, got {enhancement_factor}.")
@@ -209,7 +213,9 @@ class Predictor:
             batch_size=batch_size,
             use_mirroring=use_mirroring,
             use_autocast=use_autocast,
+            precision=inference_precision(precision, model.precision, self.device),
         )
+        logger.info("predicting on %s in %s", self.device, self.window.precision.name)
 
     @property
     def preprocessing_options(self) -> CasePreprocessingOptions:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gdr_toolkit.network.precision import PrecisionPolicy
+
 PatchNetwork = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SIGMA_FRACTION = 1.0 / 8.0
 MINIMUM_WEIGHT = 1e-4
@@ -44,7 +46,9 @@ class SlidingWindowOptions:
             with few channels through a slow im2col path (batch 2 took less than half the time of
             batch 1 for the CPU-plan network; documentation/benchmarks.md, Inference).
         use_mirroring: average over the 8 flips of the spatial axes (test-time augmentation).
-        use_autocast: mixed precision (bfloat16/float16 autocast) on CUDA; ignored on other devices.
+        use_autocast: run the network under ``precision``'s autocast; False forces float32.
+        precision: the precision policy (``network.precision``; the predictor takes the checkpoint's).
+            Its device type must be the device's; the network's output head runs in float32.
     """
 
     patch_size: tuple[int, int, int]
@@ -52,6 +56,7 @@ class SlidingWindowOptions:
     batch_size: int = 1
     use_mirroring: bool = True
     use_autocast: bool = True
+    precision: PrecisionPolicy = PrecisionPolicy()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "patch_size", tuple(int(size) for size in self.patch_size))
@@ -154,8 +159,9 @@ def predict_patches(
 def _forward(
     network: PatchNetwork, images: torch.Tensor, condition: torch.Tensor, options: SlidingWindowOptions
 ) -> torch.Tensor:
-    autocast = options.use_autocast and images.device.type == "cuda"
-    with torch.autocast("cuda", enabled=autocast):
+    if not options.use_autocast or options.precision.device_type != images.device.type:
+        return network(images, condition).float()
+    with options.precision.autocast():
         return network(images, condition).float()
 
 

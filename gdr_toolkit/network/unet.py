@@ -34,6 +34,7 @@ from gdr_toolkit.network.condition_embedding import ConditionEmbedding
 from gdr_toolkit.network.conditional_residual_block import ConditionalResidualBlock
 from gdr_toolkit.network.gated_upsampling import FusionMethod, GatedUpsampling
 from gdr_toolkit.network.output_activation import LeakyGradientReLU
+from gdr_toolkit.network.precision import float32_region
 
 OutputActivation = Literal["relu", "identity"]
 
@@ -161,7 +162,8 @@ class ConditionalUNet(nn.Module):
             condition: float tensor ``(B, K)`` (``(B, 0)`` when ``condition_features == 0``).
 
         Returns:
-            Float tensor ``(B, C_out, D, H, W)``, non-negative with ``output_activation="relu"``.
+            Float tensor ``(B, C_out, D, H, W)``, non-negative with ``output_activation="relu"``; the
+            head runs in float32 also under autocast (``network.precision``), so the output is float32.
         """
         self._check_inputs(image, condition)
         embedding = self.condition_embedding(condition)
@@ -171,7 +173,8 @@ class ConditionalUNet(nn.Module):
             features = self.fusion[scale](features, skips[scale])
             for block in self.decoder[scale]:
                 features = block(features, embedding)
-        return self.output_activation(self.head(features))
+        with float32_region(features):
+            return self.output_activation(self.head(features.float()))
 
     def _encode(self, image: torch.Tensor, embedding: torch.Tensor) -> list[torch.Tensor]:
         """Encoder; returns the output of every scale, finest first."""

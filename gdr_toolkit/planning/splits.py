@@ -67,3 +67,23 @@ def load_or_create_splits(
         splits = make_splits(case_ids)
     write_json_atomic(splits, target)
     return splits
+
+
+def fold_case_ids(
+    preprocessed_dataset_folder: Path, fold: int | str, validation_cases_fold_all: int
+) -> tuple[list[str], list[str]]:
+    """(training, validation) case ids of ``fold`` from ``splits_final.json``, each sorted.
+
+    ``fold="all"`` trains on every case and validates on the first ``validation_cases_fold_all``.
+
+    Raises:
+        ValueError: the fold does not exist in the file (names the file and the folds it has).
+    """
+    path = Path(preprocessed_dataset_folder) / SPLITS_FILE
+    splits = read_json(path)
+    if fold == "all":
+        cases = sorted({case for split in splits for case in split["train"] + split["val"]})
+        return cases, cases[:validation_cases_fold_all]
+    if not isinstance(fold, int) or fold >= len(splits):
+        raise ValueError(f"fold {fold} does not exist: {path} has {len(splits)} folds (0..{len(splits) - 1})")
+    return sorted(splits[fold]["train"]), sorted(splits[fold]["val"])

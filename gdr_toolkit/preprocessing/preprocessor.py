@@ -23,6 +23,7 @@ import numpy as np
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import RawCase
+from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.planning.plans import ConfigurationPlan
 from gdr_toolkit.preprocessing import case_storage
@@ -164,8 +165,12 @@ def preprocess_dataset(
     output_folder: Path,
     num_processes: int = 1,
     on_case_done: Callable[[str], None] | None = None,
+    shard: Shard | None = None,
 ) -> DatasetPreprocessingSummary:
     """Preprocess the training cases into ``output_folder`` (skipping complete ones) and write gamma.
+
+    With a ``shard`` only that part of ``cases`` is preprocessed; ``dataset_statistics.json`` (gamma over
+    all ``cases``) is written once every case is complete (by the last part to finish, or a rerun).
 
     Raises:
         PreprocessingError: one or more cases failed (the others are stored) or a worker died.
@@ -174,8 +179,10 @@ def preprocess_dataset(
     output_folder.mkdir(parents=True, exist_ok=True)
     if removed := case_storage.remove_stale_temporaries(output_folder):
         logger.info("removed %d temporary file(s) left by an interrupted run", removed)
-    todo = [case for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)]
-    skipped = tuple(case.case_id for case in cases if case not in todo)
+    shard = shard or Shard()
+    mine = shard.select(cases, lambda case: case.case_id)
+    todo = [case for case in mine if not case_storage.is_case_complete(output_folder, case.case_id)]
+    skipped = tuple(case.case_id for case in mine if case not in todo)
     logger.info(
         "%s: %d case(s) to preprocess, %d already complete", output_folder.name, len(todo), len(skipped)
     )
@@ -183,6 +190,13 @@ def preprocess_dataset(
     failures = run_case_tasks(_process, tasks, num_processes, on_case_done)
     if failures:
         raise PreprocessingError(failures)
+    pending = [
+        case.case_id for case in cases if not case_storage.is_case_complete(output_folder, case.case_id)
+    ]
+    if pending:
+        logger.info("%s done; %d case(s) of other parts pending: %s is written once all are complete",
+                    shard.describe(), len(pending), STATISTICS_FILE)  # fmt: skip
+        return DatasetPreprocessingSummary(tuple(case.case_id for case in todo), skipped, float("nan"))
     statistics = {
         case.case_id: case_storage.load_case_properties(output_folder, case.case_id)["gamma_statistic"]
         for case in cases

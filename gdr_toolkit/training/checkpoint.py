@@ -6,8 +6,10 @@ architecture and configuration, what the network reads and predicts, condition k
 gamma) and everything a resumed run needs to continue bit-for-bit (epoch, iteration, optimiser,
 scheduler and GradScaler states, RNG states). Only tensors, dicts, lists, str, int, float, bool and None
 are stored, so ``torch.load(path, weights_only=True)`` (no arbitrary code execution) reads them. Keys added after format version 1 was fixed
-(``network_architecture``, ``prediction_target``, ``input_channel_names``) are optional when reading:
-older checkpoints mean ``ConditionalUNet`` and the contrast-signal defaults.
+(``network_architecture``, ``prediction_target``, ``input_channel_names``, ``precision``) are optional
+when reading: older checkpoints mean ``ConditionalUNet``, the contrast-signal defaults and the device's
+default precision. ``precision`` is the training policy's name (``"bf16"``, ``"fp16"``, ``"fp32"``,
+``network.precision``); inference reuses it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CHECKPOINT_KEYS = (
     "configuration",
     "fold",
     "init_args",
+    "precision",
     "trainer_settings",
     "network_architecture",
     "network_config",

@@ -1,9 +1,12 @@
 """Multi-process data-parallel training (``torchrun --nproc_per_node N -m gdr_toolkit.cli.train ...``).
 
 torchrun sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; without them training runs in one process.
-Backend: NCCL on CUDA (one GPU per process, ``cuda:LOCAL_RANK``), gloo on CPU. The plan's batch size
-is the *global* batch: it is split across the ranks (the first ``batch % world_size`` ranks take one
-more patch). Every rank draws its own patches (its own loader seed); only rank 0 writes files and logs.
+Multi-node: ``torchrun --nnodes M --nproc_per_node N --rdzv_backend c10d --rdzv_endpoint HOST:PORT
+--rdzv_id JOB ...`` on every node (documentation/training.md). Backend: NCCL on CUDA (one GPU per
+process, ``cuda:LOCAL_RANK``), gloo on CPU. The plan's batch size is *per process*: M x N processes
+train with a global batch of M x N x the plan's (the learning rate is not scaled). Every rank draws its
+own patches (its own loader seed); every rank validates its share of the validation patches; only rank 0
+writes files and logs.
 """
 
 from __future__ import annotations
@@ -42,16 +45,6 @@ class DistributedContext:
     def is_main(self) -> bool:
         """Only the main process (rank 0) writes checkpoints, logs and plots."""
         return self.rank == 0
-
-    def local_batch_size(self, global_batch_size: int) -> int:
-        """This rank's share of ``global_batch_size``."""
-        if global_batch_size < self.world_size:
-            raise ValueError(
-                f"batch_size {global_batch_size} cannot be split across {self.world_size} processes; "
-                "use fewer processes or plans with a larger batch"
-            )
-        share, remainder = divmod(global_batch_size, self.world_size)
-        return share + int(self.rank < remainder)
 
 
 def initialise_distributed(device_type: str) -> DistributedContext:

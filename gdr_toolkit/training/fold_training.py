@@ -48,6 +48,7 @@ class TrainingJob:
         iterations_per_epoch: overrides the trainer's ``iterations_per_epoch`` (None: keep).
         initial_learning_rate: overrides the trainer's peak learning rate (None: keep).
         oversample_fraction: overrides the trainer's fraction of enhancement-centred patches (None: keep).
+        precision: ``auto``, ``bf16``, ``fp16`` or ``fp32`` (``network.precision``).
     """
 
     dataset: str
@@ -62,6 +63,7 @@ class TrainingJob:
     iterations_per_epoch: int | None = None
     initial_learning_rate: float | None = None
     oversample_fraction: float | None = None
+    precision: str = "auto"
 
 
 def parse_fold(text: str) -> Fold:
@@ -113,7 +115,7 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
         raise ValueError("-pretrained_weights cannot be combined with --c on a fold that has a checkpoint")
     device = select_device(job.device, context)
     trainer = trainer_class(
-        plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context
+        plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context, job.precision
     )
     for name in OVERRIDABLE_SETTINGS:
         if getattr(job, name) is not None:
@@ -125,6 +127,10 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
         trainer.load_checkpoint(latest)
     elif job.pretrained_weights is not None:
         trainer.load_pretrained_weights(job.pretrained_weights)
+    logger.info(
+        "precision %s on %s, batch %d per process x %d process(es)",
+        trainer.precision.name, device, trainer.configuration.batch_size, context.world_size,
+    )  # fmt: skip
     trainer.run_training(progress)
     return fold_folder
 

@@ -23,20 +23,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from gdr_toolkit.file_io import read_json
+from gdr_toolkit.network.precision import resolve_precision
 from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
 from gdr_toolkit.planning.plans import Plans
-from gdr_toolkit.planning.splits import SPLITS_FILE
+from gdr_toolkit.planning.splits import fold_case_ids
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
 from gdr_toolkit.training import checkpoint as checkpoints
-from gdr_toolkit.training import mixed_precision
 from gdr_toolkit.training.conditions import ConditionNormalisation
-from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset, validation_patches
+from gdr_toolkit.training.data import (
+    LazyValidationBatches,
+    LoaderOptions,
+    PatchLoader,
+    PreprocessedDataset,
+    validation_patch_positions,
+)
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
 from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
 from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
 from gdr_toolkit.training.training_log import TrainingLog
-from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics, group_patches
+from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics
 
 logger = logging.getLogger(__name__)
 Fold = int | Literal["all"]
@@ -60,8 +65,11 @@ class GDRTrainer:
             first ``validation_cases_fold_all`` of them).
         preprocessed_dataset_folder: ``$gdr_preprocessed/DatasetXXX_Name`` (holds the splits).
         output_folder: the fold folder that receives checkpoints and logs.
-        device: torch device (``"cuda"``: mixed precision, bfloat16 where supported, else float16).
-        distributed: this process's place in a DDP group (default: a single process).
+        device: torch device.
+        distributed: this process's place in a DDP group (default: a single process). The plan's batch
+            size is per process: N processes train with N times the plan's batch.
+        precision: ``auto`` (bfloat16 on GPUs of compute capability >= 8.0, float16 + GradScaler on
+            older ones, float32 on CPU/MPS), ``bf16``, ``fp16`` or ``fp32`` (``network.precision``).
     """
 
     num_epochs: int = 1000
@@ -91,6 +99,7 @@ class GDRTrainer:
         output_folder: Path,
         device: torch.device | str = "cpu",
         distributed: DistributedContext | None = None,
+        precision: str = "auto",
     ) -> None:
         if fold != "all" and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
             raise ValueError(f"fold must be a non-negative integer or 'all', got {fold!r}")
@@ -101,9 +110,10 @@ class GDRTrainer:
         self.output_folder = Path(output_folder)
         self.device = torch.device(device)
         self.distributed = distributed or DistributedContext()
+        self.precision = resolve_precision(precision, self.device)
+        self.grad_scaler = self.precision.grad_scaler()
         self.init_args = {"configuration": configuration, "fold": fold, "device": str(self.device)}
-        self.autocast_dtype = mixed_precision.autocast_dtype(self.device)
-        self.grad_scaler = mixed_precision.grad_scaler(self.device, self.autocast_dtype)
+        self.init_args["precision"] = self.precision.name
         self.initialized = False
         self.current_epoch, self.current_iteration = 0, 0
         self.best_validation_loss: float | None = None
@@ -146,15 +156,13 @@ class GDRTrainer:
         return voxel_weights(brain_mask, enhancement, self.lambda1, self.lambda2)
 
     def loader_options(self, epoch: int) -> LoaderOptions:
-        """Options of the epoch's patch loader, seeded by (seed, epoch, rank) so resuming replays it."""
-        sequence = np.random.SeedSequence([self.seed, epoch, self.distributed.rank])
+        """Options of the run's loader: the plan's batch per process; batch i of rank r is drawn from
+        ``([seed, r] -> seed', i)``, i from the current iteration, so a resumed run continues the stream."""
+        seed = int(np.random.SeedSequence([self.seed, self.distributed.rank]).generate_state(1)[0])
         return LoaderOptions(
-            patch_size=tuple(self.configuration.patch_size),
-            batch_size=self.distributed.local_batch_size(self.configuration.batch_size),
-            oversample_fraction=self.oversample_fraction,
-            num_workers=self.dataloader_workers(),
-            seed=int(sequence.generate_state(1)[0]),
-        )
+            tuple(self.configuration.patch_size), self.configuration.batch_size, self.oversample_fraction,
+            num_workers=self.dataloader_workers(), seed=seed, first_batch=self.current_iteration,
+        )  # fmt: skip
 
     def dataloader_workers(self) -> int:
         """``num_dataloader_workers``, or when None: 2 on accelerators, 0 on the CPU (where the network's
@@ -182,10 +190,10 @@ class GDRTrainer:
         return inputs, condition, target, weights
 
     def train_step(self, batch: dict[str, Any]) -> float:
-        """One optimiser step (mixed precision on CUDA, gradient clipping); returns the loss."""
+        """One optimiser step (autocast per ``self.precision``, loss in float32, clipping); returns the loss."""
         inputs, condition, target, weights = self.split_batch(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        with mixed_precision.autocast(self.device, self.autocast_dtype):
+        with self.precision.autocast():
             prediction = self.model(inputs, condition)
         loss = self.loss(prediction.float(), target, weights)
         self.grad_scaler.scale(loss).backward()
@@ -200,7 +208,7 @@ class GDRTrainer:
     def validation_step(self, batch: dict[str, Any]) -> torch.Tensor:
         """Sums (6,) float64 of ``validation.SUM_SLOTS`` over one batch of validation patches."""
         inputs, condition, target, weights = self.split_batch(batch)
-        with mixed_precision.autocast(self.device, self.autocast_dtype):
+        with self.precision.autocast():
             prediction = self.network(inputs, condition).float()
         loss = float(self.loss(prediction, target, weights))
         data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
@@ -258,27 +266,19 @@ class GDRTrainer:
 
     def fold_cases(self) -> tuple[list[str], list[str]]:
         """(training, validation) case ids of this fold from ``splits_final.json``."""
-        path = self.preprocessed_dataset_folder / SPLITS_FILE
-        splits = read_json(path)
-        if self.fold == "all":
-            cases = sorted({case for split in splits for case in split["train"] + split["val"]})
-            return cases, cases[: self.validation_cases_fold_all]
-        if self.fold >= len(splits):
-            raise ValueError(
-                f"fold {self.fold} does not exist: {path} has {len(splits)} folds (0..{len(splits) - 1})"
-            )
-        return sorted(splits[self.fold]["train"]), sorted(splits[self.fold]["val"])
+        return fold_case_ids(self.preprocessed_dataset_folder, self.fold, self.validation_cases_fold_all)
 
     def run_training(self, progress: ProgressFactory | None = None) -> None:
         """Train from the current epoch to ``num_epochs``, then write ``checkpoint_final.pth``."""
         self.initialize()
         progress = progress or (lambda description, total: contextlib.nullcontext(_NO_PROGRESS_BAR))
-        for epoch in range(self.current_epoch, self.num_epochs):
-            start = time.perf_counter()
-            train_loss = self._train_epoch(epoch, progress)
-            metrics = self.validate()
-            self.current_epoch = epoch + 1
-            self.on_epoch_end(epoch, train_loss, metrics, time.perf_counter() - start)
+        with PatchLoader(self.train_dataset, self.loader_options(self.current_epoch)) as loader:
+            for epoch in range(self.current_epoch, self.num_epochs):
+                start = time.perf_counter()
+                train_loss = self._train_epoch(epoch, loader, progress)
+                metrics = self.validate()
+                self.current_epoch = epoch + 1
+                self.on_epoch_end(epoch, train_loss, metrics, time.perf_counter() - start)
         if self.distributed.is_main:
             self.save_checkpoint("final")
 
@@ -299,6 +299,7 @@ class GDRTrainer:
             "configuration": self.configuration_name,
             "fold": self.fold,
             "init_args": dict(self.init_args),
+            "precision": self.precision.name,
             "trainer_settings": {name: getattr(self, name) for name in SAVED_SETTINGS},
             "network_architecture": type(self.network).__name__,
             "network_config": self.network.config.to_json_dict(),
@@ -352,28 +353,26 @@ class GDRTrainer:
         self.initialize()
         checkpoints.load_matching_parameters(self.network, path, type(self).__name__)
 
-    def _train_epoch(self, epoch: int, progress: ProgressFactory) -> float:
+    def _train_epoch(self, epoch: int, loader: PatchLoader, progress: ProgressFactory) -> float:
         self.network.train()
         losses = []
-        with PatchLoader(self.train_dataset, self.loader_options(epoch)) as loader:
-            with progress(f"epoch {epoch + 1}/{self.num_epochs}", self.iterations_per_epoch) as bar:
-                for _ in range(self.iterations_per_epoch):
-                    losses.append(self.train_step(next(loader)))
-                    self.current_iteration += 1
-                    bar.update(1)
+        with progress(f"epoch {epoch + 1}/{self.num_epochs}", self.iterations_per_epoch) as bar:
+            for _ in range(self.iterations_per_epoch):
+                losses.append(self.train_step(next(loader)))
+                self.current_iteration += 1
+                bar.update(1)
         totals = torch.tensor([sum(losses), len(losses)], dtype=torch.float64, device=self.device)
         totals = all_reduce_sum(totals, self.distributed)
         return float(totals[0] / totals[1])
 
-    def _validation_batches(self) -> list[dict[str, Any]]:
-        patches = validation_patches(
-            self.validation_dataset,
-            tuple(self.configuration.patch_size),
-            self.validation_patches_per_case,
-            self.seed,
+    def _validation_batches(self) -> LazyValidationBatches:
+        """This rank's share of the fixed validation patches, read from disk when validating."""
+        patch = tuple(self.configuration.patch_size)
+        positions = validation_patch_positions(
+            self.validation_dataset, patch, self.validation_patches_per_case, self.seed
         )
-        own = patches[self.distributed.rank :: self.distributed.world_size]
-        return group_patches(own, self.distributed.local_batch_size(self.configuration.batch_size))
+        own = positions[self.distributed.rank :: self.distributed.world_size]
+        return LazyValidationBatches(self.validation_dataset, own, patch, self.configuration.batch_size)
 
     def _check_channels(self, channels: Sequence[str]) -> None:
         spec = self.prediction_spec

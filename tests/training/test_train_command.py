@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from gdr_toolkit.cli.train import main
-from gdr_toolkit.training.distributed import DistributedContext
 
 TRAINER_FOLDER = "Dataset042_TrainPhantom/TinyTestTrainer__gdrPlans__3d_cpu"
 ARGUMENTS = ["42", "0", "-c", "3d_cpu", "-tr", "TinyTestTrainer", "--iterations_per_epoch", "2"]
@@ -74,12 +73,6 @@ def test_unknown_trainer_and_fold_fail_clearly(environment, capsys):
     assert "FOLD" in capsys.readouterr().err
 
 
-def test_global_batch_is_split_across_ranks():
-    assert [DistributedContext(rank, 3).local_batch_size(8) for rank in range(3)] == [3, 3, 2]
-    with pytest.raises(ValueError, match="batch_size 2 cannot be split across 3"):
-        DistributedContext(0, 3).local_batch_size(2)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -87,14 +80,34 @@ def free_port() -> int:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
-def test_two_process_cpu_run_completes(environment):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-               "-m", "gdr_toolkit.cli.train", *ARGUMENTS, "--num_epochs", "1"]  # fmt: skip
+def test_three_process_cpu_run_on_the_default_plan_completes(environment):
+    """The plan's batch (2) is per process: 3 gloo processes train with a global batch of 6."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "3", "--master_port", str(free_port()),
+               "-m", "gdr_toolkit.cli.train", *ARGUMENTS, "--num_epochs", "1", "-device", "cpu"]  # fmt: skip
     result = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     fold = environment / TRAINER_FOLDER / "fold_0"
     assert (fold / "checkpoint_final.pth").is_file()
     assert len((fold / "training_log.jsonl").read_text().splitlines()) == 1
+    assert "batch 2 per process x 3 process(es)" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+def test_two_node_c10d_rendezvous_on_localhost_completes(environment):
+    """Two torchrun "nodes" on 127.0.0.1 meet through c10d rendezvous (as on a cluster, one per machine)."""
+    port = free_port()
+    commands = [
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+         "--node_rank", str(node), "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
+         "--rdzv_id", "gdr_test", "-m", "gdr_toolkit.cli.train", *ARGUMENTS, "--num_epochs", "1", "-device", "cpu"]
+        for node in range(2)
+    ]  # fmt: skip
+    nodes = [subprocess.Popen(c, env=dict(os.environ), stderr=subprocess.PIPE, text=True) for c in commands]
+    errors = [node.communicate(timeout=300)[1] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    assert (environment / TRAINER_FOLDER / "fold_0" / "checkpoint_final.pth").is_file()
+    assert any("x 2 process(es)" in text for text in errors)
 
 
 @pytest.mark.slow

@@ -123,7 +123,7 @@ def test_no_condition_variant_has_no_condition_inputs(phantom_dataset, tmp_path)
 
 def test_cpu_training_runs_in_float32(phantom_dataset, tmp_path):
     trainer = make(TinyTestTrainer, phantom_dataset, tmp_path)
-    assert trainer.autocast_dtype is None and not trainer.grad_scaler.is_enabled()
+    assert trainer.precision.autocast_dtype is None and not trainer.grad_scaler.is_enabled()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -132,6 +132,6 @@ def test_cuda_step_uses_mixed_precision(phantom_dataset, tmp_path):
         load_plans(phantom_dataset / "gdrPlans.json"), "3d_cpu", 0, phantom_dataset, tmp_path, "cuda"
     )
     trainer.initialize()
-    assert trainer.autocast_dtype in (torch.bfloat16, torch.float16)
+    assert trainer.precision.autocast_dtype in (torch.bfloat16, torch.float16)
     assert np.isfinite(trainer.train_step(trainer.validation_batches[0]))
     assert trainer.network.head[1].weight.dtype == torch.float32

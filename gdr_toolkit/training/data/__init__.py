@@ -15,20 +15,28 @@ from gdr_toolkit.training.data.spatial_augmentation import (
     sample_spatial_parameters,
     source_margin,
 )
-from gdr_toolkit.training.data.validation_patches import validation_patches
+from gdr_toolkit.training.data.validation_patches import (
+    LazyValidationBatches,
+    ValidationPatch,
+    validation_patch_positions,
+    validation_patches,
+)
 
 __all__ = [
     "AugmentationOptions",
+    "LazyValidationBatches",
     "LoaderOptions",
     "PatchDraw",
     "PatchLoader",
     "PreprocessedDataset",
     "SpatialParameters",
+    "ValidationPatch",
     "apply_spatial_augmentation",
     "assemble_batch",
     "draw_patch",
     "load_augmented_patch",
     "sample_spatial_parameters",
     "source_margin",
+    "validation_patch_positions",
     "validation_patches",
 ]

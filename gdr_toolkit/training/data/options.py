@@ -55,8 +55,9 @@ class LoaderOptions:
             case's stored enhancing locations instead of a uniform position.
         augmentation: spatial augmentation options.
         num_workers: background processes that assemble batches; 0 assembles them in the calling process.
-        seed: base seed; worker k draws from ``numpy.random.default_rng([seed, k])`` (the single-process
-            loader draws like worker 0), so runs repeat exactly for a fixed number of workers.
+        seed: base seed; batch i of the stream is drawn from ``numpy.random.default_rng([seed, i])``
+            whichever process assembles it, so the stream does not depend on the number of workers.
+        first_batch: index i of the stream's first batch (a resumed run starts at its iteration).
         prefetch_per_worker: batches each worker may hold ready ahead of the consumer.
     """
 
@@ -67,6 +68,7 @@ class LoaderOptions:
     num_workers: int = 2
     seed: int = 0
     prefetch_per_worker: int = 2
+    first_batch: int = 0
 
     def __post_init__(self) -> None:
         if len(self.patch_size) != 3 or any(int(edge) < 1 for edge in self.patch_size):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from gdr_toolkit.training.data.batch_assembly import assemble_batch
 from gdr_toolkit.training.data.options import LoaderOptions
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
-from gdr_toolkit.training.data.worker_pool import WorkerPool
+from gdr_toolkit.training.data.worker_loader import WorkerLoader, batch_generator
 
 
 class PatchLoader:
@@ -17,10 +15,10 @@ class PatchLoader:
     over all stored channels (``dataset.channels``) augmented together: continuous channels and the
     brain mask are interpolated linearly (threshold the mask at 0.5).
 
-    With ``options.num_workers == 0`` batches are assembled in the calling process from
-    ``default_rng([seed, 0])``, i.e. the same stream as one worker. With k workers the stream is
-    reproducible for that k (batches are taken from the workers in turn). A worker that dies raises a
-    RuntimeError in ``__next__`` instead of hanging.
+    Batch i is drawn from ``default_rng([seed, i])`` (i from ``options.first_batch``), in the calling
+    process (``num_workers == 0``) or in worker processes (``worker_loader``): the same stream. The workers
+    live as long as the loader. A worker that dies raises a RuntimeError in ``__next__``; an exception in
+    a worker reaches the caller with the worker's traceback.
 
     Args:
         dataset: the training cases.
@@ -30,8 +28,8 @@ class PatchLoader:
     def __init__(self, dataset: PreprocessedDataset, options: LoaderOptions) -> None:
         self.dataset = dataset
         self.options = options
-        self._rng = np.random.default_rng([options.seed, 0])
-        self._pool = WorkerPool(dataset, options) if options.num_workers > 0 else None
+        self._next_index = options.first_batch
+        self._pool = WorkerLoader(dataset, options) if options.num_workers > 0 else None
         self._closed = False
 
     @property
@@ -47,7 +45,9 @@ class PatchLoader:
             raise RuntimeError("The PatchLoader was closed; create a new one.")
         if self._pool is not None:
             return self._pool.next_batch()
-        return assemble_batch(self._rng, self.dataset, self.options)
+        batch = assemble_batch(batch_generator(self.options, self._next_index), self.dataset, self.options)
+        self._next_index += 1
+        return batch
 
     def close(self) -> None:
         """Stop the worker processes and free their shared memory (also done on garbage collection)."""

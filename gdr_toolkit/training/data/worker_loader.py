@@ -1,0 +1,101 @@
+"""Batches assembled in persistent worker processes: torch's DataLoader over an endless batch stream.
+
+Batch i is drawn from ``numpy.random.default_rng([seed, i])``: with n workers, worker k assembles batches
+``first_batch + k, first_batch + k + n, ...`` and the DataLoader takes batches from the workers in turn,
+so the stream is the in-process one, whatever the number of workers, and a resumed run continues it. Workers are spawned (not forked: they start clean of the parent's threads), stay alive as
+long as the loader (``persistent_workers``; the trainer keeps one loader for a whole run) and run torch
+and blosc2 single-threaded. Batches travel through shared memory (torch tensors); ``prefetch_per_worker``
+batches per worker are kept ready.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from gdr_toolkit.training.data.batch_assembly import assemble_batch
+from gdr_toolkit.training.data.options import LoaderOptions
+from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
+
+logger = logging.getLogger(__name__)
+DEATH_HINT = (
+    "A data-loading worker died unexpectedly; most likely it ran out of memory (the out-of-memory killer "
+    "sends SIGKILL). Lower the number of data-loading workers (num_workers), or the patch or batch size, "
+    "or use num_workers=0."
+)
+
+
+class BatchStream(IterableDataset):
+    """Endless training batches ``{"data": float32 tensor (B, C, *patch), "case_ids": [...]}``.
+
+    Args:
+        dataset: the cases (pickled to the workers, which reopen the files).
+        options: loader options (seed, patch, batch, augmentation).
+    """
+
+    def __init__(self, dataset: PreprocessedDataset, options: LoaderOptions) -> None:
+        self.dataset = dataset
+        self.options = options
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        worker = 0 if info is None else info.id
+        if info is not None:
+            import blosc2
+
+            torch.set_num_threads(1)
+            blosc2.set_nthreads(1)
+        step = 1 if info is None else info.num_workers
+        index = self.options.first_batch + worker
+        while True:
+            batch = assemble_batch(batch_generator(self.options, index), self.dataset, self.options)
+            yield {"data": torch.from_numpy(batch["data"]), "case_ids": batch["case_ids"]}
+            index += step
+
+
+def batch_generator(options: LoaderOptions, index: int) -> np.random.Generator:
+    """The random generator of batch ``index`` of the stream: ``default_rng([seed, index])``."""
+    return np.random.default_rng([options.seed, index])
+
+
+class WorkerLoader:
+    """``num_workers`` persistent processes producing batches in a fixed round-robin order."""
+
+    def __init__(self, dataset: PreprocessedDataset, options: LoaderOptions) -> None:
+        if options.num_workers < 1:
+            raise ValueError(f"WorkerLoader needs num_workers >= 1, got {options.num_workers}.")
+        self._loader = DataLoader(
+            BatchStream(dataset, options),
+            batch_size=None,
+            num_workers=options.num_workers,
+            persistent_workers=True,
+            prefetch_factor=options.prefetch_per_worker,
+            multiprocessing_context="spawn",
+        )
+        self._iterator = iter(self._loader)
+
+    @property
+    def pids(self) -> list[int | None]:
+        """Process ids of the workers, in worker order."""
+        return [process.pid for process in getattr(self._iterator, "_workers", [])]
+
+    def next_batch(self) -> dict:
+        """The next batch: {"data": (B, C, z, y, x) float32 numpy array, "case_ids": [...]}."""
+        try:
+            batch = next(self._iterator)
+        except RuntimeError as error:
+            if "exited unexpectedly" in str(error) or "killed by signal" in str(error):
+                self.close()
+                raise RuntimeError(f"{DEATH_HINT} ({error})") from error
+            raise
+        return {"data": batch["data"].numpy(), "case_ids": list(batch["case_ids"])}
+
+    def close(self) -> None:
+        """Stop the workers; idempotent."""
+        shutdown = getattr(self._iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
