@@ -46,7 +46,9 @@ DICOM_SERIES = {
     "sdplus": DerivedSeries("SYNTHETIC SD+ (gdr_toolkit) - not for diagnosis", 9002),
     "contrast": DerivedSeries("SYNTHETIC CONTRAST SIGNAL (gdr_toolkit) - not for diagnosis", 9003),
     "uncertainty": DerivedSeries("UNCERTAINTY OF SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9004),
-    "unsupported": DerivedSeries("UNSUPPORTED ENHANCEMENT MAP (gdr_toolkit) - not for diagnosis", 9005),
+    "unsupported": DerivedSeries(
+        "SYNTHETIC UNSUPPORTED-ENHANCEMENT MAP (gdr_toolkit) - not for diagnosis", 9005
+    ),
 }
 
 

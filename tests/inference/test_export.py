@@ -30,22 +30,29 @@ def prediction(tmp_path) -> CasePrediction:
             ("sd", values + contrast),
             ("sdplus", values + contrast),
             ("contrast", contrast),
+            ("unsupported", (contrast > 5).astype(np.uint8)),
             ("pc", values),
         )
     }
     return CasePrediction("case", images["sd"], images["sdplus"], images["contrast"], None, images["pc"],
-                          images["pc"], {})  # fmt: skip
+                          images["pc"], {}, unsupported=images["unsupported"])  # fmt: skip
 
 
 def test_dicom_output_is_a_series_per_image_in_pc_geometry(prediction, tmp_path):
     options = ExportOptions(save_contrast_signal=True, save_qc_picture=False, output_format="dicom")
     write_prediction(prediction, tmp_path / "out", options)
     assert is_case_complete(tmp_path / "out", "case", options)
-    for kind, path in output_paths(tmp_path / "out", "case", options).items():
+    expected_images = {
+        "sd": prediction.sd,
+        "sdplus": prediction.sdplus,
+        "contrast": prediction.contrast_signal,
+        "unsupported": prediction.unsupported,
+    }
+    paths = output_paths(tmp_path / "out", "case", options)
+    assert paths["summary"].is_file()
+    for kind, expected in expected_images.items():
+        path = paths[kind]
         series = read_dicom_series(path)
-        expected = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}[
-            kind
-        ]
         assert series.GetDirection() == pytest.approx(expected.GetDirection(), abs=1e-6)
         assert series.GetOrigin() == pytest.approx(expected.GetOrigin(), abs=1e-4)
         value_range = float(np.ptp(sitk.GetArrayViewFromImage(expected)))
