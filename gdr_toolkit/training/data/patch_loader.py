@@ -15,7 +15,8 @@ class PatchLoader:
 
     Each batch is ``{"data": float32 (B, C, *patch_size), "case_ids": list of B case ids}`` where C runs
     over all stored channels (``dataset.channels``) augmented together: continuous channels and the
-    brain mask are interpolated linearly (threshold the mask at 0.5).
+    brain mask are interpolated linearly (threshold the mask at 0.5); so is the ``valid_mask`` channel
+    when the data have one (valid where >= ``valid_mask.VALID_THRESHOLD``).
 
     With ``options.num_workers == 0`` batches are assembled in the calling process from
     ``default_rng([seed, 0])``, i.e. the same stream as one worker. With k workers the stream is

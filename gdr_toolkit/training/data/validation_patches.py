@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gdr_toolkit.training.data.patch_sampling import patch_start_around, uniform_patch_start
+from gdr_toolkit.training.data.patch_sampling import patch_start_around, valid_uniform_patch_start
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
 
 
@@ -22,7 +22,8 @@ def validation_patches(
 
     Per case, ``round(oversample_fraction * patches_per_case)`` patches are centred (with the training
     jitter) on random enhancing locations (uniform positions where the case has none) and the rest lie
-    uniformly in the volume. A case's patches depend only on (seed, case id), not on the other cases.
+    uniformly in the volume, centred on valid voxels (``patch_sampling.valid_uniform_patch_start``). A
+    case's patches depend only on (seed, case id), not on the other cases.
 
     Args:
         dataset: the held-out cases.
@@ -48,6 +49,7 @@ def validation_patches(
             if index < oversampled and len(locations) > 0:
                 start = patch_start_around(rng, locations[rng.integers(len(locations))], patch_size)
             else:
-                start = uniform_patch_start(rng, dataset.shape(case_id), patch_size)
+                validity = dataset.validity_grid(case_id)
+                start = valid_uniform_patch_start(rng, dataset.shape(case_id), patch_size, validity)
             patches.append({"data": dataset.read_patch(case_id, start, patch_size), "case_id": case_id})
     return patches
