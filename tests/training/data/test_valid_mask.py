@@ -59,7 +59,9 @@ def test_uniform_patch_centres_avoid_the_invalid_region():
 def test_without_a_mask_the_draw_is_the_plain_uniform_one():
     patch = (8, 8, 8)
     expected = uniform_patch_start(np.random.default_rng(3), SHAPE, patch)
-    np.testing.assert_array_equal(valid_uniform_patch_start(np.random.default_rng(3), SHAPE, patch, None), expected)
+    np.testing.assert_array_equal(
+        valid_uniform_patch_start(np.random.default_rng(3), SHAPE, patch, None), expected
+    )
 
 
 def test_dataset_keeps_a_grid_only_for_partly_invalid_cases(cropped_dataset):
