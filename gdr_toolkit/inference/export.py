@@ -8,6 +8,9 @@ Files per case in the output folder (``CASE`` = case id):
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
     CASE_qc.png              PC, LD, SD, SD+ (when present) and contrast in three planes through the
                              strongest enhancement
+    CASE_prediction.json     the case's data check: brain fraction outside LD's field of view,
+                             registration quality, flag and warnings (``case_quality.py``)
+    CASE_valid_mask.nii.gz   uint8, 1 where LD has data (PC's geometry); only when some voxel has none
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import SimpleITK as sitk  # noqa: E402
 
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
 from gdr_toolkit.file_io import atomic_path  # noqa: E402
+from gdr_toolkit.inference.case_quality import write_case_report  # noqa: E402
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -93,6 +97,7 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
             continue
         write_image_atomic(image, paths[kind])
         written.append(paths[kind])
+    written += write_case_report(prediction.case_id, prediction.quality, prediction.valid_mask, output_folder)
     if "qc" in paths:
         write_qc_picture(prediction, paths["qc"])
         written.append(paths["qc"])

@@ -13,7 +13,10 @@ Steps of :meth:`Predictor.predict_case` (method.md section 5, documentation/infe
        x_PC there) and resampled (linear) onto PC's grid;
     6. SD, SD+ (contrast-signal models only) and the contrast in PC's raw units
        (``output_composition``): SD = (x_PC + k y~) * scale_PC, SD+ = (x_LD + k y~) * scale_PC, where
-       scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose).
+       scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose);
+       outside LD's field of view (the case's valid mask) contrast = 0, SD = PC and SD+ = SD;
+    7. the data check (``case_quality.assess_case``): a warning naming the case when > 1 % of its brain
+       lies outside LD's field of view or a co-registration failed preprocessing's quality check.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import SimpleITK as sitk
 import torch
 
 from gdr_toolkit.dataset.metadata import CaseMetadata
+from gdr_toolkit.inference.case_quality import CaseQuality, assess_case
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
@@ -61,6 +65,8 @@ class CasePrediction:
         pre_contrast: the PC input as float32 (for the QC picture).
         low_dose: LD registered onto PC's grid in PC's raw units (for the QC picture).
         seconds: wall time of ``preprocessing``, ``network`` and ``resampling``.
+        valid_mask: uint8 0/1 on PC's grid, 1 where LD has data; None when the case has no valid mask.
+        quality: LD coverage and registration check of the case (warnings, flag), or None.
     """
 
     case_id: str
@@ -71,6 +77,8 @@ class CasePrediction:
     pre_contrast: sitk.Image
     low_dose: sitk.Image
     seconds: dict[str, float]
+    valid_mask: sitk.Image | None = None
+    quality: CaseQuality | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +263,8 @@ class Predictor:
             "resampling": round(time.perf_counter() - start, 3),
         }
         logger.info("%s: predicted with %d fold(s), %s", case_id, len(self.model.folds), seconds)
-        return CasePrediction(**{**prediction, "seconds": seconds})
+        quality = assess_case(case, case_id)
+        return CasePrediction(**{**prediction, "seconds": seconds, "quality": quality})
 
     def check_metadata(self, metadata: CaseMetadata | None, case_id: str) -> None:
         """Fail before the slow preprocessing when metadata the model needs is absent."""
