@@ -58,6 +58,7 @@ def test_predicting_pc_gives_back_pc_without_sdplus(identity_case, preprocessed_
     written = write_prediction(prediction, tmp_path, ExportOptions(save_contrast_signal=True))
     assert sorted(path.name for path in written) == [
         "baseline_contrast.nii.gz",
+        "baseline_prediction.json",
         "baseline_qc.png",
         "baseline_sd.nii.gz",
     ]
