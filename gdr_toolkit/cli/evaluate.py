@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-lesions", help="lesion label folder: CASE.nii.gz (e.g. lesionsTs)")
     parser.add_argument("-brain", help="brain mask folder: CASE.nii.gz (default: derived from x_PC)")
+    parser.add_argument(
+        "-valid", help="valid-data mask folder: CASE.nii.gz, non-zero where the scans have data (optional)"
+    )
+    parser.add_argument(
+        "--ignore-valid-masks", action="store_true",
+        help="do not restrict the metrics to the prediction folder's CASE_valid_mask files",
+    )  # fmt: skip
     parser.add_argument("-o", "--output", required=True, help="summary.json to write")
     parser.add_argument(
         "--suffix", nargs="+", default=["_sd"], help="prediction suffix(es) (_sd; e.g. _sd _sdplus)"
@@ -67,11 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         options = FolderEvaluationOptions(
             metrics=metric_options, brain_mask_rule=args.brain_mask_rule,
             include_low_dose=args.low_dose, coregister_acquired_scans=args.coregister,
+            use_prediction_valid_masks=not args.ignore_valid_masks,
         )  # fmt: skip
         with tqdm(desc="evaluating", unit="case", disable=None) as bar:
             summary = evaluate_predictions(
                 args.ref, args.pred, args.pc, args.lesions, args.brain, tuple(args.suffix), options,
-                on_case_done=lambda _case: bar.update(),
+                on_case_done=lambda _case: bar.update(), valid_mask_folder=args.valid,
             )  # fmt: skip
         record = summary.to_json_dict()
         write_json_atomic(record, args.output)

@@ -16,6 +16,11 @@ Evaluation frame of a case (all arrays ``(z, y, x)`` on the pre-contrast grid):
 4. Contrast-enhancing (CE) voxels: ``brain & (x_SD - x_PC > k sigma_SD)`` with ``sigma_SD`` the noise
    std of ``x_SD - x_PC`` from its negative part in the brain (median estimator, preprocessing step 7)
    and ``k = ce_threshold_sigmas`` (3).
+5. Valid-data mask (optional): where a scan had no data (outside LD's field of view, the predictor's
+   ``CASE_valid_mask``) nothing is evaluated: the brain mask becomes ``brain & valid`` (steps 1-4, PSNR_B,
+   SSIM, MAE_CE), PSNR_I averages over valid voxels, lesions are cut to their valid voxels, and the image
+   under test is replaced by the reference outside ``valid`` before the SSIM windows see it. So a
+   prediction that is exact inside the valid region scores as exact, whatever it holds outside.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class EvaluationFrame:
         peak: P, the normalised reference's maximum inside the brain.
         noise_sigma: sigma_SD in normalised units (None without x_PC).
         ce_mask: boolean CE mask, or None without x_PC.
+        valid_mask: boolean ``(z, y, x)``, where the scans have data (step 5), or None (all valid).
+        excluded_brain_voxels: brain voxels left out because they are not valid.
     """
 
     reference: np.ndarray
@@ -91,6 +98,8 @@ class EvaluationFrame:
     peak: float
     noise_sigma: float | None
     ce_mask: np.ndarray | None
+    valid_mask: np.ndarray | None = None
+    excluded_brain_voxels: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,19 +136,27 @@ def build_frame(
     pre_contrast: np.ndarray | None,
     brain_mask: np.ndarray,
     options: MetricOptions = MetricOptions(),
+    valid_mask: np.ndarray | None = None,
 ) -> EvaluationFrame:
-    """Fix the evaluation frame of a case (module docstring, steps 1-4).
+    """Fix the evaluation frame of a case (module docstring, steps 1-5).
 
     Args:
         reference: raw x_SD ``(z, y, x)`` on the PC grid.
         pre_contrast: raw x_PC of the same shape, or None (then no alignment, CE mask or enhancement).
         brain_mask: boolean/0-1 ``(z, y, x)``, at least one voxel.
         options: :class:`MetricOptions`.
+        valid_mask: boolean/0-1 ``(z, y, x)``, 1 where the scans have data, or None (all valid).
     """
     brain = np.asarray(brain_mask).astype(bool)
+    valid = None if valid_mask is None else np.asarray(valid_mask).astype(bool)
+    if valid is not None and valid.shape != brain.shape:
+        raise ValueError(f"valid_mask must have the brain mask's shape {brain.shape}, got {valid.shape}.")
+    excluded = 0 if valid is None else int((brain & ~valid).sum())
+    brain = brain if valid is None else brain & valid
     if brain.shape != np.shape(reference) or not brain.any():
         raise ValueError(
-            f"brain_mask must be a non-empty mask of shape {np.shape(reference)}, got {brain.shape}."
+            f"brain_mask must be a non-empty mask of shape {np.shape(reference)} (inside the valid mask when "
+            f"one is given), got shape {brain.shape} with {int(brain.sum())} voxels."
         )
     reference = np.asarray(reference, dtype=np.float64)
     alignment = 1.0
@@ -157,7 +174,7 @@ def build_frame(
     if not peak > 0:
         raise ValueError(f"the reference's maximum inside the brain is {peak}; expected > 0.")
     if pre_contrast is None:
-        return EvaluationFrame(reference, None, brain, scale, alignment, peak, None, None)
+        return EvaluationFrame(reference, None, brain, scale, alignment, peak, None, None, valid, excluded)
     normalised_pc = np.asarray(pre_contrast, dtype=np.float64) / scale
     try:
         sigma = estimate_noise_sigma(reference - normalised_pc, brain)
@@ -167,7 +184,9 @@ def build_frame(
     ce_mask = metrics.contrast_enhancing_mask(
         reference, normalised_pc, brain, options.ce_threshold_sigmas * sigma
     )
-    return EvaluationFrame(reference, normalised_pc, brain, scale, alignment, peak, sigma, ce_mask)
+    return EvaluationFrame(
+        reference, normalised_pc, brain, scale, alignment, peak, sigma, ce_mask, valid, excluded
+    )
 
 
 def evaluate_image(
@@ -193,10 +212,12 @@ def evaluate_image(
     if align and frame.pre_contrast is not None:
         alignment = align_scale(image, frame.pre_contrast * frame.scale, frame.brain_mask)
     image = (image * alignment) / frame.scale  # the reference's order of operations: exact matches stay exact
-    reference, brain = frame.reference, frame.brain_mask
+    reference, brain, valid = frame.reference, frame.brain_mask, frame.valid_mask
+    if valid is not None:
+        image = np.where(valid, image, reference)  # step 5: no error where the scans have no data
     ce_empty = frame.ce_mask is None or not frame.ce_mask.any()
     return ImageMetrics(
-        psnr_i=metrics.psnr(reference, image, frame.peak),
+        psnr_i=metrics.psnr(reference, image, frame.peak, valid),
         psnr_b=metrics.psnr(reference, image, frame.peak, brain),
         ssim=metrics.ssim(
             reference, image, frame.peak, brain, options.ssim_sigma, options.ssim_k1, options.ssim_k2
@@ -218,6 +239,11 @@ def _lesion_metrics(
     results = []
     for label in (int(value) for value in np.unique(labels) if value > 0):
         lesion = labels == label
+        if frame.valid_mask is not None:
+            lesion &= frame.valid_mask
+            if not lesion.any():
+                logger.warning("lesion %d lies entirely outside the valid-data mask; not evaluated", label)
+                continue
         c_bar = c_hat = math.nan
         if frame.pre_contrast is not None:
             c_bar, c_hat = metrics.relative_enhancement(image, frame.reference, frame.pre_contrast, lesion)

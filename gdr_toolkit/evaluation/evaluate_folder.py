@@ -10,6 +10,7 @@ File matching by case id (``ending`` = ``.nii.gz`` by default):
 | lesion labels | ``LES/CASE<ending>`` (0 background, one positive integer per lesion) |
 | brain mask | ``MASK/CASE<ending>`` (non-zero = brain) |
 | guard map | ``PRED/CASE_unsupported<ending>`` (optional; measured against x_SD, ``guard_evaluation``) |
+| valid-data mask | ``PRED/CASE_valid_mask<ending>`` (written by the predictor) and/or ``VALID/CASE<ending>`` |
 
 The evaluated cases are those with a file for the first suffix in PRED. A further suffix without a single
 file in PRED is left out with a warning (a direct-regression model writes no ``CASE_sdplus``); one present
@@ -20,6 +21,12 @@ grid first (raw scans of one session are usually not aligned voxel by voxel). Wi
 folder a mask is derived from x_PC: ``"atlas"`` (affine MNI152 registration, as the preprocessing; tens
 of seconds per case) or ``"head_threshold"`` (x_PC > Otsu threshold, largest connected component, holes
 filled: the *head*, so PSNR_B then covers scalp and skull too).
+
+Valid-data masks (non-zero = the scans have data there): the predictor writes ``CASE_valid_mask`` beside
+the predictions of a case whose low dose does not cover PC's whole field of view; with
+``use_prediction_valid_masks`` (default) it is used, and a valid-mask folder (``-valid``) adds its
+``CASE<ending>`` (both: their intersection). A case without either file is valid everywhere. Metrics are
+then restricted to brain & valid (``case_evaluation``, step 5).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class FolderEvaluationOptions:
         include_low_dose: also evaluate x_LD (``PC/CASE_0001``) as the trivial baseline (needs x_PC).
         coregister_acquired_scans: rigidly register x_SD and x_LD to x_PC first (needs x_PC).
         file_ending: image file name ending.
+        use_prediction_valid_masks: restrict the metrics to ``PRED/CASE_valid_mask<ending>`` where it exists.
     """
 
     metrics: MetricOptions = MetricOptions()
@@ -67,6 +75,7 @@ class FolderEvaluationOptions:
     include_low_dose: bool = False
     coregister_acquired_scans: bool = False
     file_ending: str = ".nii.gz"
+    use_prediction_valid_masks: bool = True
 
     def __post_init__(self) -> None:
         if self.brain_mask_rule not in ("atlas", "head_threshold"):
@@ -142,6 +151,26 @@ class _Folders:
     pre_contrast: Path | None
     lesions: Path | None
     brain_masks: Path | None
+    valid_masks: Path | None = None
+
+
+VALID_MASK_SUFFIX = "_valid_mask"
+
+
+def _valid_mask(
+    case_id: str, folders: _Folders, grid: sitk.Image, grid_path: Path, options: FolderEvaluationOptions
+) -> tuple[np.ndarray | None, str | None]:
+    """The case's valid-data mask (bool, intersection of the files found) and the file names, or None."""
+    candidates = []
+    if options.use_prediction_valid_masks:
+        candidates.append(folders.prediction / f"{case_id}{VALID_MASK_SUFFIX}{options.file_ending}")
+    if folders.valid_masks is not None:
+        candidates.append(folders.valid_masks / f"{case_id}{options.file_ending}")
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        return None, None
+    masks = [sitk.GetArrayFromImage(_grid_checked(path, grid, grid_path)) > 0 for path in found]
+    return np.logical_and.reduce(masks), ", ".join(path.name for path in found)
 
 
 def _acquired_on_grid(
@@ -177,7 +206,9 @@ def _evaluate_case(
             _grid_checked(folders.lesions / f"{case_id}{ending}", grid, grid_path)
         )
     pc_array = None if pre_contrast is None else _array(pre_contrast)
-    frame = build_frame(_array(reference), pc_array, sitk.GetArrayFromImage(brain) > 0, options.metrics)
+    valid, valid_name = _valid_mask(case_id, folders, grid, grid_path, options)
+    brain_array = sitk.GetArrayFromImage(brain) > 0
+    frame = build_frame(_array(reference), pc_array, brain_array, options.metrics, valid)
     results = {}
     for suffix in suffixes:
         prediction = _grid_checked(folders.prediction / f"{case_id}{suffix}{ending}", grid, grid_path)
@@ -196,7 +227,7 @@ def _evaluate_case(
         grid_path,
         options,
     )
-    return CaseFrameInfo.from_frame(frame), results, guard
+    return CaseFrameInfo.from_frame(frame, valid_name), results, guard
 
 
 def _guard(
@@ -234,6 +265,7 @@ def evaluate_predictions(
     suffix: str | tuple[str, ...] = "_sd",
     options: FolderEvaluationOptions = FolderEvaluationOptions(),
     on_case_done: Callable[[str], None] | None = None,
+    valid_mask_folder: Path | str | None = None,
 ) -> EvaluationSummary:
     """Evaluate every prediction in ``prediction_folder`` (file matching: module docstring).
 
@@ -247,6 +279,7 @@ def evaluate_predictions(
         suffix: one prediction suffix or several (e.g. ``("_sd", "_sdplus")``), each a method.
         options: :class:`FolderEvaluationOptions`.
         on_case_done: called with each case id when it is finished (progress bars).
+        valid_mask_folder: valid-data masks ``CASE<ending>`` (non-zero = valid), or None (module docstring).
 
     Raises:
         FileNotFoundError: a folder or a matching file is missing (the message names it).
@@ -262,6 +295,7 @@ def evaluate_predictions(
         _require_folder(pre_contrast_folder, "pre-contrast"),
         _require_folder(lesion_folder, "lesion"),
         _require_folder(brain_mask_folder, "brain mask"),
+        _require_folder(valid_mask_folder, "valid mask"),
     )
     if folders.pre_contrast is None and (options.include_low_dose or options.coregister_acquired_scans):
         raise ValueError("the low-dose baseline and co-registration need the pre-contrast folder (-pc).")

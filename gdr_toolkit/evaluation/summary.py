@@ -7,7 +7,8 @@ the exact definitions; JSON conversion (``summary.json``, format below).
      "definitions": {metric: text, ...}, "parameters": {...MetricOptions, brain mask rule...},
      "inputs": {"reference_folder": ..., ...},
      "cases": {CASE: {"intensity_scale": s, "reference_alignment": a, "peak": P, "noise_sigma": sigma_SD,
-                      "brain_voxels": n, "ce_voxels": n}},
+                      "brain_voxels": n, "ce_voxels": n, "excluded_brain_voxels": n,
+                      "valid_mask": FILE or null}},
      "methods": {NAME: {"cases": {CASE: {"psnr_i", "psnr_b", "ssim", "mae_ce", "intensity_alignment",
                                          "lesions": {LABEL: {"voxels", "psnr_l", "c_bar", "c_hat"}}}},
                         "aggregate": {METRIC: {"mean", "std", "n", "n_excluded"}}}}}
@@ -52,6 +53,10 @@ DEFINITIONS = {
     "k = ce_threshold_sigmas, sigma_SD = median(-(x_SD - x_PC) | < 0, brain) / 0.6745.",
     "c_bar": "sum_L (x - x_PC) / sum_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
     "c_hat": "max_L (x - x_PC) / max_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
+    "valid_mask": "where a valid-data mask is given (the predictor's CASE_valid_mask, 1 where the low dose has "
+    "data), only valid voxels are evaluated: the brain mask is brain & valid, PSNR_I averages over valid "
+    "voxels, lesions are cut to their valid voxels and the image under test equals x_SD outside valid for "
+    "the SSIM windows; excluded_brain_voxels counts the brain voxels left out.",
     "non_finite": "inf (PSNR of an exact match) and NaN (undefined) are written as null and left out of "
     "the aggregates (n_excluded counts them).",
 }
@@ -86,13 +91,16 @@ class CaseFrameInfo:
     noise_sigma: float | None
     brain_voxels: int
     ce_voxels: int | None
+    excluded_brain_voxels: int = 0
+    valid_mask: str | None = None
 
     @classmethod
-    def from_frame(cls, frame: EvaluationFrame) -> CaseFrameInfo:
+    def from_frame(cls, frame: EvaluationFrame, valid_mask: str | None = None) -> CaseFrameInfo:
+        """The frame's quantities; ``valid_mask``: the valid-mask file used (None: none)."""
         ce_voxels = None if frame.ce_mask is None else int(frame.ce_mask.sum())
         return cls(
             frame.scale, frame.reference_alignment, frame.peak, frame.noise_sigma,
-            int(frame.brain_mask.sum()), ce_voxels,
+            int(frame.brain_mask.sum()), ce_voxels, frame.excluded_brain_voxels, valid_mask,
         )  # fmt: skip
 
 

@@ -9,10 +9,13 @@ folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
     CASE_unsupported.nii.gz  uint8 hallucination guard, 1 = predicted enhancement the low dose does not
                              support (``inference/hallucination_guard.py``)
-    CASE_summary.json        condition values, sigma_LD, the guard's numbers, wall times
+    CASE_summary.json        condition values, sigma_LD, the guard's numbers, wall times, and the data
+                             check: brain fraction outside LD's field of view, registration quality,
+                             flag and warnings (``case_quality.py``)
     CASE_report.html         one-page report (``inference/case_report.py``), with the QC picture
     CASE_qc.png              PC, LD, SD, SD+ (when present) and contrast in three planes through the
                              strongest enhancement
+    CASE_valid_mask.nii.gz   uint8, 1 where LD has data (PC's geometry); only when some voxel has none
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import SimpleITK as sitk  # noqa: E402
 from gdr_toolkit.dataset.dicom_io import DerivedSeries, dicom_tags, write_dicom_series  # noqa: E402
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
 from gdr_toolkit.file_io import atomic_path, write_json_atomic  # noqa: E402
+from gdr_toolkit.inference.case_quality import CaseQuality, write_valid_mask  # noqa: E402
 from gdr_toolkit.inference.case_report import write_case_report  # noqa: E402
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 
@@ -122,7 +126,12 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
         else:
             write_image_atomic(image, paths[kind])
         written.append(paths[kind])
-    write_json_atomic({**prediction.summary, "seconds": prediction.seconds}, paths["summary"])
+    valid_mask_path = write_valid_mask(prediction.case_id, prediction.valid_mask, output_folder)
+    written += [valid_mask_path] if valid_mask_path is not None else []
+    quality = (prediction.quality or CaseQuality(prediction.case_id)).to_json_dict()
+    summary = {**prediction.summary, **quality, "seconds": prediction.seconds}
+    summary["valid_mask_file"] = None if valid_mask_path is None else valid_mask_path.name
+    write_json_atomic(summary, paths["summary"])
     written.append(paths["summary"])
     if "qc" in paths:
         write_qc_picture(prediction, paths["qc"])

@@ -14,6 +14,11 @@ enhancement factor.
         degenerate (e.g. a prediction that is not positive in the brain);
     contrast = k (a s - x_PC),  SD = x_PC + contrast (= a s for k = 1),  no SD+,
     uncertainty = k a std_folds(s).
+
+Outside the valid-data mask (where LD has no data after co-registration, ``case.arrays["valid_mask"]``
+== 0; absent: every voxel valid) no contrast can be predicted: contrast = 0 and uncertainty = 0 there,
+so SD = x_PC, and SD+ falls back to SD (no hole, no zero-filled LD). The radiometric scale a of a
+standard-dose model is fitted on valid brain voxels only.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import image_from_array
+from gdr_toolkit.inference.case_quality import valid_mask_of
 from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
 from gdr_toolkit.preprocessing.radiometric import estimate_radiometric_scale
 
@@ -36,13 +42,21 @@ def contrast_signal_arrays(
     case: PreprocessedCase, signal: np.ndarray, spread: np.ndarray | None, factor: float, case_id: str
 ) -> Arrays:
     """SD, SD+, contrast and uncertainty of a contrast-signal model (module docstring)."""
-    contrast = factor * signal
+    valid = valid_mask_of(case)
+    contrast = _zero_outside(factor * signal, valid)
+    sd = case.arrays["x_pc"] + contrast
+    sdplus = case.arrays["x_ld"] + contrast
     return {
-        "sd": case.arrays["x_pc"] + contrast,
-        "sdplus": case.arrays["x_ld"] + contrast,
+        "sd": sd,
+        "sdplus": sdplus if valid is None else np.where(valid, sdplus, sd),
         "contrast_signal": contrast,
-        "uncertainty": None if spread is None else factor * spread,
+        "uncertainty": None if spread is None else _zero_outside(factor * spread, valid),
     }
+
+
+def _zero_outside(array: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """``array`` with 0 where ``valid`` (bool, same shape) is False; unchanged for None."""
+    return array if valid is None else np.where(valid, array, 0.0).astype(array.dtype, copy=False)
 
 
 def radiometric_scale_to_pre_contrast(
@@ -69,15 +83,17 @@ def standard_dose_arrays(
     case: PreprocessedCase, prediction: np.ndarray, spread: np.ndarray | None, factor: float, case_id: str
 ) -> Arrays:
     """SD (radiometrically registered to PC), contrast SD - PC and uncertainty; no SD+ (module docstring)."""
-    x_pc = case.arrays["x_pc"]
-    scale = radiometric_scale_to_pre_contrast(prediction, x_pc, case.arrays["brain_mask"], case_id)
+    x_pc, valid = case.arrays["x_pc"], valid_mask_of(case)
+    brain = np.asarray(case.arrays["brain_mask"]) > 0
+    fit_mask = brain if valid is None else brain & valid
+    scale = radiometric_scale_to_pre_contrast(prediction, x_pc, fit_mask.astype(np.uint8), case_id)
     logger.info("%s: predicted standard dose registered to PC with a = %.4f", case_id, scale)
-    contrast = factor * (scale * prediction - x_pc)
+    contrast = _zero_outside(factor * (scale * prediction - x_pc), valid)
     return {
         "sd": x_pc + contrast,
         "sdplus": None,
         "contrast_signal": contrast,
-        "uncertainty": None if spread is None else factor * scale * spread,
+        "uncertainty": None if spread is None else _zero_outside(factor * scale * spread, valid),
     }
 
 
@@ -91,7 +107,8 @@ def as_images(
     arrays: Arrays, case: PreprocessedCase, pre_contrast: sitk.Image
 ) -> dict[str, sitk.Image | None]:
     """Every array times scale_PC as a float32 image with PC's geometry (None stays None), plus
-    ``pre_contrast`` (PC itself) and ``low_dose`` (x_LD on PC's grid in PC's units) for the QC picture."""
+    ``pre_contrast`` (PC itself) and ``low_dose`` (x_LD on PC's grid in PC's units) for the QC picture, and
+    ``valid_mask`` (uint8 0/1, 1 where LD has data; None without a valid mask)."""
     scale = case.properties.intensity_scales["pre_contrast"]
     everything = {**arrays, "low_dose": case.arrays["x_ld"]}
     images: dict[str, sitk.Image | None] = {}
@@ -100,6 +117,8 @@ def as_images(
             images[name] = (
                 None if array is None else image_from_array((array * scale).astype(np.float32), pre_contrast)
             )
+    valid = valid_mask_of(case)
+    images["valid_mask"] = None if valid is None else image_from_array(valid.astype(np.uint8), pre_contrast)
     images["pre_contrast"] = image_from_array(
         sitk.GetArrayFromImage(pre_contrast).astype(np.float32), pre_contrast
     )

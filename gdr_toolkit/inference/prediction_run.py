@@ -158,11 +158,14 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class PredictionSummary:
-    """Outcome of a run: written and skipped case ids, failures (case id -> reason)."""
+    """Outcome of a run: written and skipped case ids, failures (case id -> reason), and the data-check
+    warnings of written cases (case id -> messages; ``case_quality.py``) with the flagged case ids."""
 
     written: tuple[str, ...]
     skipped: tuple[str, ...]
     failures: dict[str, str]
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    flagged: tuple[str, ...] = ()
 
 
 def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> PreprocessedCase:
@@ -246,6 +249,8 @@ def run_prediction(
             on_case_done(case.case_id)
     failures: dict[str, str] = {}
     written: list[str] = []
+    warnings: dict[str, tuple[str, ...]] = {}
+    flagged: list[str] = []
     results = (
         _predict_pipelined(predictor, todo, options.preprocessing_processes)
         if options.preprocessing_processes > 1
@@ -260,13 +265,22 @@ def run_prediction(
                 if on_case_done:
                     on_case_done(case.case_id)
                 continue
+            if outcome.quality is not None and outcome.quality.warnings:
+                warnings[case.case_id] = outcome.quality.warnings
+                flagged += [case.case_id] if outcome.quality.flagged else []
             exports.append(
                 (case.case_id, writers.submit(write_prediction, outcome, output_folder, options.export))
             )
             if options.export_threads <= 1:
                 _collect(exports, written, failures, on_case_done)
         _collect(exports, written, failures, on_case_done)
-    return PredictionSummary(tuple(written), tuple(case.case_id for case in skipped), failures)
+    if warnings:
+        logger.warning(
+            "%d case(s) with data warnings (see CASE_summary.json): %s; flagged: %s",
+            len(warnings), ", ".join(sorted(warnings)), ", ".join(sorted(flagged)) or "none",
+        )  # fmt: skip
+    skipped_ids = tuple(case.case_id for case in skipped)
+    return PredictionSummary(tuple(written), skipped_ids, failures, warnings, tuple(sorted(flagged)))
 
 
 def _collect(

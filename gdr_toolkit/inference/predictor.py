@@ -13,7 +13,10 @@ Steps of :meth:`Predictor.predict_case` (method.md section 5, documentation/infe
        x_PC there) and resampled (linear) onto PC's grid;
     6. SD, SD+ (contrast-signal models only) and the contrast in PC's raw units
        (``output_composition``): SD = (x_PC + k y~) * scale_PC, SD+ = (x_LD + k y~) * scale_PC, where
-       scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose).
+       scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose);
+       outside LD's field of view (the case's valid mask) contrast = 0, SD = PC and SD+ = SD;
+    7. the data check (``case_quality.assess_case``): a warning naming the case when > 1 % of its brain
+       lies outside LD's field of view or a co-registration failed preprocessing's quality check.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 from gdr_toolkit.dataset.image_io import image_from_array
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.inference.case_guard import guard_case
+from gdr_toolkit.inference.case_quality import CaseQuality, assess_case
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
@@ -67,6 +71,8 @@ class CasePrediction:
         unsupported: uint8 hallucination-guard map (1 = predicted enhancement without low-dose support,
             ``inference/case_guard.py``), or None.
         summary: the per-case summary (condition values, sigma_LD, the guard's numbers), JSON-ready.
+        valid_mask: uint8 0/1 on PC's grid, 1 where LD has data; None when the case has no valid mask.
+        quality: LD coverage and registration check of the case (warnings, flag), or None.
     """
 
     case_id: str
@@ -79,6 +85,8 @@ class CasePrediction:
     seconds: dict[str, float]
     unsupported: sitk.Image | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    valid_mask: sitk.Image | None = None
+    quality: CaseQuality | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,7 +281,8 @@ class Predictor:
             "resampling": round(time.perf_counter() - start, 3),
         }
         logger.info("%s: predicted with %d fold(s), %s", case_id, len(self.model.folds), seconds)
-        return CasePrediction(**{**prediction, "seconds": seconds})
+        quality = assess_case(case, case_id)
+        return CasePrediction(**{**prediction, "seconds": seconds, "quality": quality})
 
     def check_metadata(self, metadata: CaseMetadata | None, case_id: str) -> None:
         """Fail before the slow preprocessing when metadata the model needs is absent."""

@@ -10,6 +10,10 @@ lambdas keep their meaning as absolute weights: a background voxel always counts
 of a brain voxel, whatever else is in the batch. Normalising by sum(w) would make a voxel's weight
 depend on the patch: in a patch that is mostly outside the head its few background voxels would be
 amplified up to 100-fold.
+
+Valid-data mask: voxels where a CE scan has no data (outside its field of view, ``valid`` False) get
+weight 0 and are not counted by the mean either: the loss is the mean over interior *valid* voxels.
+Whatever prediction and target hold there (even NaN) changes neither the loss nor its gradient.
 """
 
 from __future__ import annotations
@@ -75,26 +79,46 @@ class WeightedVoxelLoss(nn.Module):
             raise ValueError(f"need delta > 0 and border_voxels >= 0, got {delta!r} and {border_voxels!r}")
         self.elementwise, self.delta, self.border_voxels = elementwise, delta, border_voxels
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        weights: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Scalar loss.
 
         Args:
             prediction: float tensor (B, 1, D, H, W), yhat.
             target: float tensor (B, 1, D, H, W), y_SD.
             weights: float tensor (B, 1, D, H, W), w from :func:`voxel_weights`.
+            valid: bool tensor (B, 1, D, H, W), False where the scans have no data (excluded from the sum
+                and the count); None: every voxel is valid.
 
         Returns:
-            0-dim float32 tensor.
+            0-dim float32 tensor (0 when no interior voxel is valid).
         """
         if not prediction.shape == target.shape == weights.shape:
             raise ValueError(
                 f"prediction, target and weights must share a shape, got {tuple(prediction.shape)}, "
                 f"{tuple(target.shape)} and {tuple(weights.shape)}"
             )
-        prediction, target = prediction.float(), target.float()
-        if self.elementwise == "huber":
-            pointwise = functional.huber_loss(prediction, target, reduction="none", delta=self.delta)
-        else:
-            pointwise = (prediction - target) ** 2
+        if valid is not None and valid.shape != prediction.shape:
+            raise ValueError(
+                f"valid must have the prediction's shape {tuple(prediction.shape)}, got {tuple(valid.shape)}"
+            )
         inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
-        return (weights.float() * pointwise)[..., inside].mean()
+        prediction, target, weights = prediction.float(), target.float(), weights.float()
+        if valid is None:
+            return (weights * self._pointwise(prediction, target))[..., inside].mean()
+        counted = valid.bool() & inside
+        zero = prediction.new_zeros(())
+        # torch.where (not a product with 0) so that garbage, even NaN, outside ``counted`` sends no gradient
+        prediction, target = torch.where(counted, prediction, zero), torch.where(counted, target, zero)
+        weighted = torch.where(counted, weights, zero) * self._pointwise(prediction, target)
+        return weighted.sum() / counted.sum().clamp(min=1)
+
+    def _pointwise(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.elementwise == "huber":
+            return functional.huber_loss(prediction, target, reduction="none", delta=self.delta)
+        return (prediction - target) ** 2

@@ -101,8 +101,18 @@ class L1SSIMLoss(nn.Module):
         self.minimum_data_range = minimum_data_range
         self.register_buffer("window", gaussian_window_2d(window_size, window_sigma), persistent=False)
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Scalar loss of (B, 1, D, H, W) prediction and target; ``weights`` (same shape) weigh the L1 term."""
+    def forward(
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        weights: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scalar loss of (B, 1, D, H, W) prediction and target; ``weights`` (same shape) weigh the L1 term.
+
+        ``valid`` (bool, same shape; None: all valid) marks where the scans have data: elsewhere prediction
+        and target are set to 0 before the SSIM windows see them and neither term counts those voxels.
+        """
         if not prediction.shape == target.shape == weights.shape or prediction.ndim != 5:
             raise ValueError(
                 f"prediction, target and weights must share a (B, 1, D, H, W) shape, got "
@@ -110,9 +120,15 @@ class L1SSIMLoss(nn.Module):
             )
         prediction, target = prediction.float(), target.float()
         inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
-        l1 = (weights.float() * (prediction - target).abs())[..., inside].mean()
+        counted = inside.expand(prediction.shape) if valid is None else valid.bool() & inside
+        if valid is not None:
+            zero = prediction.new_zeros(())
+            prediction, target = torch.where(counted, prediction, zero), torch.where(counted, target, zero)
+            weights = torch.where(counted, weights.float(), zero)
+        count = counted.sum().clamp(min=1)
+        l1 = (weights.float() * (prediction - target).abs())[counted].sum() / count
         interior_target = target[..., inside].reshape(len(target), -1)
         spread = interior_target.amax(dim=1) - interior_target.amin(dim=1)
         data_range = spread.clamp(min=self.minimum_data_range).detach()
-        ssim = ssim_map_2d(prediction, target, data_range, self.window)[..., inside].mean()
+        ssim = ssim_map_2d(prediction, target, data_range, self.window)[counted].sum() / count
         return self.l1_weight * l1 + (1.0 - self.l1_weight) * (1.0 - ssim)

@@ -37,6 +37,7 @@ from gdr_toolkit.training.data import (
     PreprocessedDataset,
     validation_patch_positions,
 )
+from gdr_toolkit.training.data.valid_mask import valid_voxels
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
 from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
 from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
@@ -189,13 +190,17 @@ class GDRTrainer:
         condition = torch.from_numpy(np.stack(vectors).reshape(len(vectors), -1)).to(self.device)
         return inputs, condition, target, weights
 
+    def valid_voxels(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """bool (B, 1, D, H, W): where the scans have data (loss and metrics skip the rest); None: all."""
+        return valid_voxels(batch["data"], self.channel_index, self.device)
+
     def train_step(self, batch: dict[str, Any]) -> float:
         """One optimiser step (autocast per ``self.precision``, loss in float32, clipping); returns the loss."""
         inputs, condition, target, weights = self.split_batch(batch)
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             prediction = self.model(inputs, condition)
-        loss = self.loss(prediction.float(), target, weights)
+        loss = self.loss(prediction.float(), target, weights, self.valid_voxels(batch))
         self.grad_scaler.scale(loss).backward()
         self.grad_scaler.unscale_(self.optimizer)
         nn.utils.clip_grad_norm_(self.network.parameters(), self.gradient_clip_norm)
@@ -210,10 +215,11 @@ class GDRTrainer:
         inputs, condition, target, weights = self.split_batch(batch)
         with self.precision.autocast():
             prediction = self.network(inputs, condition).float()
-        loss = float(self.loss(prediction, target, weights))
+        valid = self.valid_voxels(batch)
+        loss = float(self.loss(prediction, target, weights, valid))
         data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
         brain, enhancement = self._channel(data, "brain_mask"), self._channel(data, "p_sd")
-        errors = error_sums(prediction, target, brain, enhancement, self.border_voxels)
+        errors = error_sums(prediction, target, brain, enhancement, self.border_voxels, valid)
         count = torch.tensor([loss * len(inputs), len(inputs)], dtype=torch.float64, device=errors.device)
         return torch.cat([count, errors])
 

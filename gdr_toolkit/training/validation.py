@@ -9,7 +9,8 @@
   MSE is pooled over all brain voxels of all patches before the logarithm (no infinite per-patch values).
 - ``validation_mae_enhancing``: mean |yhat - y_SD| over brain voxels with p_SD > 0.5 (MAE_CE), pooled;
   None when the patches hold no enhancing voxel.
-Both metrics use the patch interior only (the loss's border is excluded), like the loss.
+Both metrics use the patch interior only (the loss's border is excluded), like the loss, and only valid
+voxels (where the scans have data, ``training/data/valid_mask.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def error_sums(
     brain_mask: torch.Tensor,
     enhancement: torch.Tensor,
     border_voxels: int,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Squared-error and absolute-error sums of one batch, with their voxel counts.
 
@@ -49,6 +51,7 @@ def error_sums(
         brain_mask: float tensor (B, 1, D, H, W), 1 in the brain.
         enhancement: float tensor (B, 1, D, H, W), p_SD.
         border_voxels: margin excluded at every face.
+        valid: bool tensor (B, 1, D, H, W), False where the scans have no data (left out); None: all valid.
 
     Returns:
         float64 tensor (4,): squared error in the brain, brain voxels, absolute error in enhancing
@@ -56,6 +59,8 @@ def error_sums(
     """
     inside = interior_mask(prediction.shape, border_voxels, prediction.device)
     brain = (brain_mask > 0.5)[..., inside]
+    if valid is not None:
+        brain = brain & valid.bool()[..., inside]
     enhancing = brain & (enhancement[..., inside] > ENHANCING_THRESHOLD)
     error = (prediction.double() - target.double())[..., inside]
     return torch.stack(

@@ -4,10 +4,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from gdr_toolkit.cli.evaluate import compare_main, main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
-from evaluation_data import write_dataset  # noqa: E402
+from evaluation_data import SHAPE, write, write_dataset  # noqa: E402
 
 
 def test_evaluate_then_compare(tmp_path, capsys):
@@ -47,3 +49,21 @@ def test_compare_reports_unknown_method(tmp_path, capsys):
     (tmp_path / "s.json").write_text(json.dumps({"methods": {}}))
     assert compare_main(["-a", str(tmp_path / "s.json")]) == 1
     assert "'sd'" in capsys.readouterr().err
+
+
+def test_valid_mask_flags_reach_the_summary(tmp_path):
+    folders = write_dataset(tmp_path)
+    valid = np.ones(SHAPE, np.uint8)
+    valid[15:] = 0
+    write(valid, tmp_path / "valid" / "case_a.nii.gz")
+    write(valid, folders["pred"] / "case_b_valid_mask.nii.gz")
+    base = ["-ref", str(folders["targets"]), "-pred", str(folders["pred"]), "-brain", str(folders["brain"])]
+    summary = tmp_path / "summary.json"
+    assert main([*base, "-valid", str(tmp_path / "valid"), "-o", str(summary)]) == 0
+    cases = json.loads(summary.read_text())["cases"]
+    assert cases["case_a"]["valid_mask"] == "case_a.nii.gz"
+    assert (
+        cases["case_b"]["valid_mask"] == "case_b_valid_mask.nii.gz" and cases["case_c"]["valid_mask"] is None
+    )
+    assert main([*base, "--ignore-valid-masks", "-o", str(summary)]) == 0
+    assert json.loads(summary.read_text())["cases"]["case_b"]["valid_mask"] is None

@@ -111,3 +111,47 @@ def test_head_threshold_rule_derives_a_mask(evaluation_folders) -> None:
     )
     assert summary.brain_mask_source == "head_threshold"
     assert summary.cases["case_a"].brain_voxels == 14 * 16 * 18
+
+
+def _crop_case_a(folders: dict[str, Path]) -> np.ndarray:
+    """Zero the top quarter of case_a's reference (its slab) and make the SD prediction exact elsewhere and
+    PC in the top quarter (as the predictor writes it there); returns the valid mask."""
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(folders["targets"] / "case_a.nii.gz")))
+    pre_contrast = sitk.GetArrayFromImage(sitk.ReadImage(str(folders["images"] / "case_a_0000.nii.gz")))
+    valid = np.ones(reference.shape, np.uint8)
+    valid[15:] = 0
+    write(np.where(valid > 0, reference, 0.0).astype(np.float32), folders["targets"] / "case_a.nii.gz")
+    prediction = np.where(valid > 0, reference / SD_GAIN, pre_contrast).astype(np.float32)
+    write(prediction, folders["pred"] / "case_a_sd.nii.gz")
+    return valid
+
+
+def test_prediction_folder_valid_mask_excludes_the_missing_region(evaluation_folders) -> None:
+    valid = _crop_case_a(evaluation_folders)
+    without = _evaluate(evaluation_folders)
+    write(valid, evaluation_folders["pred"] / "case_a_valid_mask.nii.gz")
+    summary = _evaluate(evaluation_folders)
+    result = summary.methods["sd"]["case_a"]
+    assert result.psnr_b > without.methods["sd"]["case_a"].psnr_b + 15.0
+    assert result.psnr_b > 40.0 and result.ssim > 0.99  # exact up to the estimated alignment 1 / SD_GAIN
+    assert summary.cases["case_a"].valid_mask == "case_a_valid_mask.nii.gz"
+    assert summary.cases["case_a"].excluded_brain_voxels > 0 and summary.cases["case_b"].valid_mask is None
+    assert _evaluate(evaluation_folders, use_prediction_valid_masks=False).methods["sd"]["case_a"].psnr_b == (
+        without.methods["sd"]["case_a"].psnr_b
+    )
+
+
+def test_valid_mask_folder_is_used_and_checked_for_its_grid(evaluation_folders, tmp_path) -> None:
+    valid = _crop_case_a(evaluation_folders)
+    write(valid, tmp_path / "valid" / "case_a.nii.gz")
+    summary = evaluate_predictions(
+        evaluation_folders["targets"], evaluation_folders["pred"], evaluation_folders["images"],
+        brain_mask_folder=evaluation_folders["brain"], valid_mask_folder=tmp_path / "valid",
+    )  # fmt: skip
+    assert summary.methods["sd"]["case_a"].psnr_b > 40.0
+    write(valid, tmp_path / "valid" / "case_a.nii.gz", spacing=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="case_a.nii.gz"):
+        evaluate_predictions(
+            evaluation_folders["targets"], evaluation_folders["pred"], evaluation_folders["images"],
+            brain_mask_folder=evaluation_folders["brain"], valid_mask_folder=tmp_path / "valid",
+        )  # fmt: skip

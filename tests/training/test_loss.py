@@ -61,3 +61,57 @@ def test_patch_without_interior_is_an_error():
 def test_unknown_elementwise_loss_is_an_error():
     with pytest.raises(ValueError, match="elementwise"):
         WeightedVoxelLoss("l1")  # type: ignore[arg-type]
+
+
+def _garbage_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (2, 1, 6, 6, 6)
+    prediction = torch.rand(shape, generator=generator)
+    target, weights = torch.rand(shape, generator=generator), 1 + torch.rand(shape, generator=generator)
+    valid = torch.ones(shape, dtype=torch.bool)
+    valid[:, :, 3:] = False  # the upper half of every patch lies outside LD's field of view
+    return prediction, target, weights, valid
+
+
+def _loss_and_gradient(prediction, target, weights, valid) -> tuple[float, torch.Tensor]:
+    prediction = prediction.clone().requires_grad_(True)
+    loss = WeightedVoxelLoss(border_voxels=1)(prediction, target, weights, valid)
+    loss.backward()
+    return float(loss.detach()), prediction.grad
+
+
+def test_loss_ignores_garbage_in_invalid_voxels():
+    prediction, target, weights, valid = _garbage_case(0)
+    clean_loss, clean_gradient = _loss_and_gradient(prediction, target, weights, valid)
+    prediction[~valid], target[~valid] = 1e6, float("nan")
+    weights[~valid] = float("nan")
+    loss, gradient = _loss_and_gradient(prediction, target, weights, valid)
+    assert loss == clean_loss
+    assert torch.equal(gradient, clean_gradient)
+    assert float(gradient[~valid].abs().max()) == 0.0
+    assert float(gradient[valid].abs().max()) > 0.0
+
+
+def test_loss_mean_counts_only_valid_interior_voxels():
+    shape = (1, 1, 4, 4, 4)
+    prediction, target, weights = torch.zeros(shape), torch.zeros(shape), torch.ones(shape)
+    prediction[0, 0, 1, 1, 1] = 0.3  # Huber: 0.1 * (0.3 - 0.05) = 0.025
+    valid = torch.zeros(shape, dtype=torch.bool)
+    valid[0, 0, 1, 1, :] = True  # 2 of the 8 interior voxels are valid
+    loss = WeightedVoxelLoss(border_voxels=1)(prediction, target, weights, valid)
+    assert float(loss) == pytest.approx(0.025 / 2, rel=1e-5)
+
+
+def test_all_valid_mask_gives_the_unmasked_loss():
+    prediction, target, weights, _ = _garbage_case(1)
+    loss = WeightedVoxelLoss(border_voxels=1)
+    everywhere = torch.ones_like(prediction, dtype=torch.bool)
+    assert float(loss(prediction, target, weights, everywhere)) == pytest.approx(
+        float(loss(prediction, target, weights)), rel=1e-6
+    )
+
+
+def test_loss_without_valid_voxels_is_zero():
+    prediction, target, weights, valid = _garbage_case(2)
+    nothing = torch.zeros_like(valid)
+    assert float(WeightedVoxelLoss(border_voxels=1)(prediction, target, weights, nothing)) == 0.0

@@ -38,3 +38,15 @@ def test_ssim_map_matches_scikit_image_away_from_the_border():
         use_sample_covariance=False, full=True,
     )  # fmt: skip
     np.testing.assert_allclose(ours[5:-5, 5:-5], reference[5:-5, 5:-5], atol=1e-4)
+
+
+def test_garbage_where_the_scans_have_no_data_changes_nothing():
+    generator = torch.Generator().manual_seed(0)
+    shape = (1, 1, 12, 16, 16)
+    prediction, target = torch.rand(shape, generator=generator), torch.rand(shape, generator=generator)
+    valid = torch.ones(shape, dtype=torch.bool)
+    valid[..., 10:, :] = False
+    loss = L1SSIMLoss(border_voxels=2)
+    clean = loss(prediction, target, torch.ones(shape), valid)
+    prediction[~valid], target[~valid] = 50.0, -3.0
+    assert float(loss(prediction, target, torch.ones(shape), valid)) == pytest.approx(float(clean), abs=1e-6)

@@ -44,6 +44,7 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
         dataset.enhancing_locations(case_id),
         options.patch_size,
         options.oversample_fraction,
+        dataset.validity_grid(case_id),
     )
     spatial = sample_spatial_parameters(rng, options.augmentation)
     return PatchDraw(case_id, tuple(int(v) for v in start), spatial, oversampled)

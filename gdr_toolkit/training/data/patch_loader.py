@@ -13,7 +13,8 @@ class PatchLoader:
 
     Each batch is ``{"data": float32 (B, C, *patch_size), "case_ids": list of B case ids}`` where C runs
     over all stored channels (``dataset.channels``) augmented together: continuous channels and the
-    brain mask are interpolated linearly (threshold the mask at 0.5).
+    brain mask are interpolated linearly (threshold the mask at 0.5); so is the ``valid_mask`` channel
+    when the data have one (valid where >= ``valid_mask.VALID_THRESHOLD``).
 
     Batch i is drawn from ``default_rng([seed, i])`` (i from ``options.first_batch``), in the calling
     process (``num_workers == 0``) or in worker processes (``worker_loader``): the same stream. The workers

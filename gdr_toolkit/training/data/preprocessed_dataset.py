@@ -11,6 +11,7 @@ import blosc2
 import numpy as np
 
 from gdr_toolkit.preprocessing import case_storage
+from gdr_toolkit.training.data.valid_mask import VALID_MASK_CHANNEL, ValidityGrid
 
 PROPERTIES_CACHE_SIZE = 32
 
@@ -58,6 +59,7 @@ class PreprocessedDataset:
     def _reset_caches(self) -> None:
         self._arrays: dict[str, blosc2.NDArray] = {}
         self._locations: dict[str, np.ndarray] = {}
+        self._validity: dict[str, ValidityGrid | None] = {}
         self._properties: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -82,6 +84,17 @@ class PreprocessedDataset:
             self._locations[case_id] = np.asarray(locations, dtype=np.int32).reshape(-1, 3)
         return self._locations[case_id]
 
+    def validity_grid(self, case_id: str) -> ValidityGrid | None:
+        """Coarse copy of the case's ``valid_mask`` channel (kept), or None when the case is valid
+        everywhere (no invalid voxel, or data without the channel)."""
+        if case_id not in self._validity:
+            grid = None
+            if VALID_MASK_CHANNEL in self.channels:
+                mask = np.asarray(self._array(case_id)[self.channels.index(VALID_MASK_CHANNEL)])
+                grid = None if (mask > 0.5).all() else ValidityGrid.from_mask(mask)
+            self._validity[case_id] = grid
+        return self._validity[case_id]
+
     def shape(self, case_id: str) -> tuple[int, int, int]:
         """Spatial shape (z, y, x) of the case's stored arrays, voxels."""
         return tuple(int(edge) for edge in self._array(case_id).shape[1:])
@@ -95,7 +108,7 @@ class PreprocessedDataset:
             size_zyx: region edge lengths (z, y, x), voxels; the region may leave the volume.
 
         Returns:
-            float32 (C, *size_zyx); voxels outside the volume are 0.
+            float32 (C, *size_zyx); voxels outside the volume are 0 (1 in the ``valid_mask`` channel).
         """
         if len(start_zyx) != 3 or len(size_zyx) != 3:
             raise ValueError(f"start_zyx and size_zyx need 3 entries, got {start_zyx} and {size_zyx}.")
@@ -107,6 +120,8 @@ class PreprocessedDataset:
         shape = np.asarray(array.shape[1:], dtype=np.int64)
         low, high = np.clip(start, 0, shape), np.clip(start + size, 0, shape)
         patch = np.zeros((array.shape[0], *size.tolist()), dtype=np.float32)
+        if VALID_MASK_CHANNEL in self.channels:
+            patch[self.channels.index(VALID_MASK_CHANNEL)] = 1.0
         if (high > low).all():
             source = (slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high, strict=True)))
             target = (

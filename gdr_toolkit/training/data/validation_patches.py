@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gdr_toolkit.training.data.patch_sampling import patch_start_around, uniform_patch_start
+from gdr_toolkit.training.data.patch_sampling import patch_start_around, valid_uniform_patch_start
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
 
 
@@ -37,7 +37,8 @@ def validation_patch_positions(
 
     Per case, ``round(oversample_fraction * patches_per_case)`` patches are centred (with the training
     jitter) on random enhancing locations (uniform positions where the case has none) and the rest lie
-    uniformly in the volume. A case's patches depend only on (seed, case id), not on the other cases.
+    uniformly in the volume, centred on valid voxels (``patch_sampling.valid_uniform_patch_start``). A
+    case's patches depend only on (seed, case id), not on the other cases.
 
     Args:
         dataset: the held-out cases.
@@ -63,7 +64,8 @@ def validation_patch_positions(
             if index < oversampled and len(locations) > 0:
                 start = patch_start_around(rng, locations[rng.integers(len(locations))], patch_size)
             else:
-                start = uniform_patch_start(rng, dataset.shape(case_id), patch_size)
+                validity = dataset.validity_grid(case_id)
+                start = valid_uniform_patch_start(rng, dataset.shape(case_id), patch_size, validity)
             positions.append(ValidationPatch(case_id, tuple(int(value) for value in start)))  # type: ignore[arg-type]
     return positions
 
