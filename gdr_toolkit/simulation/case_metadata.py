@@ -71,15 +71,7 @@ def case_metadata(
             "noise_sigma": noise_sigma,
             "gain": dict(parameters.gains),
             "motion": {scan: artifacts.rigid_motion_record(parameters.motion[scan]) for scan in SCANS[1:]},
-            "scan": {
-                scan: {
-                    "spacing_mm": list(grids[scan].GetSpacing()),
-                    "size": list(grids[scan].GetSize()),
-                    "origin_mm": list(grids[scan].GetOrigin()),
-                    "direction": list(grids[scan].GetDirection()),
-                }
-                for scan in SCANS
-            },
+            "scan": {scan: _scan_record(grids[scan]) for scan in SCANS},
             "concentration_mmol_per_l_at_standard_dose": {
                 name: (value if isinstance(value, float) else "per lesion")
                 for name, value in phantom.enhancement.concentrations.items()
@@ -87,6 +79,16 @@ def case_metadata(
             "lesions": lesions,
             "settings": settings.to_json_dict(),
         },
+    }
+
+
+def _scan_record(grid: sitk.Image) -> dict[str, Any]:
+    """Where a scan lies: spacing (mm), size (voxels), origin (mm) and direction (row-major 3x3)."""
+    return {
+        "spacing_mm": list(grid.GetSpacing()),
+        "size": list(grid.GetSize()),
+        "origin_mm": list(grid.GetOrigin()),
+        "direction": list(grid.GetDirection()),
     }
 
 

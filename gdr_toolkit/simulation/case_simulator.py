@@ -326,6 +326,19 @@ def _brain_on(
     return (_pull(maps.brain, maps.grid, grid, deformation, sitk.sitkLinear) > 0.5).astype(np.uint8)
 
 
+def _case_streams(seed: int, case_index: int) -> list[np.random.Generator]:
+    """The case's independent random streams (children of ``SeedSequence(seed, spawn_key=(case_index,))``)."""
+    children = np.random.SeedSequence(seed, spawn_key=(case_index,)).spawn(NUM_STREAMS)
+    return [np.random.default_rng(child) for child in children]
+
+
+def _storage(settings: SimulationSettings, images: dict[str, sitk.Image]) -> dict[str, Int16Rescaling] | None:
+    """Per scan the int16 rescaling a scanner would choose, or None for float32 storage."""
+    if settings.storage_dtype != "int16":
+        return None
+    return {scan: int16_rescaling(sitk.GetArrayViewFromImage(images[scan])) for scan in SCANS}
+
+
 def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) -> SimulatedCase:
     """Simulate case ``case_index`` of the series started by ``seed`` (identical for any series length).
 
@@ -340,10 +353,7 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
     """
     if seed < 0 or case_index < 0:
         raise ValueError(f"seed and case_index must be >= 0, got seed={seed}, case_index={case_index}.")
-    streams = [
-        np.random.default_rng(child)
-        for child in np.random.SeedSequence(seed, spawn_key=(case_index,)).spawn(NUM_STREAMS)
-    ]
+    streams = _case_streams(seed, case_index)
     maps = brain_maps(settings.object_spacing_mm)
     parameters = draw_parameters(settings, maps, streams[0])
     plan = draw_acquisition_plan(settings, streams[6], parameters.slice_factor)
@@ -355,11 +365,7 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
     labels = _lesion_labels(
         maps, phantom.enhancement.lesion_labels, phantom.enhancement.lesions, pc_grid, phantom.deformation
     )
-    storage = None
-    if settings.storage_dtype == "int16":
-        storage = {
-            scan: int16_rescaling(sitk.GetArrayViewFromImage(acquisition.images[scan])) for scan in SCANS
-        }
+    storage = _storage(settings, acquisition.images)
     metadata = case_metadata(
         settings, seed, case_index, parameters, phantom, acquisition.noise_sigma, geometry.grids
     )

@@ -109,12 +109,14 @@ def brain_points_mm(brain_mask: np.ndarray, grid: sitk.Image) -> np.ndarray:
 
 def continuous_index(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Transform | None) -> np.ndarray:
     """Continuous grid index (N, 3) of pre-contrast points after the scan's ``motion`` (None: identity)."""
-    if motion is not None:
+    matrix, offset = np.eye(3), np.zeros(3)
+    if motion is not None:  # q = M (p - c) + c + t = M p + offset
         matrix = np.array(motion.GetMatrix()).reshape(3, 3)
-        centre, translation = np.array(motion.GetCenter()), np.array(motion.GetTranslation())
-        points_mm = (points_mm - centre) @ matrix.T + centre + translation
-    direction = np.array(grid.GetDirection()).reshape(3, 3)
-    return ((points_mm - np.array(grid.GetOrigin())) @ direction) / np.array(grid.GetSpacing())
+        centre = np.array(motion.GetCenter())
+        offset = centre + np.array(motion.GetTranslation()) - matrix @ centre
+    to_index = np.array(grid.GetDirection()).reshape(3, 3) / np.array(grid.GetSpacing())  # columns scaled
+    weights = matrix.T @ to_index
+    return points_mm @ weights + (offset - np.array(grid.GetOrigin())) @ to_index
 
 
 def fraction_outside(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Transform | None) -> float:
