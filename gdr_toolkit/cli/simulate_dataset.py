@@ -11,7 +11,7 @@ from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.file_io import read_json
 from gdr_toolkit.paths import dataset_folder_name, raw_folder
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
-from gdr_toolkit.simulation.settings import SimulationSettings
+from gdr_toolkit.simulation.settings import CUT_SIDES, FOV_SCANS, SimulationSettings
 
 logger = logging.getLogger("gdr_simulate_dataset")
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gdr_simulate_dataset",
         description="Simulate a raw dataset of brain MRI phantoms (pre-contrast, low-dose and standard-dose "
-        "T1w spoiled gradient echo, lesion labels, metadata). Reruns complete an unfinished dataset.",
+        "T1w, lesion labels, metadata). Reruns complete an unfinished dataset.",
     )
     parser.add_argument("-d", "--dataset-id", type=int, required=True, help="dataset id, 1..999")
     parser.add_argument("-n", "--num-training", type=int, required=True, help="number of training cases")
@@ -36,16 +36,88 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of cases with thick-slice LD/SD scans",
     )
+    _add_realism_arguments(parser)
     parser.add_argument("-np", "--num-processes", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "realism", "effects of real acquisitions (documentation/simulation.md); each overrides --realism"
+    )
+    group.add_argument(
+        "--realism",
+        choices=("none", "mixed"),
+        default="none",
+        help="none: the plain phantom (default); mixed: SimulationSettings.realistic_mix()",
+    )
+    group.add_argument(
+        "--fov-fraction", type=float, help="share of cases whose LD/SD slab misses part of the brain"
+    )
+    group.add_argument("--fov-scans", choices=FOV_SCANS, help="scans with the cropped slab (default both)")
+    group.add_argument(
+        "--fov-brain-outside",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="brain fraction outside (0.1 0.3)",
+    )
+    group.add_argument("--fov-sides", nargs="+", choices=CUT_SIDES, help="sides the slab misses (superior)")
+    group.add_argument("--thick-pc-fraction", type=float, help="share of cases with a thick-slice PC scan")
+    group.add_argument(
+        "--thick-slice-mm",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="PC slice thickness in mm (3 5)",
+    )
+    group.add_argument("--slice-axis", type=int, choices=(0, 1, 2), help="grid axis of thick slices (2)")
+    group.add_argument("--mprage-fraction", type=float, help="share of cases with an MPRAGE preset")
+    group.add_argument("--storage", choices=("float32", "int16"), help="image storage (float32)")
+    group.add_argument("--oblique-fraction", type=float, help="share of cases with oblique directions")
+    group.add_argument(
+        "--oblique-deg",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="oblique rotation in degrees (3 15)",
+    )
+
+
+REALISM_FLAGS = {
+    "fov_fraction": "fov_crop_fraction",
+    "fov_scans": "fov_crop_scans",
+    "fov_brain_outside": "fov_brain_outside_range",
+    "fov_sides": "fov_cut_sides",
+    "thick_pc_fraction": "thick_pc_fraction",
+    "thick_slice_mm": "thick_slice_mm_range",
+    "slice_axis": "slice_axis",
+    "mprage_fraction": "mprage_fraction",
+    "storage": "storage_dtype",
+    "oblique_fraction": "oblique_fraction",
+    "oblique_deg": "oblique_angle_range_deg",
+}
+
+
+def settings_from_arguments(args: argparse.Namespace) -> SimulationSettings:
+    """The simulation settings the flags ask for (--realism first, then each explicit flag)."""
+    overrides = {
+        field: tuple(value) if isinstance(value, list) else value
+        for flag, field in REALISM_FLAGS.items()
+        if (value := getattr(args, flag)) is not None
+    }
+    overrides.update(spacing_mm=args.spacing, anisotropic_fraction=args.anisotropic_fraction)
+    if args.realism == "mixed":
+        return SimulationSettings.realistic_mix(**overrides)
+    return SimulationSettings(**overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        settings = SimulationSettings(spacing_mm=args.spacing, anisotropic_fraction=args.anisotropic_fraction)
+        settings = settings_from_arguments(args)
         root = raw_folder()
         folder = root / dataset_folder_name(args.dataset_id, args.name)
         others = sorted(p.name for p in root.glob(f"Dataset{args.dataset_id:03d}_*") if p.name != folder.name)

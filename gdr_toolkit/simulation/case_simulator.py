@@ -1,16 +1,18 @@
 """One simulated case: PC, LD and SD scans of the same phantom, with ground truth for later stages.
 
 The noiseless object is computed once per case in the atlas frame on the working grid (three signal
-images, one per dose). Each scan is then anti-aliased identically (a Gaussian that takes the working
-grid to the scan's voxel size) and resampled through q -> D(R^-1(q)) onto its output grid, with R the
-scan's rigid motion (identity for PC) and D the case's smooth deformation (object -> atlas). Bias field,
-gain and Rician noise are applied on the output grid.
+images, one per dose). Each scan is then anti-aliased (a Gaussian that takes the working grid to the
+scan's in-plane voxel size; thick slices are averaged over sub-slices, a box slice profile) and resampled
+through q -> D(R^-1(q)) onto its output grid, with R the scan's rigid motion (identity for PC) and D the
+case's smooth deformation (object -> atlas). Each scan's grid follows its plan (spacing, direction, slab;
+:mod:`gdr_toolkit.simulation.acquisition_plan`). Bias field, gain and Rician noise are applied on the
+output grid.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.agents import find_agent
 from gdr_toolkit.simulation import artifacts
+from gdr_toolkit.simulation.acquisition_plan import SCANS, AcquisitionPlan, draw_acquisition_plan
 from gdr_toolkit.simulation.anatomy import (
     BrainMaps,
     brain_centre_mm,
@@ -26,17 +29,27 @@ from gdr_toolkit.simulation.anatomy import (
     inverse_point,
     random_deformation,
 )
+from gdr_toolkit.simulation.case_metadata import case_metadata, realism_record
 from gdr_toolkit.simulation.enhancement import EnhancementMaps, Lesion, dose_scale, simulate_enhancement
 from gdr_toolkit.simulation.object_model import noiseless_signals, tissue_signal
-from gdr_toolkit.simulation.random_fields import physical_bounding_box
+from gdr_toolkit.simulation.scan_geometry import (
+    anti_aliasing_sigma_mm,
+    average_subslices,
+    brain_points_mm,
+    crop_to_brain_fraction,
+    fraction_outside,
+    output_grid,
+    subslice_grid,
+    thick_axis,
+)
+from gdr_toolkit.simulation.scanner_storage import Int16Rescaling, int16_rescaling
 from gdr_toolkit.simulation.settings import SimulationSettings
 from gdr_toolkit.simulation.signal_equation import SequencePreset, presets_for_field
 
 logger = logging.getLogger(__name__)
 
-SCANS = ("pre_contrast", "low_dose", "standard_dose")
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 WHITE_MATTER_SNR_THRESHOLD = 0.9
+NUM_STREAMS = 7  # parameters, anatomy, enhancement, deformation, bias, noise, acquisition plan
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,8 @@ class SimulatedCase:
     """A simulated case and its ground truth.
 
     Attributes:
-        pre_contrast, low_dose, standard_dose: the scans, float32 images (physical geometry of each).
+        pre_contrast, low_dose, standard_dose: the scans, float32 images (physical geometry of each; the
+            values before any int16 storage).
         lesion_labels: uint16 on the PC grid, lesion k = k (1-based, as ``metadata["simulation"]["lesions"]``).
         brain_mask: uint8 (0/1) true brain mask on the PC grid.
         bias_field: float32 multiplicative bias field on the PC grid (the same physical field in all scans).
@@ -53,6 +67,8 @@ class SimulatedCase:
         motion: rigid motion of "low_dose" and "standard_dose" (PC physical point -> scan physical point).
         metadata: the raw-format metadata dict (``metadataTr/CASE.json``).
         noiseless: per scan the noiseless image (bias and gain applied, no noise), or None.
+        brain_fraction_outside: per scan, fraction of the true brain outside that scan's field of view.
+        storage: per scan the int16 rescaling the writer uses, or None (float32 files).
     """
 
     pre_contrast: sitk.Image
@@ -66,6 +82,8 @@ class SimulatedCase:
     motion: dict[str, sitk.Euler3DTransform]
     metadata: dict[str, Any]
     noiseless: dict[str, sitk.Image] | None
+    brain_fraction_outside: dict[str, float] = field(default_factory=dict)
+    storage: dict[str, Int16Rescaling] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,30 +121,6 @@ def draw_parameters(
     return CaseParameters(field_strength_t, agent, dose_fraction, preset, snr, gains, motion, slice_factor)
 
 
-def output_grid(
-    domain: sitk.Image, spacing_mm: tuple[float, float, float], direction: tuple[float, ...]
-) -> sitk.Image:
-    """A float32 grid with ``direction`` and ``spacing_mm`` covering ``domain``'s physical box."""
-    matrix = np.asarray(direction, dtype=float).reshape(3, 3)
-    low, high = physical_bounding_box(domain)
-    corners = np.array(np.meshgrid(*zip(low, high, strict=True), indexing="ij")).reshape(3, -1)
-    local = matrix.T @ corners  # coordinates along the grid axes
-    size = [int(np.ceil((local[k].max() - local[k].min()) / spacing_mm[k])) + 1 for k in range(3)]
-    grid = sitk.Image(size, sitk.sitkFloat32)
-    grid.SetSpacing([float(v) for v in spacing_mm])
-    grid.SetDirection([float(v) for v in matrix.ravel()])
-    grid.SetOrigin([float(v) for v in matrix @ local.min(axis=1)])
-    return grid
-
-
-def anti_aliasing_sigma_mm(grid: sitk.Image, working_spacing_mm: float) -> list[float]:
-    """Gaussian sigma per physical axis (mm) taking the working grid to ``grid``'s voxel size (FWHM =
-    spacing), projected onto the atlas axes (exact for axis-aligned directions)."""
-    matrix = np.array(grid.GetDirection()).reshape(3, 3)
-    variance = np.maximum((np.array(grid.GetSpacing()) ** 2 - working_spacing_mm**2) * FWHM_TO_SIGMA**2, 0.0)
-    return [float(np.sqrt((matrix[row] ** 2 * variance).sum())) for row in range(3)]
-
-
 def _image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(grid)
@@ -142,8 +136,12 @@ def _pull(
     smoothing_mm: list[float] | None = None,
 ) -> np.ndarray:
     image = _image(array, source)
-    if smoothing_mm is not None and max(smoothing_mm) > 0:
+    if smoothing_mm is not None and min(smoothing_mm) > 0:
         image = sitk.SmoothingRecursiveGaussian(image, smoothing_mm)
+    elif smoothing_mm is not None:  # some axes need no smoothing (e.g. sub-slices of thick slices)
+        for axis, sigma_mm in enumerate(smoothing_mm):
+            if sigma_mm > 0:
+                image = sitk.RecursiveGaussian(image, sigma_mm, direction=axis)
     return sitk.GetArrayFromImage(sitk.Resample(image, target, transform, interpolator, 0.0))
 
 
@@ -165,16 +163,6 @@ def _lesion_labels(
     return pulled
 
 
-def scan_grids(settings: SimulationSettings, maps: BrainMaps, slice_factor: float) -> dict[str, sitk.Image]:
-    """Output grid per scan: PC isotropic; LD and SD the same, or with slices ``slice_factor`` thicker."""
-    pc_grid = output_grid(maps.grid, (settings.spacing_mm,) * 3, settings.direction)
-    contrast_grid = pc_grid
-    if slice_factor > 1:
-        contrast_spacing = (settings.spacing_mm, settings.spacing_mm, settings.spacing_mm * slice_factor)
-        contrast_grid = output_grid(maps.grid, contrast_spacing, settings.direction)
-    return {"pre_contrast": pc_grid, "low_dose": contrast_grid, "standard_dose": contrast_grid}
-
-
 def _object_to_atlas(scan: str, deformation: sitk.Transform, parameters: CaseParameters) -> sitk.Transform:
     """q -> D(R^-1(q)): scan point to atlas point (R = identity for PC)."""
     if scan == "pre_contrast":
@@ -182,35 +170,70 @@ def _object_to_atlas(scan: str, deformation: sitk.Transform, parameters: CasePar
     return sitk.CompositeTransform([deformation, parameters.motion[scan].GetInverse()])
 
 
+def _with_sequence_kind(parameters: CaseParameters, plan: AcquisitionPlan) -> CaseParameters:
+    """The case parameters with an MPRAGE preset of the same field when the plan asks for one."""
+    if not plan.mprage:
+        return parameters
+    presets = presets_for_field(parameters.field_strength_t, "mprage")
+    return replace(parameters, preset=presets[int(plan.preset_draw * len(presets))])
+
+
+@dataclass(frozen=True)
+class PhantomObject:
+    """The noiseless object of a case in the atlas frame (working grid)."""
+
+    signals: list[np.ndarray]  # PC, LD, SD signal, float32 (z, y, x), image intensity units at gain 1
+    enhancement: EnhancementMaps
+    deformation: sitk.Transform  # object (PC physical point) -> atlas
+    relaxivity_l_per_mmol_s: float
+    standard_dose_mmol_per_kg: float
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """Each scan's grid, the true brain in the PC frame and the fraction of it outside each scan."""
+
+    grids: dict[str, sitk.Image]
+    brain_reference: np.ndarray  # uint8 (z, y, x) true brain on ``reference``
+    reference: sitk.Image  # isotropic grid at spacing_mm with settings.direction
+    brain_fraction_outside: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """The acquired scans before storage."""
+
+    images: dict[str, sitk.Image]
+    noiseless: dict[str, sitk.Image]
+    noise_sigma: dict[str, float]
+    bias_coefficients: np.ndarray
+
+
 def _render(signal: np.ndarray, maps: BrainMaps, grid: sitk.Image, transform: sitk.Transform) -> np.ndarray:
-    """Anti-alias the object-grid signal for ``grid``'s voxel size and resample it through ``transform``."""
-    smoothing = anti_aliasing_sigma_mm(grid, float(min(maps.grid.GetSpacing())))
-    return _pull(signal, maps.grid, grid, transform, sitk.sitkLinear, smoothing)
+    """Anti-alias the object-grid signal for ``grid``'s voxel size and resample it through ``transform``;
+    thick slices are the mean of sub-slices no thicker than the working grid (box slice profile)."""
+    working_mm = float(min(maps.grid.GetSpacing()))
+    axis = thick_axis(grid)
+    if axis is None:
+        return _pull(
+            signal, maps.grid, grid, transform, sitk.sitkLinear, anti_aliasing_sigma_mm(grid, working_mm)
+        )
+    fine, count = subslice_grid(grid, axis, working_mm)
+    pulled = _pull(
+        signal, maps.grid, fine, transform, sitk.sitkLinear, anti_aliasing_sigma_mm(fine, working_mm)
+    )
+    return average_subslices(pulled, axis, count)
 
 
-def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) -> SimulatedCase:
-    """Simulate case ``case_index`` of the series started by ``seed`` (identical for any series length).
-
-    Args:
-        settings: what to draw and on which grid.
-        seed: series seed (>= 0).
-        case_index: index of the case in the series (>= 0); its random stream is the child
-            ``SeedSequence(seed, spawn_key=(case_index,))``.
-
-    Returns:
-        The case (see :class:`SimulatedCase`).
-    """
-    if seed < 0 or case_index < 0:
-        raise ValueError(f"seed and case_index must be >= 0, got seed={seed}, case_index={case_index}.")
-    streams = [
-        np.random.default_rng(child)
-        for child in np.random.SeedSequence(seed, spawn_key=(case_index,)).spawn(6)
-    ]
-    rng_parameters, rng_anatomy, rng_enhancement, rng_deformation, rng_bias, rng_noise = streams
-    maps = brain_maps(settings.object_spacing_mm)
-    parameters = draw_parameters(settings, maps, rng_parameters)
-    native = head_fractions(maps, rng_anatomy)
-    enhancement = simulate_enhancement(maps, native["dura"], rng_enhancement, settings)
+def _phantom_object(
+    settings: SimulationSettings,
+    maps: BrainMaps,
+    parameters: CaseParameters,
+    streams: list[np.random.Generator],
+) -> PhantomObject:
+    """Anatomy, enhancement, the three noiseless signals and the deformation (streams 1-3)."""
+    native = head_fractions(maps, streams[1])
+    enhancement = simulate_enhancement(maps, native["dura"], streams[2], settings)
     agent = find_agent(parameters.agent)
     relaxivity = agent.relaxivity_l_per_mmol_s(parameters.field_strength_t)
     scales = [
@@ -222,113 +245,146 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
         native, enhancement, parameters.field_strength_t, parameters.preset, relaxivity, scales
     )
     white_matter_signal = float(tissue_signal("white_matter", parameters.field_strength_t, parameters.preset))
-    intensity = settings.reference_intensity / white_matter_signal
-    deformation = random_deformation(maps, rng_deformation, settings.deformation_mm, settings.max_scaling)
+    intensity = np.float32(settings.reference_intensity / white_matter_signal)
+    deformation = random_deformation(maps, streams[3], settings.deformation_mm, settings.max_scaling)
+    return PhantomObject(
+        [signal * intensity for signal in signals],
+        enhancement,
+        deformation,
+        relaxivity,
+        agent.standard_dose_mmol_per_kg,
+    )
 
-    grids = scan_grids(settings, maps, parameters.slice_factor)
-    pc_grid = grids["pre_contrast"]
+
+def _scan_geometry(
+    settings: SimulationSettings,
+    maps: BrainMaps,
+    deformation: sitk.Transform,
+    motion: dict[str, sitk.Euler3DTransform],
+    plan: AcquisitionPlan,
+) -> ScanGeometry:
+    """Each scan's grid as planned (spacing, direction, slab cropped in its own frame after its motion)."""
+    reference = output_grid(maps.grid, (settings.spacing_mm,) * 3, settings.direction)
+    brain = (_pull(maps.brain, maps.grid, reference, deformation, sitk.sitkLinear) > 0.5).astype(np.uint8)
+    points = brain_points_mm(brain, reference)
+    grids = {scan: output_grid(maps.grid, plan.spacing_mm[scan], plan.direction[scan]) for scan in SCANS}
+    for scan, target in plan.fov_target.items():
+        assert plan.cut_side is not None  # set whenever a target is
+        grids[scan] = crop_to_brain_fraction(grids[scan], points, motion[scan], target, plan.cut_side)
+    outside = {scan: fraction_outside(points, grids[scan], motion.get(scan)) for scan in SCANS}
+    return ScanGeometry(grids, brain, reference, outside)
+
+
+def _acquire(
+    maps: BrainMaps,
+    phantom: PhantomObject,
+    parameters: CaseParameters,
+    grids: dict[str, sitk.Image],
+    streams: list[np.random.Generator],
+    bias_field_strength: float,
+) -> Acquisition:
+    """Render each scan, apply bias field (stream 4), then gain and Rician noise (stream 5)."""
     centre = brain_centre_mm(maps)
-    bias_coefficients = artifacts.draw_bias_coefficients(rng_bias, settings.bias_field_strength)
+    bias_coefficients = artifacts.draw_bias_coefficients(streams[4], bias_field_strength)
     clean = {
-        scan: _render(
-            signal * np.float32(intensity), maps, grids[scan], _object_to_atlas(scan, deformation, parameters)
-        )
+        scan: _render(signal, maps, grids[scan], _object_to_atlas(scan, phantom.deformation, parameters))
         * artifacts.bias_field(grids[scan], bias_coefficients, centre)
-        for scan, signal in zip(SCANS, signals, strict=True)
+        for scan, signal in zip(SCANS, phantom.signals, strict=True)
     }
+    pc_grid = grids["pre_contrast"]
     white_matter = (
-        _pull(maps.white_matter, maps.grid, pc_grid, deformation, sitk.sitkLinear)
+        _pull(maps.white_matter, maps.grid, pc_grid, phantom.deformation, sitk.sitkLinear)
         >= WHITE_MATTER_SNR_THRESHOLD
     )
     sigma_0 = float(clean["pre_contrast"][white_matter].mean()) / parameters.snr
     images, noiseless = {}, {}
     for scan in SCANS:
         gain = np.float32(parameters.gains[scan])
-        images[scan] = _image(gain * artifacts.add_rician_noise(clean[scan], sigma_0, rng_noise), grids[scan])
+        images[scan] = _image(
+            gain * artifacts.add_rician_noise(clean[scan], sigma_0, streams[5]), grids[scan]
+        )
         noiseless[scan] = _image((gain * clean[scan]).astype(np.float32), grids[scan])
     noise_sigma = {scan: sigma_0 * parameters.gains[scan] for scan in SCANS}
+    return Acquisition(images, noiseless, noise_sigma, bias_coefficients)
 
-    brain = (_pull(maps.brain, maps.grid, pc_grid, deformation, sitk.sitkLinear) > 0.5).astype(np.uint8)
-    labels = _lesion_labels(maps, enhancement.lesion_labels, enhancement.lesions, pc_grid, deformation)
-    metadata = _metadata(
-        settings,
-        seed,
-        case_index,
-        parameters,
-        relaxivity,
-        agent.standard_dose_mmol_per_kg,
-        noise_sigma,
-        enhancement,
-        deformation,
-        grids,
+
+def _same_grid(first: sitk.Image, second: sitk.Image) -> bool:
+    return (first.GetSize(), first.GetSpacing(), first.GetOrigin(), first.GetDirection()) == (
+        second.GetSize(),
+        second.GetSpacing(),
+        second.GetOrigin(),
+        second.GetDirection(),
     )
+
+
+def _brain_on(
+    grid: sitk.Image, geometry: ScanGeometry, maps: BrainMaps, deformation: sitk.Transform
+) -> np.ndarray:
+    """The true brain mask (uint8) on ``grid`` (the reference one when the grids agree)."""
+    if _same_grid(grid, geometry.reference):
+        return geometry.brain_reference
+    return (_pull(maps.brain, maps.grid, grid, deformation, sitk.sitkLinear) > 0.5).astype(np.uint8)
+
+
+def _case_streams(seed: int, case_index: int) -> list[np.random.Generator]:
+    """The case's independent random streams (children of ``SeedSequence(seed, spawn_key=(case_index,))``)."""
+    children = np.random.SeedSequence(seed, spawn_key=(case_index,)).spawn(NUM_STREAMS)
+    return [np.random.default_rng(child) for child in children]
+
+
+def _storage(settings: SimulationSettings, images: dict[str, sitk.Image]) -> dict[str, Int16Rescaling] | None:
+    """Per scan the int16 rescaling a scanner would choose, or None for float32 storage."""
+    if settings.storage_dtype != "int16":
+        return None
+    return {scan: int16_rescaling(sitk.GetArrayViewFromImage(images[scan])) for scan in SCANS}
+
+
+def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) -> SimulatedCase:
+    """Simulate case ``case_index`` of the series started by ``seed`` (identical for any series length).
+
+    Args:
+        settings: what to draw and on which grid.
+        seed: series seed (>= 0).
+        case_index: index of the case in the series (>= 0); its random streams are the children of
+            ``SeedSequence(seed, spawn_key=(case_index,))``.
+
+    Returns:
+        The case (see :class:`SimulatedCase`).
+    """
+    if seed < 0 or case_index < 0:
+        raise ValueError(f"seed and case_index must be >= 0, got seed={seed}, case_index={case_index}.")
+    streams = _case_streams(seed, case_index)
+    maps = brain_maps(settings.object_spacing_mm)
+    parameters = draw_parameters(settings, maps, streams[0])
+    plan = draw_acquisition_plan(settings, streams[6], parameters.slice_factor)
+    parameters = _with_sequence_kind(parameters, plan)
+    phantom = _phantom_object(settings, maps, parameters, streams)
+    geometry = _scan_geometry(settings, maps, phantom.deformation, parameters.motion, plan)
+    acquisition = _acquire(maps, phantom, parameters, geometry.grids, streams, settings.bias_field_strength)
+    pc_grid = geometry.grids["pre_contrast"]
+    labels = _lesion_labels(
+        maps, phantom.enhancement.lesion_labels, phantom.enhancement.lesions, pc_grid, phantom.deformation
+    )
+    storage = _storage(settings, acquisition.images)
+    metadata = case_metadata(
+        settings, seed, case_index, parameters, phantom, acquisition.noise_sigma, geometry.grids
+    )
+    metadata["simulation"].update(realism_record(plan, geometry.brain_fraction_outside, storage))
     logger.debug("Simulated case %d of seed %d: %s", case_index, seed, metadata["simulation"]["scan"])
     return SimulatedCase(
-        pre_contrast=images["pre_contrast"],
-        low_dose=images["low_dose"],
-        standard_dose=images["standard_dose"],
+        pre_contrast=acquisition.images["pre_contrast"],
+        low_dose=acquisition.images["low_dose"],
+        standard_dose=acquisition.images["standard_dose"],
         lesion_labels=_image(labels, pc_grid),
-        brain_mask=_image(brain, pc_grid),
-        bias_field=_image(artifacts.bias_field(pc_grid, bias_coefficients, centre), pc_grid),
-        noise_sigma=noise_sigma,
+        brain_mask=_image(_brain_on(pc_grid, geometry, maps, phantom.deformation), pc_grid),
+        bias_field=_image(
+            artifacts.bias_field(pc_grid, acquisition.bias_coefficients, brain_centre_mm(maps)), pc_grid
+        ),
+        noise_sigma=acquisition.noise_sigma,
         gains=dict(parameters.gains),
         motion=dict(parameters.motion),
         metadata=metadata,
-        noiseless=noiseless if settings.keep_noiseless else None,
+        noiseless=acquisition.noiseless if settings.keep_noiseless else None,
+        brain_fraction_outside=dict(geometry.brain_fraction_outside),
+        storage=storage,
     )
-
-
-def _metadata(
-    settings: SimulationSettings,
-    seed: int,
-    case_index: int,
-    parameters: CaseParameters,
-    relaxivity: float,
-    standard_dose: float,
-    noise_sigma: dict[str, float],
-    enhancement: EnhancementMaps,
-    deformation: sitk.Transform,
-    grids: dict[str, sitk.Image],
-) -> dict[str, Any]:
-    lesions = [
-        {
-            "label": label,
-            "kind": lesion.kind,
-            "diameter_mm": round(lesion.diameter_mm, 3),
-            "center_mm": [round(float(v), 3) for v in inverse_point(deformation, np.array(lesion.center_mm))],
-            "peak_concentration_mmol_per_l": round(lesion.peak_concentration_mmol_per_l, 4),
-        }
-        for label, lesion in enumerate(enhancement.lesions, start=1)
-    ]
-    return {
-        "field_strength_t": parameters.field_strength_t,
-        "contrast_agent": parameters.agent,
-        "dose_fraction": parameters.dose_fraction,
-        "repetition_time_ms": parameters.preset.repetition_time_ms,
-        "echo_time_ms": parameters.preset.echo_time_ms,
-        "flip_angle_deg": parameters.preset.flip_angle_deg,
-        "scanner": "simulated",
-        "simulation": {
-            "generator": "gdr_toolkit.simulation",
-            "seed": seed,
-            "case_index": case_index,
-            "sequence_preset": parameters.preset.name,
-            "relaxivity_l_per_mmol_s": relaxivity,
-            "standard_dose_mmol_per_kg": standard_dose,
-            "snr": parameters.snr,
-            "snr_definition": "mean noiseless pre-contrast signal in white matter (fraction >= 0.9) / noise sigma",
-            "noise_sigma": noise_sigma,
-            "gain": dict(parameters.gains),
-            "motion": {scan: artifacts.rigid_motion_record(parameters.motion[scan]) for scan in SCANS[1:]},
-            "scan": {
-                scan: {"spacing_mm": list(grids[scan].GetSpacing()), "size": list(grids[scan].GetSize())}
-                for scan in SCANS
-            },
-            "concentration_mmol_per_l_at_standard_dose": {
-                name: (value if isinstance(value, float) else "per lesion")
-                for name, value in enhancement.concentrations.items()
-            },
-            "lesions": lesions,
-            "settings": settings.to_json_dict(),
-        },
-    }

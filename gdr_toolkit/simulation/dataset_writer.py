@@ -16,6 +16,7 @@ from gdr_toolkit.dataset.image_io import write_image_atomic
 from gdr_toolkit.dataset.raw_layout import DatasetDescription, RawCase, case_files, write_dataset_description
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.simulation.case_simulator import simulate_case
+from gdr_toolkit.simulation.scanner_storage import write_rescaled_int16_atomic
 from gdr_toolkit.simulation.settings import SimulationSettings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ METADATA_KEYS = (
     "echo_time_ms",
     "flip_angle_deg",
     "scanner",
-)
+)  # plus "inversion_time_ms" in MPRAGE cases
 
 
 def case_id(index: int) -> str:
@@ -57,11 +58,18 @@ def _is_complete(case: RawCase) -> bool:
 
 
 def write_case(settings: SimulationSettings, seed: int, index: int, case: RawCase) -> str:
-    """Simulate case ``index`` and write its five files (metadata last, so it marks completion)."""
+    """Simulate case ``index`` and write its five files (metadata last, so it marks completion); scans are
+    float32, or int16 with scl_slope/scl_inter when ``settings.storage_dtype`` is "int16"."""
     simulated = simulate_case(settings, seed, index)
-    write_image_atomic(simulated.pre_contrast, case.pre_contrast)
-    write_image_atomic(simulated.low_dose, case.low_dose)
-    write_image_atomic(simulated.standard_dose, case.standard_dose)
+    for scan, path in (
+        ("pre_contrast", case.pre_contrast),
+        ("low_dose", case.low_dose),
+        ("standard_dose", case.standard_dose),
+    ):
+        if simulated.storage is not None:
+            write_rescaled_int16_atomic(getattr(simulated, scan), simulated.storage[scan], path)
+        else:
+            write_image_atomic(getattr(simulated, scan), path)
     write_image_atomic(simulated.lesion_labels, case.lesions)
     write_json_atomic(simulated.metadata, case.metadata)
     return case.case_id
@@ -104,7 +112,7 @@ def write_simulated_dataset(
     description = DatasetDescription(
         name=dataset_folder.name,
         description=(
-            "Simulated brain MRI phantom (gdr_toolkit.simulation): spoiled gradient echo pre-contrast, "
+            "Simulated brain MRI phantom (gdr_toolkit.simulation): T1w pre-contrast, "
             f"low-dose and standard-dose T1w with lesions; seed {seed}, {num_test} test case(s)."
         ),
         num_training=num_training,

@@ -1,7 +1,8 @@
 """Noiseless MR signal of the phantom from tissue fractions, concentrations and the sequence.
 
 Each voxel holds compartments (tissue classes) with fractions f_t; compartments do not exchange water,
-so the voxel signal is the fraction-weighted sum of the compartments' SPGR signals:
+so the voxel signal is the fraction-weighted sum of the compartments' signals (SPGR shown; MPRAGE
+alike):
 
     S(x) = sum_t f_t(x) * SPGR(M0_t, T1_t(C_t(x)), T2*_t; TR, TE, a),   1/T1_t = 1/T1_t,0 + r1 * C_t
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gdr_toolkit.simulation.enhancement import EnhancementMaps
+from gdr_toolkit.simulation.mprage import mprage_signal
 from gdr_toolkit.simulation.signal_equation import SequencePreset, spgr_signal, t1_with_agent
 from gdr_toolkit.simulation.tissue_properties import find_tissue
 
@@ -29,10 +31,12 @@ def tissue_signal(
     concentration_mmol_per_l: float | np.ndarray = 0.0,
     relaxivity_l_per_mmol_s: float = 1.0,
 ) -> np.ndarray:
-    """SPGR signal of tissue ``name`` (fraction 1) holding agent at ``concentration_mmol_per_l``."""
+    """SPGR or MPRAGE signal (``preset.kind``) of tissue ``name`` (fraction 1) holding agent at
+    ``concentration_mmol_per_l``."""
     tissue = find_tissue(name)
     t1_ms = t1_with_agent(tissue.t1_at(field_strength_t), concentration_mmol_per_l, relaxivity_l_per_mmol_s)
-    return spgr_signal(tissue.proton_density, t1_ms, preset, tissue.t2_star_at(field_strength_t))
+    signal = mprage_signal if preset.kind == "mprage" else spgr_signal
+    return signal(tissue.proton_density, t1_ms, preset, tissue.t2_star_at(field_strength_t))
 
 
 def compartment_fractions(

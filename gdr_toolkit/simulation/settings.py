@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from gdr_toolkit.dataset.agents import CONTRAST_AGENTS, find_agent
 
-SETTINGS_SCHEMA_VERSION = 1
+SETTINGS_SCHEMA_VERSION = 2  # 2: field of view, thick-slice PC, MPRAGE, int16 storage, obliquity
 IDENTITY_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+CUT_SIDES = ("superior", "inferior", "anterior", "posterior", "left", "right")
+FOV_SCANS = ("low_dose", "standard_dose", "both")
+MAX_BRAIN_OUTSIDE = 0.5
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class SimulationSettings:
         direction: output direction cosines (row-major 3x3, orthonormal), LPS identity by default. The
             phantom in physical space does not depend on it, only the voxel grid does.
         anisotropic_fraction: fraction of cases whose low- and standard-dose scans have thick slices
-            (spacing_mm * U[2, 3] along the grid's third axis).
+            (spacing_mm * U[2, 3] along the grid axis ``slice_axis``).
         field_strengths_t: fields drawn uniformly (tesla).
         agents: generic names of the agents drawn uniformly.
         dose_fraction_range: low dose relative to the standard dose, drawn uniformly.
@@ -40,6 +43,21 @@ class SimulationSettings:
         gain_range: per-scan receiver gain, drawn uniformly.
         reference_intensity: image intensity of pre-contrast white matter at gain 1 and no bias.
         keep_noiseless: keep the noiseless images in :class:`SimulatedCase` (ground truth).
+        fov_crop_fraction: share of cases whose LD and/or SD slab is planned too small, so that part of
+            the brain lies outside that scan's field of view (its grid is cropped: smaller size, other origin).
+        fov_crop_scans: which scans get the cropped slab: "low_dose", "standard_dose" or "both".
+        fov_brain_outside_range: fraction of the true brain outside the cropped slab, drawn uniformly
+            (each scan's slab is placed in its own scanner frame, after its motion).
+        fov_cut_sides: the side the slab misses, drawn uniformly ("superior": the top of the head).
+        thick_pc_fraction: share of cases whose pre-contrast scan is a thick-slice (2D-like) acquisition.
+        thick_slice_mm_range: slice thickness (= slice spacing) of thick-slice PC scans, drawn uniformly, mm
+            (in-plane spacing stays ``spacing_mm``); must be >= spacing_mm when used.
+        slice_axis: grid axis (0, 1, 2 = first, second, third index axis) of thick slices, PC and LD/SD.
+        mprage_fraction: share of cases acquired with an MPRAGE preset instead of spoiled gradient echo.
+        storage_dtype: "float32", or "int16" written with NIfTI scl_slope/scl_inter as a scanner does.
+        oblique_fraction: share of cases whose scans have oblique direction cosines.
+        oblique_angle_range_deg: rotation of the direction cosines about a random axis, degrees; PC and the
+            (jointly planned) LD/SD series get separate rotations.
     """
 
     spacing_mm: float = 2.0
@@ -60,6 +78,17 @@ class SimulationSettings:
     gain_range: tuple[float, float] = (0.8, 1.25)
     reference_intensity: float = 1000.0
     keep_noiseless: bool = True
+    fov_crop_fraction: float = 0.0
+    fov_crop_scans: Literal["low_dose", "standard_dose", "both"] = "both"
+    fov_brain_outside_range: tuple[float, float] = (0.1, 0.3)
+    fov_cut_sides: tuple[str, ...] = ("superior",)
+    thick_pc_fraction: float = 0.0
+    thick_slice_mm_range: tuple[float, float] = (3.0, 5.0)
+    slice_axis: int = 2
+    mprage_fraction: float = 0.0
+    storage_dtype: Literal["float32", "int16"] = "float32"
+    oblique_fraction: float = 0.0
+    oblique_angle_range_deg: tuple[float, float] = (3.0, 15.0)
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.spacing_mm <= 8.0:
@@ -76,8 +105,18 @@ class SimulationSettings:
             raise ValueError(
                 f"direction must be 9 numbers of an orthonormal 3x3 matrix, got {self.direction}."
             )
-        if not 0.0 <= self.anisotropic_fraction <= 1.0:
-            raise ValueError(f"anisotropic_fraction must be in [0, 1], got {self.anisotropic_fraction}.")
+        for name in (
+            "anisotropic_fraction",
+            "fov_crop_fraction",
+            "thick_pc_fraction",
+            "mprage_fraction",
+            "oblique_fraction",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"{name} is a share of cases and must be in [0, 1], got {getattr(self, name)}."
+                )
+        self._check_realism()
         low, high = self.dose_fraction_range
         if not 0 < low <= high < 1:
             raise ValueError(
@@ -96,6 +135,35 @@ class SimulationSettings:
         for name in self.agents:
             find_agent(name)
 
+    def _check_realism(self) -> None:
+        if self.fov_crop_scans not in FOV_SCANS:
+            raise ValueError(f"fov_crop_scans must be one of {FOV_SCANS}, got {self.fov_crop_scans!r}.")
+        low, high = self.fov_brain_outside_range
+        if not 0.0 <= low <= high <= MAX_BRAIN_OUTSIDE:
+            raise ValueError(
+                f"fov_brain_outside_range must satisfy 0 <= low <= high <= {MAX_BRAIN_OUTSIDE}, "
+                f"got {self.fov_brain_outside_range}."
+            )
+        if not self.fov_cut_sides or not set(self.fov_cut_sides) <= set(CUT_SIDES):
+            raise ValueError(
+                f"fov_cut_sides must be a non-empty subset of {CUT_SIDES}, got {self.fov_cut_sides}."
+            )
+        low, high = self.thick_slice_mm_range
+        if self.thick_pc_fraction > 0 and not self.spacing_mm <= low <= high:
+            raise ValueError(
+                f"thick_slice_mm_range must satisfy spacing_mm={self.spacing_mm} <= low <= high mm, "
+                f"got {self.thick_slice_mm_range}."
+            )
+        if self.slice_axis not in (0, 1, 2):
+            raise ValueError(f"slice_axis must be 0, 1 or 2, got {self.slice_axis}.")
+        if self.storage_dtype not in ("float32", "int16"):
+            raise ValueError(f"storage_dtype must be 'float32' or 'int16', got {self.storage_dtype!r}.")
+        low, high = self.oblique_angle_range_deg
+        if not 0.0 <= low <= high <= 45.0:
+            raise ValueError(
+                f"oblique_angle_range_deg must satisfy 0 <= low <= high <= 45, got {self.oblique_angle_range_deg}."
+            )
+
     @property
     def object_spacing_mm(self) -> float:
         """The working (object model) spacing in mm."""
@@ -107,6 +175,24 @@ class SimulationSettings:
     def tiny(cls, **overrides: Any) -> SimulationSettings:
         """Small, fast volumes for tests: 4 mm output on a 2 mm object grid."""
         return cls(**{"spacing_mm": 4.0, **overrides})
+
+    @classmethod
+    def realistic_mix(cls, **overrides: Any) -> SimulationSettings:
+        """A mix of what real data brings: about 1/3 of cases with an LD/SD slab missing 10-30 % of the
+        brain, 1/4 with a thick-slice PC (3-5 mm, at least 1.5-2.5 x spacing_mm), 1/3 MPRAGE, 1/4 oblique,
+        all stored as rescaled int16. ``overrides`` replace any field (e.g. ``spacing_mm``)."""
+        spacing_mm = float(overrides.get("spacing_mm", cls.spacing_mm))
+        mix: dict[str, Any] = {
+            "fov_crop_fraction": 1.0 / 3.0,
+            "fov_crop_scans": "both",
+            "fov_brain_outside_range": (0.1, 0.3),
+            "thick_pc_fraction": 0.25,
+            "thick_slice_mm_range": (max(3.0, 1.5 * spacing_mm), max(5.0, 2.5 * spacing_mm)),
+            "mprage_fraction": 1.0 / 3.0,
+            "storage_dtype": "int16",
+            "oblique_fraction": 0.25,
+        }
+        return cls(**{**mix, **overrides})
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"schema_version": SETTINGS_SCHEMA_VERSION, **asdict(self)}

@@ -1,8 +1,10 @@
-"""Spoiled gradient echo (SPGR/FLASH) signal and T1 shortening by a gadolinium agent (method.md s. 7).
+"""Spoiled gradient echo (SPGR/FLASH) and MPRAGE signals, T1 shortening by a gadolinium agent (method.md s. 7).
 
 Steady-state signal of a spoiled gradient echo::
 
     S = M0 * sin(a) * (1 - E1) / (1 - cos(a) * E1) * exp(-TE / T2*),   E1 = exp(-TR / T1)
+
+The inversion-recovery MPRAGE / 3D TurboFLASH signal is in :mod:`gdr_toolkit.simulation.mprage`.
 
 T1 shortening by an agent at concentration C (fast water exchange)::
 
@@ -14,6 +16,7 @@ with r1 in L/(mmol*s) and C in mmol/L, so r1 * C is in 1/s; T1 values are in ms 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -22,14 +25,19 @@ MS_PER_S = 1000.0
 
 @dataclass(frozen=True)
 class SequencePreset:
-    """A 3D spoiled gradient echo protocol.
+    """A 3D T1-weighted protocol: spoiled gradient echo, or MPRAGE (inversion-prepared TurboFLASH).
 
     Attributes:
         name: protocol label.
         field_strength_t: field the protocol is typical for, in tesla.
-        repetition_time_ms: TR in ms.
+        repetition_time_ms: TR in ms (SPGR: between excitations; MPRAGE: between inversions).
         echo_time_ms: TE in ms.
         flip_angle_deg: excitation flip angle in degrees.
+        kind: "spgr" or "mprage".
+        inversion_time_ms: MPRAGE: TI, inversion to the centre of k-space (the central excitation), ms.
+        echo_spacing_ms: MPRAGE: time between the excitations of one readout train, ms.
+        excitations_per_inversion: MPRAGE: length of the readout train (the centre is its middle).
+        inversion_efficiency: MPRAGE: Mz after the inversion is -efficiency * Mz before it (1: perfect).
     """
 
     name: str
@@ -37,6 +45,11 @@ class SequencePreset:
     repetition_time_ms: float
     echo_time_ms: float
     flip_angle_deg: float
+    kind: Literal["spgr", "mprage"] = "spgr"
+    inversion_time_ms: float | None = None
+    echo_spacing_ms: float | None = None
+    excitations_per_inversion: int | None = None
+    inversion_efficiency: float = 1.0
 
 
 SPGR_PRESETS: tuple[SequencePreset, ...] = (
@@ -47,12 +60,23 @@ SPGR_PRESETS: tuple[SequencePreset, ...] = (
 )
 
 
-def presets_for_field(field_strength_t: float) -> tuple[SequencePreset, ...]:
-    """The presets whose field strength is closest to ``field_strength_t`` tesla."""
-    distances = [abs(preset.field_strength_t - field_strength_t) for preset in SPGR_PRESETS]
+# Typical MPRAGE protocols: 3 T after the ADNI protocol (TR 2300, TI 900, 9 deg), 1.5 T after ADNI's
+# 1.5 T protocol (TR 2400, TI 1000, 8 deg); echo spacings and train lengths are typical vendor values.
+MPRAGE_PRESETS: tuple[SequencePreset, ...] = (
+    SequencePreset("mprage_1.5t", 1.5, 2400.0, 3.6, 8.0, "mprage", 1000.0, 8.6, 160, 0.96),
+    SequencePreset("mprage_3t", 3.0, 2300.0, 2.98, 9.0, "mprage", 900.0, 7.0, 192, 0.96),
+)
+
+
+def presets_for_field(
+    field_strength_t: float, kind: Literal["spgr", "mprage"] = "spgr"
+) -> tuple[SequencePreset, ...]:
+    """The presets of ``kind`` whose field strength is closest to ``field_strength_t`` tesla."""
+    candidates = SPGR_PRESETS if kind == "spgr" else MPRAGE_PRESETS
+    distances = [abs(preset.field_strength_t - field_strength_t) for preset in candidates]
     nearest = min(distances)
     return tuple(
-        preset for preset, distance in zip(SPGR_PRESETS, distances, strict=True) if distance == nearest
+        preset for preset, distance in zip(candidates, distances, strict=True) if distance == nearest
     )
 
 

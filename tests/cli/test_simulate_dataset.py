@@ -33,3 +33,38 @@ def test_cli_without_gdr_raw_fails_clearly(monkeypatch, capsys):
     monkeypatch.delenv("gdr_raw", raising=False)
     assert main(["-d", "15", "-n", "1"]) == 1
     assert "gdr_raw" in capsys.readouterr().err
+
+
+def test_realism_flags_build_the_settings():
+    from gdr_toolkit.cli.simulate_dataset import build_parser, settings_from_arguments
+    from gdr_toolkit.simulation import SimulationSettings
+
+    args = build_parser().parse_args(["-d", "1", "-n", "1", "--realism", "mixed", "--storage", "float32"])
+    assert settings_from_arguments(args) == SimulationSettings.realistic_mix(storage_dtype="float32")
+    args = build_parser().parse_args(
+        ["-d", "1", "-n", "1", "--spacing", "4", "--fov-fraction", "0.5", "--fov-scans", "low_dose",
+         "--fov-brain-outside", "0.05", "0.2", "--fov-sides", "superior", "left", "--thick-pc-fraction", "1",
+         "--thick-slice-mm", "6", "8", "--slice-axis", "1", "--mprage-fraction", "0.3", "--storage", "int16",
+         "--oblique-fraction", "0.2", "--oblique-deg", "2", "10"]
+    )  # fmt: skip
+    assert settings_from_arguments(args) == SimulationSettings(
+        spacing_mm=4.0,
+        fov_crop_fraction=0.5,
+        fov_crop_scans="low_dose",
+        fov_brain_outside_range=(0.05, 0.2),
+        fov_cut_sides=("superior", "left"),
+        thick_pc_fraction=1.0,
+        thick_slice_mm_range=(6.0, 8.0),
+        slice_axis=1,
+        mprage_fraction=0.3,
+        storage_dtype="int16",
+        oblique_fraction=0.2,
+        oblique_angle_range_deg=(2.0, 10.0),
+    )
+    assert settings_from_arguments(build_parser().parse_args(["-d", "1", "-n", "1"])) == SimulationSettings()
+
+
+def test_cli_reports_invalid_realism_settings(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("gdr_raw", str(tmp_path))
+    assert main(["-d", "16", "-n", "1", "--spacing", "4", "--thick-pc-fraction", "0.5"]) == 1
+    assert "thick_slice_mm_range" in capsys.readouterr().err

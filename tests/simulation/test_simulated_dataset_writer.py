@@ -64,3 +64,22 @@ def test_case_is_identical_whatever_the_number_of_cases(tmp_path):
     assert (small / "metadataTr/phantom_002.json").read_text() == (
         large / "metadataTr/phantom_002.json"
     ).read_text()
+
+
+def test_int16_storage_writes_rescaled_int16_that_reads_back_within_half_a_slope(tmp_path, tiny_case):
+    import nibabel
+
+    folder = tmp_path / "Dataset005_Int16"
+    settings = SimulationSettings.tiny(storage_dtype="int16")  # tiny_case's phantom (seed 3), int16 files
+    write_simulated_dataset(folder, settings, num_training=1, seed=3)
+    case = list_cases(folder, "Tr")[0]
+    storage = load_case_metadata(case.metadata).simulation["storage"]
+    for scan, path in (("pre_contrast", case.pre_contrast), ("standard_dose", case.standard_dose)):
+        stored = nibabel.load(path)
+        assert stored.get_data_dtype() == np.int16
+        assert stored.dataobj.slope == np.float32(storage[scan]["scl_slope"]) > 0
+        read = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float64)
+        error = np.abs(read - sitk.GetArrayFromImage(getattr(tiny_case, scan)))
+        assert 0 < error.max() <= storage[scan]["scl_slope"] / 2 + 1e-3
+    labels = sitk.ReadImage(str(case.lesions))
+    assert labels.GetPixelID() == sitk.sitkUInt16
