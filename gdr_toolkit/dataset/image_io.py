@@ -53,7 +53,7 @@ def count_non_finite_stored(path: Path | str, image: sitk.Image) -> int:
     if Path(path).name.endswith((".nii", ".nii.gz")):
         import nibabel  # noqa: PLC0415  (only needed here; nibabel is a dependency of nilearn)
 
-        values = np.asanyarray(nibabel.load(str(path)).dataobj)
+        values = np.asanyarray(nibabel.load(str(path)).dataobj)  # type: ignore[attr-defined]  # NIfTI images have dataobj
     else:
         values = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(values.dtype, np.floating):

@@ -194,14 +194,14 @@ def evaluate_image(
         alignment = align_scale(image, frame.pre_contrast * frame.scale, frame.brain_mask)
     image = (image * alignment) / frame.scale  # the reference's order of operations: exact matches stay exact
     reference, brain = frame.reference, frame.brain_mask
-    ce_empty = frame.ce_mask is None or not frame.ce_mask.any()
+    ce_mask = frame.ce_mask if frame.ce_mask is not None and frame.ce_mask.any() else None
     return ImageMetrics(
         psnr_i=metrics.psnr(reference, image, frame.peak),
         psnr_b=metrics.psnr(reference, image, frame.peak, brain),
         ssim=metrics.ssim(
             reference, image, frame.peak, brain, options.ssim_sigma, options.ssim_k1, options.ssim_k2
         ),
-        mae_ce=math.nan if ce_empty else metrics.mean_absolute_error(reference, image, frame.ce_mask),
+        mae_ce=math.nan if ce_mask is None else metrics.mean_absolute_error(reference, image, ce_mask),
         intensity_alignment=alignment,
         lesions=_lesion_metrics(image, frame, lesion_labels),
     )

@@ -81,7 +81,7 @@ def sibling_metadata_folder(input_folder: Path) -> Path | None:
 def find_metadata_file(case_id: str, input_folder: Path, metadata_folder: Path | None) -> Path | None:
     """Where the case's ``CASE.json`` is (lookup order: module docstring), or None."""
     if metadata_folder is not None:
-        candidates = [Path(metadata_folder)]
+        candidates: list[Path | None] = [Path(metadata_folder)]
     else:
         candidates = [Path(input_folder), sibling_metadata_folder(input_folder)]
     for folder in candidates:

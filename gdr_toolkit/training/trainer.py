@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -149,7 +149,7 @@ class GDRTrainer:
         """Options of the epoch's patch loader, seeded by (seed, epoch, rank) so resuming replays it."""
         sequence = np.random.SeedSequence([self.seed, epoch, self.distributed.rank])
         return LoaderOptions(
-            patch_size=tuple(self.configuration.patch_size),
+            patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
             batch_size=self.distributed.local_batch_size(self.configuration.batch_size),
             oversample_fraction=self.oversample_fraction,
             num_workers=self.dataloader_workers(),
@@ -215,7 +215,7 @@ class GDRTrainer:
         improved = self.best_validation_loss is None or validation_loss < self.best_validation_loss
         if improved:
             self.best_validation_loss = validation_loss
-        if not self.distributed.is_main:
+        if not self.distributed.is_main or self.log is None:  # only the main rank keeps a log
             return
         record = {"epoch": epoch, "iteration": self.current_iteration, "train_loss": train_loss, **metrics}
         record |= {"learning_rate": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds}
@@ -301,7 +301,7 @@ class GDRTrainer:
             "init_args": dict(self.init_args),
             "trainer_settings": {name: getattr(self, name) for name in SAVED_SETTINGS},
             "network_architecture": type(self.network).__name__,
-            "network_config": self.network.config.to_json_dict(),
+            "network_config": self.network.config.to_json_dict(),  # type: ignore[union-attr, operator]  # every architecture has one
             **self.prediction_spec.to_json_dict(),
             "condition_keys": list(self.condition_keys),
             "condition_normalisation": self.condition_normalisation.to_json_dict(),
