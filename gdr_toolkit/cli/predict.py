@@ -11,15 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
 from gdr_toolkit.inference.export import ExportOptions
-from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
-from gdr_toolkit.inference.predictor import Predictor, resolve_device
+from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT
+from gdr_toolkit.inference.prediction_run import RunOptions
 from gdr_toolkit.paths import resolve_dataset_name, results_folder
+from gdr_toolkit.pipeline.predict_step import PredictionRequest, predict_folder
 from gdr_toolkit.training.fold_training import trainer_output_folder
 
 logger = logging.getLogger("gdr_predict")
@@ -81,16 +79,15 @@ def metadata_from_flags(args: argparse.Namespace) -> CaseMetadata | None:
 
 def run(args: argparse.Namespace, model_folder: Path) -> int:
     """Load the model, predict every case of the input folder; 0 when all cases were written."""
-    model = load_trained_model(model_folder, args.folds, args.checkpoint)
-    predictor = Predictor(
-        model, resolve_device(args.device), args.step_size, not args.disable_tta,
-        enhancement_factor=args.enhancement_factor,
+    request = PredictionRequest(
+        args.folds, args.checkpoint, args.device, args.step_size, not args.disable_tta,
+        args.enhancement_factor, args.metadata, metadata_from_flags(args),
+        RunOptions(
+            ExportOptions(args.save_contrast_signal, args.save_uncertainty), args.continue_prediction,
+            args.npp, args.nps,
+        ),
     )  # fmt: skip
-    cases = find_cases(args.input, args.metadata, metadata_from_flags(args))
-    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty)
-    options = RunOptions(export, args.continue_prediction, args.npp, args.nps)
-    with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
-        summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())
+    summary = predict_folder(model_folder, args.input, args.output, request, tqdm_progress)
     logger.info(
         "%d case(s) written, %d skipped, %d failed -> %s",
         len(summary.written), len(summary.skipped), len(summary.failures), args.output,
