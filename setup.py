@@ -47,7 +47,7 @@ setup(
         "scikit-learn>=1.2",  # t-SNE of gdr_plot_embedding: a well-kept implementation rather than a hand-written one
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff>=0.5"],
+        "test": ["pytest>=7", "ruff>=0.5", "mypy>=2.4"],
         "benchmark": ["dynamic-network-architectures>=0.4", "monai>=1.3"],  # benchmarks/ only
     },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},

@@ -2,8 +2,8 @@
 
 simulate -> verify -> plan and preprocess -> train the CPU configuration briefly (fold 0) -> predict
 the test cases -> evaluate x_LD, the synthesised SD and SD+ against the true SD, printing a table.
-Each step is the command a user would run (the demo calls their ``main``), so the demo exercises
-exactly the user-facing path.
+The steps run in gdr_toolkit.pipeline.demo_run, through the library functions behind the user's
+commands; this command parses the flags and prints the table.
 """
 
 from __future__ import annotations
@@ -14,18 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from gdr_toolkit.cli import evaluate, plan_and_preprocess, predict, train
-from gdr_toolkit.cli.logging_setup import configure_logging
-from gdr_toolkit.dataset.verify import verify_dataset
+from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.file_io import read_json
-from gdr_toolkit.paths import dataset_folder_name, raw_folder, use_output_folders
-from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
-from gdr_toolkit.simulation.settings import SimulationSettings
+from gdr_toolkit.pipeline.demo_run import DemoSettings, run_demo
 
 logger = logging.getLogger("gdr_demo")
-DEMO_DATASET_ID = 1
-DEMO_DATASET_NAME = "Phantom"
-CONFIGURATION = "3d_cpu"
 TABLE_METRICS = ("psnr_b", "ssim", "mae_ce", "psnr_l", "c_bar", "c_hat")
 METHOD_NAMES = {"low_dose": "x_LD (baseline)", "sd": "synthesised SD", "sdplus": "SD+ (LD + signal)"}
 
@@ -51,19 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_folders(output: Path) -> Path:
-    use_output_folders(output)
-    return raw_folder() / dataset_folder_name(DEMO_DATASET_ID, DEMO_DATASET_NAME)
-
-
-def _train_arguments(args: argparse.Namespace) -> list[str]:
-    arguments = [str(DEMO_DATASET_ID), "0", "-c", CONFIGURATION, "-tr", args.trainer]
-    for flag in ("num_epochs", "iterations_per_epoch"):
-        if getattr(args, flag) is not None:
-            arguments += [f"--{flag}", str(getattr(args, flag))]
-    return arguments
-
-
 def format_table(summary: dict) -> str:
     """The comparison table (mean +- std per method) from a summary.json dictionary."""
     header = f"{'method':<20}" + "".join(f"{metric:>18}" for metric in TABLE_METRICS)
@@ -81,96 +61,24 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_steps(args: argparse.Namespace, dataset: Path) -> int:
-    """The six steps; 0 on success, the failing step's exit code otherwise."""
-    write_simulated_dataset(
-        dataset,
-        SimulationSettings(spacing_mm=args.spacing),
-        args.num_training,
-        args.test,
-        args.seed,
-        progress=True,
-    )
-    logger.info("2/6 verifying %s", dataset.name)
-    if problems := verify_dataset(dataset):
-        for problem in problems:
-            logger.error("%s", problem)
-        return 1
-    predictions = args.output / "predictions"
-    steps = (
-        (
-            "3/6 planning and preprocessing",
-            plan_and_preprocess.main,
-            ["-d", str(DEMO_DATASET_ID), "-np", str(args.num_processes)],
-        ),
-        ("4/6 training the CPU configuration (fold 0)", train.main, _train_arguments(args)),
-        (
-            "5/6 predicting the test cases",
-            predict.main,
-            [
-                "-d",
-                str(DEMO_DATASET_ID),
-                "-c",
-                CONFIGURATION,
-                "-tr",
-                args.trainer,
-                "-f",
-                "0",
-                "-i",
-                str(dataset / "imagesTs"),
-                "-o",
-                str(predictions),
-                "--disable_tta",
-                "--save_contrast_signal",
-                "--continue_prediction",
-            ],
-        ),
-        (
-            "6/6 evaluating against the true standard dose",
-            evaluate.main,
-            [
-                "-ref",
-                str(dataset / "targetsTs"),
-                "-pred",
-                str(predictions),
-                "-pc",
-                str(dataset / "imagesTs"),
-                "-lesions",
-                str(dataset / "lesionsTs"),
-                "--suffix",
-                "_sd",
-                "_sdplus",
-                "--low-dose",
-                "--coregister",
-                "-o",
-                str(predictions / "summary.json"),
-            ],
-        ),
-    )
-    for title, command, arguments in steps:
-        logger.info("%s", title)
-        if (status := command([*arguments, *(["-v"] if args.verbose else [])])) != 0:
-            logger.error("step failed: %s", title)
-            return status
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     start = time.perf_counter()
-    dataset = _set_folders(args.output)
-    logger.info(
-        "1/6 simulating %d + %d cases at %.1f mm into %s", args.num_training, args.test, args.spacing, dataset
-    )
-    if (status := run_steps(args, dataset)) != 0:
-        return status
-    summary = read_json(args.output / "predictions" / "summary.json")
+    settings = DemoSettings(
+        args.num_training, args.test, args.spacing, args.seed, args.num_processes, args.trainer,
+        args.num_epochs, args.iterations_per_epoch,
+    )  # fmt: skip
+    try:
+        summary_path = run_demo(settings, args.output, tqdm_progress)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        logger.error("demo step failed: %s", error)
+        return 1
     sys.stdout.write(
         "\nTest cases against the true standard dose (mean +- std; lesion metrics pooled over lesions):\n"
     )
-    sys.stdout.write(format_table(summary) + "\n")
-    sys.stdout.write(f"QC pictures: {(args.output / 'predictions').resolve()}/*_qc.png\n")
+    sys.stdout.write(format_table(read_json(summary_path)) + "\n")
+    sys.stdout.write(f"QC pictures: {summary_path.parent.resolve()}/*_qc.png\n")
     logger.info(
         "demo finished in %.0f s; everything is under %s", time.perf_counter() - start, args.output.resolve()
     )

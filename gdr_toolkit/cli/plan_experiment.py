@@ -7,11 +7,9 @@ import logging
 import sys
 
 from gdr_toolkit.cli.logging_setup import configure_logging
-from gdr_toolkit.file_io import read_json
 from gdr_toolkit.fingerprint import DatasetFingerprint
-from gdr_toolkit.fingerprint.extraction import FINGERPRINT_FILE_NAME
-from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
-from gdr_toolkit.planning.plan_experiment import PlannerRequest, plan_experiment
+from gdr_toolkit.pipeline.plan_step import plan
+from gdr_toolkit.planning.plan_experiment import PlannerRequest
 
 logger = logging.getLogger("gdr_plan_experiment")
 NOISE_CHOICES = {"auto": None, "on": True, "off": False}
@@ -38,26 +36,8 @@ def planner_request(args: argparse.Namespace) -> PlannerRequest:
 
 
 def run_planning(dataset: str, fingerprint: DatasetFingerprint | None, request: PlannerRequest) -> str:
-    """Plan and save; returns the plans name. Reads the fingerprint file when none is given."""
-    raw = raw_dataset_folder(dataset)
-    target = preprocessed_folder() / raw.name
-    if fingerprint is None:
-        path = target / FINGERPRINT_FILE_NAME
-        fingerprint = DatasetFingerprint.from_json_dict(read_json(path), source=str(path))
-    plans, path = plan_experiment(fingerprint, target, raw, request)
-    for name, plan in plans.configurations.items():
-        logger.info(
-            "%s: %g mm, patch %s, batch %d, widths %s, conditions %s, noise normalisation %s",
-            name,
-            plan.spacing_mm,
-            list(plan.patch_size),
-            plan.batch_size,
-            plan.network["widths"],
-            list(plan.condition_keys),
-            plan.noise_normalisation,
-        )
-    logger.info("wrote %s", path)
-    return plans.plans_name
+    """Plan and save; returns the plans name (:func:`gdr_toolkit.pipeline.plan`)."""
+    return plan(dataset, fingerprint, request)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,57 +11,23 @@ import logging
 import sys
 from pathlib import Path
 
-from gdr_toolkit.analysis.embedding import (
-    conditioned_embedding_module,
-    fold_training_case_ids,
-    plot_embedding,
-    preprocessed_case_ids,
-    project_embeddings,
-    projection_record,
-    read_case_conditions,
-)
 from gdr_toolkit.cli.logging_setup import configure_logging
-from gdr_toolkit.file_io import write_json_atomic
-from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
-from gdr_toolkit.paths import preprocessed_folder, resolve_dataset_name, results_folder
+from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT
+from gdr_toolkit.paths import resolve_dataset_name, results_folder
+from gdr_toolkit.pipeline.predict_step import CASE_SELECTIONS, EmbeddingRequest, plot_fold_embedding
 from gdr_toolkit.training.fold_training import trainer_output_folder
 
 logger = logging.getLogger("gdr_plot_embedding")
-CASE_SELECTIONS = {"all": "all preprocessed cases", "train": "the fold's training cases"}
 
 
 def run(args: argparse.Namespace) -> Path:
     """Load the fold, embed and project its cases, write the PNG and the JSON; returns the PNG path."""
-    if args.output is not None and args.output.suffix.lower() != ".png":
-        raise ValueError(f"-o must name a .png file (the JSON goes beside it), got {args.output}")
     dataset = resolve_dataset_name(args.dataset, [results_folder()])
     model_folder = trainer_output_folder(dataset, args.trainer, args.plans, args.configuration)
-    model = load_trained_model(model_folder, [args.fold], args.checkpoint)
-    fold = model.folds[0]
-    embedding_module = conditioned_embedding_module(fold)
-    dataset_folder = preprocessed_folder() / dataset
-    data_folder = dataset_folder / model.configuration.data_identifier
-    if args.cases == "train":
-        case_ids = fold_training_case_ids(model, fold, dataset_folder)
-    else:
-        case_ids = preprocessed_case_ids(data_folder)
-    conditions = read_case_conditions(data_folder, case_ids, fold.condition_normalisation)
-    keys = fold.condition_normalisation.keys
-    projection = project_embeddings(embedding_module, conditions, keys, args.perplexity, args.seed)
-    output = args.output or fold.checkpoint.parent / "embedding.png"
-    title = (
-        f"{dataset}  |  {model_folder.name}  |  fold {fold.fold} ({fold.checkpoint.name})\n"
-        f"condition embedding of {len(case_ids)} cases ({CASE_SELECTIONS[args.cases]}); "
-        f"model inputs: {', '.join(keys)}"
+    request = EmbeddingRequest(
+        args.fold, args.checkpoint, args.cases, args.output, args.perplexity, args.seed
     )
-    plot_embedding(projection, title, output)
-    description = {
-        "dataset": dataset, "model_folder": model_folder.name, "trainer": model.trainer_name,
-        "configuration": model.configuration_name, "fold": fold.fold, "checkpoint": fold.checkpoint.name,
-        "cases_selection": args.cases, "figure": output.name,
-    }  # fmt: skip
-    write_json_atomic(projection_record(projection, description), output.with_suffix(".json"))
-    return output
+    return plot_fold_embedding(dataset, model_folder, request)
 
 
 def main(argv: list[str] | None = None) -> int:

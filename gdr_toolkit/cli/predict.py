@@ -11,24 +11,15 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
 from gdr_toolkit.inference.export import OUTPUT_FORMATS, ExportOptions
-from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
-from gdr_toolkit.inference.prediction_run import (
-    PredictionCase,
-    RunOptions,
-    default_preprocessing_processes,
-    find_cases,
-    run_prediction,
-)
-from gdr_toolkit.inference.predictor import Predictor, resolve_device
-from gdr_toolkit.network.device import resolve_device_name
+from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT
+from gdr_toolkit.inference.prediction_run import RunOptions
 from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import resolve_dataset_name, results_folder
+from gdr_toolkit.pipeline.predict_step import PredictionRequest, predict_folder
 from gdr_toolkit.training.fold_training import trainer_output_folder
 
 logger = logging.getLogger("gdr_predict")
@@ -108,20 +99,16 @@ def metadata_from_flags(args: argparse.Namespace) -> CaseMetadata | None:
 
 def run(args: argparse.Namespace, model_folder: Path) -> int:
     """Load the model, predict every case of the input folder; 0 when all cases were written."""
-    shard = shard_from_arguments(args)
-    model = load_trained_model(model_folder, args.folds, args.checkpoint)
-    device = resolve_device(resolve_device_name(args.device))
-    predictor = Predictor(
-        model, device, args.step_size, not args.disable_tta,
-        enhancement_factor=args.enhancement_factor, precision=args.precision,
+    request = PredictionRequest(
+        args.folds, args.checkpoint, args.device, args.step_size, not args.disable_tta,
+        args.enhancement_factor, args.metadata, metadata_from_flags(args),
+        RunOptions(
+            ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format),
+            args.continue_prediction, args.npp, args.nps,
+        ),
+        precision=args.precision, shard=shard_from_arguments(args),
     )  # fmt: skip
-    cases = shard.select(find_cases(args.input, args.metadata, metadata_from_flags(args)), _case_id)
-    logger.info("device %s, %d case(s) (%s)", device, len(cases), shard.describe())
-    export = ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format)
-    npp = args.npp if args.npp is not None else default_preprocessing_processes(device.type)
-    options = RunOptions(export, args.continue_prediction, npp, args.nps)
-    with tqdm(total=len(cases), desc="predicting", unit="case", disable=None) as bar:
-        summary = run_prediction(cases, predictor, args.output, options, lambda _: bar.update())
+    summary = predict_folder(model_folder, args.input, args.output, request, tqdm_progress)
     logger.info(
         "%d case(s) written, %d skipped, %d failed -> %s",
         len(summary.written), len(summary.skipped), len(summary.failures), args.output,
@@ -131,10 +118,6 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         logger.error("%d case(s) failed:\n%s", len(summary.failures), lines)
         return 1
     return 0
-
-
-def _case_id(case: PredictionCase) -> str:
-    return case.case_id
 
 
 def _guarded(args: argparse.Namespace, model_folder: Path | None) -> int:

@@ -9,17 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 
-from tqdm import tqdm
-
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
-from gdr_toolkit.dataset.raw_layout import list_cases
 from gdr_toolkit.dataset.sharding import Shard
-from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
-from gdr_toolkit.planning.plans import load_plans, plans_path
-from gdr_toolkit.preprocessing.preprocessor import PreprocessingError, preprocess_dataset
+from gdr_toolkit.pipeline.preprocess_step import preprocess
+from gdr_toolkit.preprocessing.preprocessor import PreprocessingError
 
 logger = logging.getLogger("gdr_preprocess")
 
@@ -38,47 +33,11 @@ def run_preprocess(
     shard: Shard | None = None,
 ) -> int:
     """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
-    shard = shard or Shard()
-    raw = raw_dataset_folder(dataset)
-    target = preprocessed_folder() / raw.name
-    plans = load_plans(plans_path(target, plans_name))
-    names = configurations or list(plans.configurations)
-    cases = list_cases(raw, "Tr")
-    done_identifiers: set[str] = set()
-    for name in names:
-        configuration = plans.configuration(name)
-        if configuration.data_identifier in done_identifiers:
-            logger.info("%s shares %s with a configuration already done", name, configuration.data_identifier)
-            continue
-        start = time.perf_counter()
-        with tqdm(
-            total=len(shard.select(cases, lambda case: case.case_id)),
-            desc=f"preprocessing {name}",
-            unit="case",
-            disable=None,
-        ) as bar:
-            try:
-                summary = preprocess_dataset(
-                    cases,
-                    configuration,
-                    target / configuration.data_identifier,
-                    num_processes,
-                    lambda _: bar.update(),
-                    shard,
-                )
-            except PreprocessingError as error:
-                logger.error("%s: %s", name, error)
-                return 1
-        done_identifiers.add(configuration.data_identifier)
-        logger.info(
-            "%s (%s): %d case(s) preprocessed, %d already complete, gamma %.4f, %.1f s",
-            name,
-            shard.describe(),
-            len(summary.processed),
-            len(summary.skipped),
-            summary.gamma,
-            time.perf_counter() - start,
-        )
+    try:
+        preprocess(dataset, plans_name, configurations, num_processes, tqdm_progress, shard)
+    except PreprocessingError as error:
+        logger.error("%s", error)
+        return 1
     return 0
 
 

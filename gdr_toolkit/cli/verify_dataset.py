@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Literal
 
 from tqdm import tqdm
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         logger.error("%s", error)
         return 1
-    splits = ("Tr",) if args.skip_test_split else ("Tr", "Ts")
+    splits: tuple[Literal["Tr", "Ts"], ...] = ("Tr",) if args.skip_test_split else ("Tr", "Ts")
     checked: list[str] = []
 
     with tqdm(desc=f"verifying {folder.name}", unit="case", disable=None) as bar:

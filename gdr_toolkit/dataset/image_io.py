@@ -88,7 +88,7 @@ def count_non_finite_stored(path: Path | str, image: sitk.Image) -> int:
         import nibabel  # noqa: PLC0415  (only needed here; nibabel is a dependency of nilearn)
 
         try:
-            values = np.asanyarray(nibabel.load(str(path)).dataobj)
+            values = np.asanyarray(nibabel.load(str(path)).dataobj)  # type: ignore[attr-defined]  # NIfTI images have dataobj
         except Exception as error:  # noqa: BLE001 (nibabel raises EOFError, OSError, ImageFileError ...)
             raise ValueError(f"{path}: cannot be read as NIfTI ({type(error).__name__}: {error}).") from error
     else:

@@ -215,14 +215,14 @@ def evaluate_image(
     reference, brain, valid = frame.reference, frame.brain_mask, frame.valid_mask
     if valid is not None:
         image = np.where(valid, image, reference)  # step 5: no error where the scans have no data
-    ce_empty = frame.ce_mask is None or not frame.ce_mask.any()
+    ce_mask = frame.ce_mask if frame.ce_mask is not None and frame.ce_mask.any() else None
     return ImageMetrics(
         psnr_i=metrics.psnr(reference, image, frame.peak, valid),
         psnr_b=metrics.psnr(reference, image, frame.peak, brain),
         ssim=metrics.ssim(
             reference, image, frame.peak, brain, options.ssim_sigma, options.ssim_k1, options.ssim_k2
         ),
-        mae_ce=math.nan if ce_empty else metrics.mean_absolute_error(reference, image, frame.ce_mask),
+        mae_ce=math.nan if ce_mask is None else metrics.mean_absolute_error(reference, image, ce_mask),
         intensity_alignment=alignment,
         lesions=_lesion_metrics(image, frame, lesion_labels),
     )

@@ -307,7 +307,9 @@ def evaluate_predictions(
             f"no prediction file *{suffixes[0]}{options.file_ending} in {folders.prediction}."
         )
     suffixes = _present_suffixes(folders.prediction, suffixes, options.file_ending)
-    cases, methods, guard = {}, {}, {}
+    cases: dict[str, CaseFrameInfo] = {}
+    methods: dict[str, dict[str, ImageMetrics]] = {}
+    guard: dict[str, GuardMetrics] = {}
     for case_id in case_ids:
         cases[case_id], results, guard[case_id] = _evaluate_case(case_id, folders, suffixes, options)
         for name, result in results.items():

@@ -118,7 +118,7 @@ class CaseFingerprint:
         missing = sorted(names - set(record))
         if missing:
             raise ValueError(f"{source}: case entry lacks key(s) {', '.join(missing)}.")
-        values = {
+        values: dict[str, Any] = {
             key: tuple(record[key]) if key in _TUPLE_FIELDS and record[key] is not None else record[key]
             for key in names
         }

@@ -92,7 +92,8 @@ class DatasetFingerprint:
     @property
     def median_shape(self) -> tuple[int, int, int]:
         """Per-axis median of the PC grid sizes (x, y, z), voxels (rounded)."""
-        return tuple(int(round(v)) for v in _median_vector([case.shape for case in self.cases]))
+        first, second, third = _median_vector([case.shape for case in self.cases])
+        return round(first), round(second), round(third)
 
     @property
     def median_head_box_mm(self) -> tuple[float, float, float]:
@@ -102,7 +103,8 @@ class DatasetFingerprint:
     @property
     def median_head_box_shape(self) -> tuple[int, int, int]:
         """Per-axis median of the head bounding-box sizes (x, y, z), PC voxels (rounded)."""
-        return tuple(int(round(v)) for v in _median_vector([case.head_box_shape for case in self.cases]))
+        first, second, third = _median_vector([case.head_box_shape for case in self.cases])
+        return round(first), round(second), round(third)
 
     @property
     def total_brain_voxels(self) -> int:
@@ -190,5 +192,6 @@ class DatasetFingerprint:
         )
 
 
-def _median_vector(vectors: list[tuple[float, ...]]) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.median(np.asarray(vectors, dtype=float), axis=0))
+def _median_vector(vectors: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    first, second, third = (float(v) for v in np.median(np.asarray(vectors, dtype=float), axis=0))
+    return first, second, third

@@ -8,6 +8,7 @@ outside the head do not widen the box.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import SimpleITK as sitk
@@ -73,8 +74,10 @@ def head_extent(
     shape = tuple(int(v) for v in (stop_zyx - start_zyx)[::-1])
     spacing = pre_contrast.GetSpacing()
     return HeadExtent(
-        box_start=tuple(int(v) for v in start_zyx[::-1]),
-        box_shape=shape,
-        box_mm=tuple(float(n * s) for n, s in zip(shape, spacing, strict=True)),
+        box_start=cast("tuple[int, int, int]", tuple(int(v) for v in start_zyx[::-1])),
+        box_shape=cast("tuple[int, int, int]", shape),
+        box_mm=cast(
+            "tuple[float, float, float]", tuple(float(n * s) for n, s in zip(shape, spacing, strict=True))
+        ),
         voxel_count=int(head.sum()),
     )

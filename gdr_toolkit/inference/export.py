@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import matplotlib
 
@@ -178,7 +178,10 @@ def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
     """
     arrays = _qc_columns(prediction)
     contrast, spacing = arrays["contrast signal"]
-    centre = tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape))
+    centre = cast(
+        "tuple[int, int, int]",
+        tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape)),
+    )
     anatomy = np.concatenate(
         [volume.ravel() for name, (volume, _) in arrays.items() if name != "contrast signal"]
     )

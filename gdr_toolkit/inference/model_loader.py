@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ class FoldModel:
         gamma: training-set scale <b, s_SD> / <b, s_LD> of this fold (dimensionless).
     """
 
-    fold: int | str
+    fold: int | Literal["all"]
     checkpoint: Path
     network: nn.Module
     condition_normalisation: ConditionNormalisation

@@ -84,7 +84,7 @@ def sibling_metadata_folder(input_folder: Path) -> Path | None:
 def find_metadata_file(case_id: str, input_folder: Path, metadata_folder: Path | None) -> Path | None:
     """Where the case's ``CASE.json`` is (lookup order: module docstring), or None."""
     if metadata_folder is not None:
-        candidates = [Path(metadata_folder)]
+        candidates: list[Path | None] = [Path(metadata_folder)]
     else:
         candidates = [Path(input_folder), sibling_metadata_folder(input_folder)]
     for folder in candidates:
@@ -146,13 +146,14 @@ class RunOptions:
     Attributes:
         export: which files to write.
         continue_prediction: skip cases whose files all exist.
-        preprocessing_processes: worker processes that preprocess ahead of the network (<= 1: inline).
+        preprocessing_processes: worker processes that preprocess ahead of the network (<= 1: inline;
+            None: :func:`default_preprocessing_processes` for the predictor's device).
         export_threads: background threads that write outputs (<= 1: inline).
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
     continue_prediction: bool = False
-    preprocessing_processes: int = 1
+    preprocessing_processes: int | None = None
     export_threads: int = 1
 
 
@@ -251,10 +252,11 @@ def run_prediction(
     written: list[str] = []
     warnings: dict[str, tuple[str, ...]] = {}
     flagged: list[str] = []
+    processes = options.preprocessing_processes
+    if processes is None:
+        processes = default_preprocessing_processes(predictor.device.type)
     results = (
-        _predict_pipelined(predictor, todo, options.preprocessing_processes)
-        if options.preprocessing_processes > 1
-        else _predict_inline(predictor, todo)
+        _predict_pipelined(predictor, todo, processes) if processes > 1 else _predict_inline(predictor, todo)
     )
     with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:
         exports: list[tuple[str, Future[list[Path]]]] = []

@@ -21,9 +21,11 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+from acvl_utils.cropping_and_padding.padding import pad_nd_image
 
 from gdr_toolkit.network.precision import PrecisionPolicy
 
@@ -87,7 +89,7 @@ def patch_positions(
 ) -> list[tuple[int, int, int]]:
     """Start corners (z, y, x) of all patches covering a volume of ``shape`` (each axis >= the patch)."""
     starts = [patch_starts(n, p, step_size) for n, p in zip(shape, patch_size, strict=True)]
-    return list(itertools.product(*starts))
+    return [cast("tuple[int, int, int]", start) for start in itertools.product(*starts)]
 
 
 def gaussian_importance_map(
@@ -115,16 +117,8 @@ def pad_to_patch(
         The padded volume (``volume`` itself, not a copy, where no axis is smaller than the patch) and
         the slices (over D, H, W) that recover the original region.
     """
-    pads, region = [], []
-    for size, patch in zip(volume.shape[1:], patch_size, strict=True):
-        missing = max(0, patch - size)
-        before = missing // 2
-        pads.append((before, missing - before))
-        region.append(slice(before, before + size))
-    if not any(amount for pair in pads for amount in pair):
-        return volume, tuple(region)
-    flat = [amount for pair in reversed(pads) for amount in pair]  # torch pads the last axis first
-    return torch.nn.functional.pad(volume, flat), tuple(region)
+    padded, region = pad_nd_image(volume, patch_size, return_slicer=True)  # centred, as nnU-Net pads
+    return padded, tuple(slice(int(axis.start), int(axis.stop)) for axis in region[1:])
 
 
 def _flip_sets(use_mirroring: bool) -> list[tuple[int, ...]]:
@@ -194,7 +188,9 @@ def sliding_window_inference(
     device = torch.device(device)
     padded, region = pad_to_patch(volume.to(device, torch.float32), options.patch_size)
     weights = gaussian_importance_map(options.patch_size).to(device)
-    positions = patch_positions(tuple(padded.shape[1:]), options.patch_size, options.step_size)
+    positions = patch_positions(
+        cast("tuple[int, int, int]", tuple(padded.shape[1:])), options.patch_size, options.step_size
+    )
     condition = condition.float().to(device).reshape(1, -1)
     prediction_sum: torch.Tensor | None = None
     weight_sum = torch.zeros(padded.shape[1:], dtype=torch.float32, device=device)

@@ -37,6 +37,8 @@ class BlurPool3d(nn.Module):
         method: ``"blur_pool"`` or ``"strided"``.
     """
 
+    kernel: torch.Tensor  # registered buffer
+
     def __init__(self, channels: int, method: DownsamplingMethod = "blur_pool") -> None:
         super().__init__()
         if channels < 1:

@@ -28,6 +28,8 @@ class ConditionEmbedding(nn.Module):
             raise ValueError(f"embedding_features must be >= 1, got {embedding_features}")
         self.condition_features = condition_features
         self.embedding_features = embedding_features
+        self.constant: nn.Parameter | None
+        self.layers: nn.Sequential | None
         if condition_features == 0:
             self.constant = nn.Parameter(torch.zeros(embedding_features))
             self.layers = None
@@ -52,6 +54,7 @@ class ConditionEmbedding(nn.Module):
             raise ValueError(
                 f"condition must have shape (B, {self.condition_features}), got {tuple(condition.shape)}"
             )
-        if self.layers is None:
+        if self.constant is not None:
             return self.constant.expand(condition.shape[0], -1)
+        assert self.layers is not None  # exactly one of constant and layers is set
         return self.layers(condition)

@@ -31,9 +31,9 @@ class ConditionalResidualBlock(nn.Module):
         self.embedding_projection = nn.Linear(embedding_features, out_channels)
         self.conv_out = nn.Conv3d(out_channels, out_channels, kernel_size=3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        nn.init.zeros_(self.conv_out.bias)  # type: ignore[arg-type]  # Conv3d's default bias=True
         if in_channels == out_channels:
-            self.skip = nn.Identity()
+            self.skip: nn.Module = nn.Identity()
         else:
             self.skip = nn.Conv3d(in_channels, out_channels, kernel_size=1)
 

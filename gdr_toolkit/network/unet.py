@@ -24,7 +24,7 @@ Every CRB receives the condition embedding e.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 from torch import nn
@@ -171,21 +171,21 @@ class ConditionalUNet(nn.Module):
         features = skips[-1]
         for scale in reversed(range(self.config.scales - 1)):
             features = self.fusion[scale](features, skips[scale])
-            for block in self.decoder[scale]:
+            for block in cast(nn.ModuleList, self.decoder[scale]):
                 features = block(features, embedding)
         with float32_region(features):
             return self.output_activation(self.head(features.float()))
 
     def _encode(self, image: torch.Tensor, embedding: torch.Tensor) -> list[torch.Tensor]:
         """Encoder; returns the output of every scale, finest first."""
-        skips = []
+        skips: list[torch.Tensor] = []
         features, scaled_image = self.stem(image), image
         for scale in range(self.config.scales):
             if scale > 0:
                 scaled_image = self.input_downsampling(scaled_image)
                 downsampled = self.feature_downsampling[scale - 1](skips[-1])
                 features = torch.cat([downsampled, scaled_image], dim=1)
-            for block in self.encoder[scale]:
+            for block in cast(nn.ModuleList, self.encoder[scale]):
                 features = block(features, embedding)
             skips.append(features)
         return skips

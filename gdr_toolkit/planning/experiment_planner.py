@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -118,7 +120,7 @@ class ExperimentPlanner:
         return int(gigabytes * GIB)
 
     # --- configuration-level fitting ---------------------------------------------------------------
-    def number_of_scales(self, patch_size: tuple[int, ...], max_scales: int) -> int:
+    def number_of_scales(self, patch_size: Sequence[int], max_scales: int) -> int:
         """Most scales (<= max_scales) for which the smallest patch axis keeps >= 4 bottleneck voxels."""
         fit = 1 + int(math.floor(math.log2(max(min(patch_size), 1) / self.min_bottleneck_voxels)))
         return max(1, min(max_scales, fit))
@@ -145,7 +147,9 @@ class ExperimentPlanner:
         while True:
             scales = self.number_of_scales(patch, len(spec.widths))
             network = self.network_config(spec.widths[:scales], conditions)
-            estimate = estimate_training_memory_bytes(network, tuple(patch), self.min_batch_size)
+            estimate = estimate_training_memory_bytes(
+                network, cast("tuple[int, int, int]", tuple(patch)), self.min_batch_size
+            )
             divisor = 2 ** (scales - 1)
             if estimate <= budget or max(patch) <= divisor * self.min_bottleneck_voxels:
                 break
@@ -163,7 +167,9 @@ class ExperimentPlanner:
         while (
             batch < spec.max_batch_size and (batch + 1) * voxels <= self.batch_voxel_fraction * dataset_voxels
         ):
-            larger = estimate_training_memory_bytes(network, tuple(patch), batch + 1)
+            larger = estimate_training_memory_bytes(
+                network, cast("tuple[int, int, int]", tuple(patch)), batch + 1
+            )
             if larger > budget:
                 break
             batch, estimate = batch + 1, larger

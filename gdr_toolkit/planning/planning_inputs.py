@@ -45,8 +45,8 @@ def planning_inputs_from_fingerprint(fingerprint: DatasetFingerprint) -> Plannin
     summary = fingerprint.metadata_summary()
     return PlanningInputs(
         dataset_name=fingerprint.dataset_name,
-        pre_contrast_spacings_mm=tuple(tuple(case.spacing_mm) for case in fingerprint.cases),
-        head_extents_mm=tuple(tuple(reversed(case.head_box_mm)) for case in fingerprint.cases),
+        pre_contrast_spacings_mm=tuple(case.spacing_mm for case in fingerprint.cases),
+        head_extents_mm=tuple(case.head_box_mm[::-1] for case in fingerprint.cases),
         metadata_present={key: summary[key].present_in_all_cases for key in METADATA_CONDITION_KEYS},
         metadata_varies={key: summary[key].varies for key in METADATA_CONDITION_KEYS},
         median_spacing_ratio=float(fingerprint.median_ce_to_pc_spacing_ratio),

@@ -14,7 +14,7 @@ map's ``CenterOfRotationPoint`` c: ``T(x) = A (x - c) + c + t``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -298,7 +298,7 @@ def _stage_map(stage: RegistrationOptions, index: int, fixed_mask: bool) -> dict
     (RandomSparseMask): RandomCoordinate fails ("could not find enough image samples") with masks on
     oblique grids."""
     initialisation = stage.initialisation if index == 0 else "none"
-    pmap = {
+    pmap: dict[str, tuple[str, ...]] = {
         "Registration": ("MultiResolutionRegistration",),
         "Metric": ("AdvancedMattesMutualInformation",),
         "NumberOfHistogramBins": (str(stage.number_of_histogram_bins),),
@@ -331,14 +331,14 @@ def _stage_map(stage: RegistrationOptions, index: int, fixed_mask: bool) -> dict
     return pmap
 
 
-def _parameter_object(maps: list[Mapping[str, tuple[str, ...]]]) -> itk.ParameterObject:
+def _parameter_object(maps: Sequence[Mapping[str, tuple[str, ...]]]) -> itk.ParameterObject:
     parameter_object = itk.ParameterObject.New()
     for pmap in maps:
         parameter_object.AddParameterMap({key: tuple(value) for key, value in pmap.items()})
     return parameter_object
 
 
-def _frozen_map(pmap: Mapping[str, object]) -> ParameterMap:
+def _frozen_map(pmap: Mapping[str, Iterable[object]]) -> ParameterMap:
     return MappingProxyType({str(key): tuple(str(v) for v in value) for key, value in dict(pmap).items()})
 
 
@@ -357,10 +357,10 @@ def _map_to_sitk(pmap: ParameterMap) -> sitk.Transform:
         transform.SetParameters(parameters)
         return transform
     if pmap["Transform"][0] == "AffineTransform":
-        transform = sitk.AffineTransform(3)
-        transform.SetCenter(center)
-        transform.SetParameters(parameters)
-        return transform
+        affine = sitk.AffineTransform(3)
+        affine.SetCenter(center)
+        affine.SetParameters(parameters)
+        return affine
     raise ValueError(
         f"Unsupported elastix Transform {pmap['Transform']}; expected EulerTransform or AffineTransform."
     )

@@ -7,6 +7,8 @@ stays where it was, the number of voxels per axis is round(size * spacing / targ
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
@@ -77,7 +79,8 @@ def head_bounding_box(
 
 def crop(array: np.ndarray, box: tuple[tuple[int, int], ...]) -> np.ndarray:
     """``array[..., z0:z1, y0:y1, x0:x1]`` for a box from :func:`head_bounding_box`."""
-    return array[(Ellipsis, *(slice(start, stop) for start, stop in box))]
+    index: tuple[Any, ...] = (Ellipsis, *(slice(start, stop) for start, stop in box))
+    return array[index]
 
 
 def to_network_grid(

@@ -1,6 +1,7 @@
 """Run a reproduction study: simulate -> plan and preprocess -> train -> predict -> evaluate each method.
 
-Every step is the user-facing command (called in-process) and every step resumes: complete simulated
+Every step is the library function behind the user-facing command (gdr_toolkit.pipeline,
+training.fold_training, evaluation.evaluate_folder) and every step resumes: complete simulated
 cases, preprocessed cases, finished trainings (``checkpoint_final.pth``), written predictions and
 evaluation summaries newer than their predictions are reused, so an interrupted study continues where it
 stopped. Folders under ``study_folder``: ``gdr_raw``, ``gdr_preprocessed``, ``gdr_results`` (the three
@@ -11,33 +12,49 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gdr_toolkit.cli import evaluate, plan_and_preprocess, plot_embedding, predict, train
+from gdr_toolkit.evaluation.evaluate_folder import FolderEvaluationOptions, evaluate_predictions
 from gdr_toolkit.file_io import read_json, write_json_atomic
+from gdr_toolkit.inference.prediction_run import RunOptions
 from gdr_toolkit.paths import dataset_folder_name, raw_folder, use_output_folders
+from gdr_toolkit.pipeline.plan_step import plan_and_preprocess
+from gdr_toolkit.pipeline.predict_step import (
+    EmbeddingRequest,
+    PredictionRequest,
+    plot_fold_embedding,
+    predict_folder,
+)
+from gdr_toolkit.planning.plan_experiment import PlannerRequest
 from gdr_toolkit.reproduction.study_methods import NO_NOISE_NORM_PLANNER, OURS, StudyMethod
 from gdr_toolkit.reproduction.study_settings import StudySettings
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
 from gdr_toolkit.simulation.settings import SimulationSettings
+from gdr_toolkit.training.fold_training import TrainingJob, train_fold, trainer_output_folder
 
 logger = logging.getLogger(__name__)
 DATASET_NAME = "ReproductionStudy"
 STUDY_RECORD = "study.json"
 EMBEDDING_FIGURE = "embedding.png"
-Command = Callable[[list[str]], int]
 
 
 class StudyStepError(RuntimeError):
     """A step of the study failed; the message names the step and the method."""
 
 
-def _run(title: str, command: Command, arguments: list[str]) -> None:
+@contextmanager
+def _step(title: str) -> Iterator[None]:
+    """Log the step's title; a failure inside becomes a StudyStepError naming the step."""
     logger.info("%s", title)
-    if (status := command(arguments)) != 0:
-        raise StudyStepError(f"{title} failed (exit {status}); rerun the study to resume after fixing it")
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise StudyStepError(
+            f"{title} failed ({error}); rerun the study to resume after fixing it"
+        ) from error
 
 
 def simulation_settings(settings: StudySettings) -> SimulationSettings:
@@ -52,46 +69,43 @@ def prepare_data(settings: StudySettings, methods: Sequence[StudyMethod]) -> Pat
         raw, simulation_settings(settings), settings.num_training, settings.num_test,
         settings.seed, progress=True,
     )  # fmt: skip
-    common = [
-        "-d",
-        str(settings.dataset_id),
-        "-c",
-        settings.configuration,
-        "-np",
-        str(settings.num_processes),
-    ]
-    _run("planning and preprocessing (default plans)", plan_and_preprocess.main, common)
+    dataset = str(settings.dataset_id)
+    with _step("planning and preprocessing (default plans)"):
+        plan_and_preprocess(dataset, PlannerRequest(), settings.num_processes, [settings.configuration])
     if any(method.plans != OURS.plans for method in methods):
-        _run(
-            "planning and preprocessing (no noise normalisation)",
-            plan_and_preprocess.main,
-            [*common, "-pl", NO_NOISE_NORM_PLANNER],
-        )
+        with _step("planning and preprocessing (no noise normalisation)"):
+            request = PlannerRequest(planner=NO_NOISE_NORM_PLANNER)
+            plan_and_preprocess(dataset, request, settings.num_processes, [settings.configuration])
     return raw
 
 
 def train_method(settings: StudySettings, method: StudyMethod) -> None:
     """Train (or resume, or reuse) one method with the study's equal budget."""
-    arguments = [
-        str(settings.dataset_id), str(settings.fold), "-c", settings.configuration, "-tr", method.trainer,
-        "-p", method.plans, "-device", settings.device, "--num_epochs", str(settings.num_epochs),
-        "--iterations_per_epoch", str(settings.iterations_per_epoch),
-        "-lr", repr(settings.initial_learning_rate), "--oversample_fraction", repr(settings.oversample_fraction),
-        "--c", "--no_validation",
-    ]  # fmt: skip
-    _run(f"training {method.key} ({method.trainer}, {method.plans})", train.main, arguments)
+    job = TrainingJob(
+        str(settings.dataset_id), settings.fold, settings.configuration, method.trainer, method.plans,
+        settings.device, continue_training=True, num_epochs=settings.num_epochs,
+        iterations_per_epoch=settings.iterations_per_epoch,
+        initial_learning_rate=settings.initial_learning_rate, oversample_fraction=settings.oversample_fraction,
+    )  # fmt: skip
+    with _step(f"training {method.key} ({method.trainer}, {method.plans})"):
+        train_fold(job)
+
+
+def _model_folder(settings: StudySettings, method: StudyMethod) -> Path:
+    name = dataset_folder_name(settings.dataset_id, DATASET_NAME)
+    return trainer_output_folder(name, method.trainer, method.plans, settings.configuration)
 
 
 def predict_method(settings: StudySettings, method: StudyMethod, raw: Path, output: Path) -> None:
     """Predict the held-out test cases with one method (finished cases are skipped)."""
-    arguments = [
-        "-d", str(settings.dataset_id), "-c", settings.configuration, "-tr", method.trainer,
-        "-p", method.plans, "-f", str(settings.fold), "-i", str(raw / "imagesTs"), "-o", str(output),
-        "-device", settings.device, "--continue_prediction",
-    ]  # fmt: skip
-    _run(
-        f"predicting with {method.key}", predict.main, arguments + (["--disable_tta"] * settings.disable_tta)
-    )
+    request = PredictionRequest(
+        folds=[str(settings.fold)], device=settings.device, use_mirroring=not settings.disable_tta,
+        run=RunOptions(continue_prediction=True),
+    )  # fmt: skip
+    with _step(f"predicting with {method.key}"):
+        summary = predict_folder(_model_folder(settings, method), raw / "imagesTs", output, request)
+        if summary.failures:
+            raise RuntimeError(f"{len(summary.failures)} case(s) failed: {sorted(summary.failures)}")
 
 
 def evaluate_method(method: StudyMethod, raw: Path, output: Path) -> Path:
@@ -101,23 +115,24 @@ def evaluate_method(method: StudyMethod, raw: Path, output: Path) -> Path:
     if summary.is_file() and all(path.stat().st_mtime <= summary.stat().st_mtime for path in predictions):
         logger.info("evaluation of %s is up to date (%s)", method.key, summary)
         return summary
-    suffixes = ["_sd", "_sdplus"] if method.writes_sdplus else ["_sd"]
-    arguments = [
-        "-ref", str(raw / "targetsTs"), "-pred", str(output), "-pc", str(raw / "imagesTs"),
-        "-lesions", str(raw / "lesionsTs"), "--suffix", *suffixes, "--coregister", "-o", str(summary),
-    ]  # fmt: skip
-    _run(f"evaluating {method.key}", evaluate.main, arguments + (["--low-dose"] * (method == OURS)))
+    suffixes = ("_sd", "_sdplus") if method.writes_sdplus else ("_sd",)
+    options = FolderEvaluationOptions(include_low_dose=method == OURS, coregister_acquired_scans=True)
+    with _step(f"evaluating {method.key}"):
+        result = evaluate_predictions(
+            raw / "targetsTs", output, raw / "imagesTs", raw / "lesionsTs", suffix=suffixes, options=options
+        )
+        write_json_atomic(result.to_json_dict(), summary)
     return summary
 
 
 def plot_condition_embedding(settings: StudySettings, study_folder: Path) -> Path:
     """PCA and t-SNE of our model's condition embeddings of the training cases (paper Fig. 8)."""
     output = study_folder / EMBEDDING_FIGURE
-    arguments = [
-        "-d", str(settings.dataset_id), "-c", settings.configuration, "-tr", OURS.trainer, "-p", OURS.plans,
-        "-f", str(settings.fold), "--cases", "train", "-o", str(output),
-    ]  # fmt: skip
-    _run("plotting the condition embedding of ours", plot_embedding.main, arguments)
+    request = EmbeddingRequest(fold=str(settings.fold), cases="train", output=output)
+    with _step("plotting the condition embedding of ours"):
+        plot_fold_embedding(
+            dataset_folder_name(settings.dataset_id, DATASET_NAME), _model_folder(settings, OURS), request
+        )
     return output
 
 

@@ -30,11 +30,11 @@ def coarse_grid(reference: sitk.Image, spacing_mm: float, margin_mm: float = 0.0
 def physical_bounding_box(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) physical corners (mm, LPS) of the box spanned by the voxel centres of ``image``."""
     size = np.array(image.GetSize())
-    corners = [
+    corner_points = [
         image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
         for corner in np.array(np.meshgrid(*[[0, n - 1] for n in size], indexing="ij")).reshape(3, -1).T
     ]
-    corners = np.array(corners)
+    corners = np.array(corner_points)
     return corners.min(axis=0), corners.max(axis=0)
 
 

@@ -204,6 +204,8 @@ class SimulationSettings:
         unknown = set(record) - names - {"schema_version"}
         if unknown:
             raise ValueError(f"Unknown simulation setting(s): {', '.join(sorted(unknown))}.")
-        values = {key: tuple(value) if isinstance(value, list) else value for key, value in record.items()}
+        values: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in record.items()
+        }
         values.pop("schema_version", None)
         return cls(**values)

@@ -119,7 +119,7 @@ def capture_rng_state() -> dict[str, Any]:
     return {
         "python": [python_version, list(python_state), python_gauss],
         "numpy": {
-            "keys": torch.from_numpy(numpy_keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(numpy_keys, dtype=np.int64)),
             "position": int(numpy_position),
             "has_gauss": int(numpy_has_gauss),
             "cached_gaussian": float(numpy_gauss),

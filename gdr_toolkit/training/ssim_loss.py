@@ -79,6 +79,8 @@ class L1SSIMLoss(nn.Module):
         minimum_data_range: floor of the data range L, normalised intensity units (1.0).
     """
 
+    window: torch.Tensor  # registered buffer
+
     def __init__(
         self,
         border_voxels: int = 8,

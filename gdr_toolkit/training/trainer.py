@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -161,9 +161,13 @@ class GDRTrainer:
         ``([seed, r] -> seed', i)``, i from the current iteration, so a resumed run continues the stream."""
         seed = int(np.random.SeedSequence([self.seed, self.distributed.rank]).generate_state(1)[0])
         return LoaderOptions(
-            tuple(self.configuration.patch_size), self.configuration.batch_size, self.oversample_fraction,
-            num_workers=self.dataloader_workers(), seed=seed, first_batch=self.current_iteration,
-        )  # fmt: skip
+            patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
+            batch_size=self.configuration.batch_size,
+            oversample_fraction=self.oversample_fraction,
+            num_workers=self.dataloader_workers(),
+            seed=seed,
+            first_batch=self.current_iteration,
+        )
 
     def dataloader_workers(self) -> int:
         """``num_dataloader_workers``, or when None: 2 on accelerators, 0 on the CPU (where the network's
@@ -229,7 +233,7 @@ class GDRTrainer:
         improved = self.best_validation_loss is None or validation_loss < self.best_validation_loss
         if improved:
             self.best_validation_loss = validation_loss
-        if not self.distributed.is_main:
+        if not self.distributed.is_main or self.log is None:  # only the main rank keeps a log
             return
         record = {"epoch": epoch, "iteration": self.current_iteration, "train_loss": train_loss, **metrics}
         record |= {"learning_rate": self.scheduler.get_last_lr()[0], "epoch_seconds": seconds}
@@ -308,7 +312,7 @@ class GDRTrainer:
             "precision": self.precision.name,
             "trainer_settings": {name: getattr(self, name) for name in SAVED_SETTINGS},
             "network_architecture": type(self.network).__name__,
-            "network_config": self.network.config.to_json_dict(),
+            "network_config": self.network.config.to_json_dict(),  # type: ignore[union-attr, operator]  # every architecture has one
             **self.prediction_spec.to_json_dict(),
             "condition_keys": list(self.condition_keys),
             "condition_normalisation": self.condition_normalisation.to_json_dict(),

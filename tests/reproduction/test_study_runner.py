@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gdr_toolkit.inference.prediction_run import PredictionSummary
 from gdr_toolkit.reproduction import study_runner
 from gdr_toolkit.reproduction.study_methods import METHODS, select_methods
 from gdr_toolkit.reproduction.study_settings import PRESETS, StudySettings, study_settings
@@ -15,81 +16,86 @@ from gdr_toolkit.reproduction.study_settings import PRESETS, StudySettings, stud
 SETTINGS = PRESETS["tiny"]
 
 
-class RecordingCommands:
-    """Stand-ins for the CLI mains: record argument lists, write the files the next steps look for."""
+class RecordingSteps:
+    """Stand-ins for the library steps: record their arguments, write the files the next steps look for."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, failing: str | None = None) -> None:
-        self.calls: dict[str, list[list[str]]] = {}
+        self.calls: dict[str, list[dict]] = {}
         self.failing = failing
-        for name in ("plan_and_preprocess", "train", "predict", "evaluate", "plot_embedding"):
-            fake = type("Module", (), {"main": staticmethod(self._command(name))})
-            monkeypatch.setattr(study_runner, name, fake)
+        steps = {
+            "plan_and_preprocess": ("dataset", "request", "num_processes", "configurations"),
+            "train_fold": ("job",),
+            "predict_folder": ("model_folder", "input_folder", "output_folder", "request"),
+            "evaluate_predictions": ("reference", "prediction", "pre_contrast", "lesions"),
+            "plot_fold_embedding": ("dataset", "model_folder", "request"),
+        }
+        for name, parameters in steps.items():
+            monkeypatch.setattr(study_runner, name, self._step(name, parameters))
         monkeypatch.setattr(study_runner, "write_simulated_dataset", lambda *args, **kwargs: [])
 
-    def _command(self, name: str):
-        def command(arguments: list[str]) -> int:
-            self.calls.setdefault(name, []).append(arguments)
+    def _step(self, name: str, parameters: tuple[str, ...]):
+        def step(*args, **kwargs):
+            call = dict(zip(parameters, args, strict=False)) | kwargs
+            self.calls.setdefault(name, []).append(call)
             if name == self.failing:
-                return 1
-            if name == "predict":
-                output = Path(arguments[arguments.index("-o") + 1])
+                raise ValueError(f"{name} failed")
+            if name == "predict_folder":
+                output = Path(call["output_folder"])
                 output.mkdir(parents=True, exist_ok=True)
-                if not (output / "case_sd.nii.gz").exists():  # --continue_prediction keeps written cases
+                if not (output / "case_sd.nii.gz").exists():  # continue_prediction keeps written cases
                     (output / "case_sd.nii.gz").write_bytes(b"x")
-            if name == "evaluate":
-                Path(arguments[arguments.index("-o") + 1]).write_text("{}")
-            return 0
+                return PredictionSummary(("case",), (), {})
+            if name == "evaluate_predictions":
+                return type("Summary", (), {"to_json_dict": staticmethod(dict)})()
+            return None
 
-        return command
-
-
-def _value(arguments: list[str], flag: str) -> str:
-    return arguments[arguments.index(flag) + 1]
+        return step
 
 
 def test_every_method_trains_with_the_same_budget_and_schedule(tmp_path, monkeypatch):
-    commands = RecordingCommands(monkeypatch)
+    steps = RecordingSteps(monkeypatch)
     record = study_runner.run_study(SETTINGS, METHODS, tmp_path)
-    trainings = commands.calls["train"]
-    assert [_value(call, "-tr") for call in trainings] == [method.trainer for method in METHODS]
-    for flag in ("--num_epochs", "--iterations_per_epoch", "-lr", "--oversample_fraction", "-c"):
-        assert len({_value(call, flag) for call in trainings}) == 1, flag
-    assert float(_value(trainings[0], "-lr")) == SETTINGS.initial_learning_rate
-    assert all("--c" in call for call in trainings)  # an interrupted training resumes
-    plans = {_value(call, "-tr") + "/" + _value(call, "-p") for call in trainings}
+    jobs = [call["job"] for call in steps.calls["train_fold"]]
+    assert [job.trainer_name for job in jobs] == [method.trainer for method in METHODS]
+    for name in ("num_epochs", "iterations_per_epoch", "initial_learning_rate", "oversample_fraction"):
+        assert len({getattr(job, name) for job in jobs}) == 1, name
+    assert len({job.configuration for job in jobs}) == 1
+    assert jobs[0].initial_learning_rate == SETTINGS.initial_learning_rate
+    assert all(job.continue_training for job in jobs)  # an interrupted training resumes
+    plans = {f"{job.trainer_name}/{job.plans_name}" for job in jobs}
     assert "GDRTrainer/gdrPlansNoNoiseNorm" in plans and "GDRTrainer/gdrPlans" in plans
-    planners = [call for call in commands.calls["plan_and_preprocess"] if "-pl" in call]
-    assert [_value(call, "-pl") for call in planners] == ["ExperimentPlanner_NoNoiseNorm"]
+    planners = [call["request"].planner for call in steps.calls["plan_and_preprocess"]]
+    assert planners == ["ExperimentPlanner", "ExperimentPlanner_NoNoiseNorm"]
     assert set(record["summaries"]) == {method.key for method in METHODS}
     assert json.loads((tmp_path / "study.json").read_text())["settings"] == SETTINGS.to_json_dict()
 
 
 def test_low_dose_and_sdplus_are_evaluated_only_for_ours(tmp_path, monkeypatch):
-    commands = RecordingCommands(monkeypatch)
+    steps = RecordingSteps(monkeypatch)
     study_runner.run_study(SETTINGS, select_methods(["direct_3d"]), tmp_path)
-    ours, direct = commands.calls["evaluate"]
-    assert "--low-dose" in ours and "_sdplus" in ours
-    assert "--low-dose" not in direct and "_sdplus" not in direct
-    assert not any("-pl" in call for call in commands.calls["plan_and_preprocess"])
+    ours, direct = steps.calls["evaluate_predictions"]
+    assert ours["options"].include_low_dose and "_sdplus" in ours["suffix"]
+    assert not direct["options"].include_low_dose and "_sdplus" not in direct["suffix"]
+    assert len(steps.calls["plan_and_preprocess"]) == 1
 
 
 def test_up_to_date_evaluations_are_reused(tmp_path, monkeypatch):
-    commands = RecordingCommands(monkeypatch)
+    steps = RecordingSteps(monkeypatch)
     study_runner.run_study(SETTINGS, select_methods(["direct_3d"]), tmp_path)
     study_runner.run_study(SETTINGS, select_methods(["direct_3d"]), tmp_path)
-    assert len(commands.calls["evaluate"]) == 2  # not 4
+    assert len(steps.calls["evaluate_predictions"]) == 2  # not 4
     first = json.loads((tmp_path / "study.json").read_text())["seconds_total"]
     assert first > 0
 
 
 def test_a_failing_step_names_itself(tmp_path, monkeypatch):
-    RecordingCommands(monkeypatch, failing="predict")
+    RecordingSteps(monkeypatch, failing="predict_folder")
     with pytest.raises(study_runner.StudyStepError, match="predicting with ours"):
         study_runner.run_study(SETTINGS, METHODS, tmp_path)
 
 
 def test_a_study_folder_refuses_other_settings(tmp_path, monkeypatch):
-    RecordingCommands(monkeypatch)
+    RecordingSteps(monkeypatch)
     study_runner.run_study(SETTINGS, select_methods(["direct_3d"]), tmp_path)
     with pytest.raises(ValueError, match="other settings"):
         study_runner.run_study(replace(SETTINGS, num_epochs=3), select_methods(["direct_3d"]), tmp_path)

@@ -47,7 +47,7 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
         dataset.validity_grid(case_id),
     )
     spatial = sample_spatial_parameters(rng, options.augmentation)
-    return PatchDraw(case_id, tuple(int(v) for v in start), spatial, oversampled)
+    return PatchDraw(case_id, (int(start[0]), int(start[1]), int(start[2])), spatial, oversampled)
 
 
 def load_augmented_patch(

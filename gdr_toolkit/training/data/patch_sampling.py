@@ -26,8 +26,8 @@ def uniform_patch_start(
     Returns:
         int64 (3,); negative entries where the patch exceeds the volume (padded with zeros when read).
     """
-    shape, patch = np.asarray(shape, dtype=np.int64), np.asarray(patch_size, dtype=np.int64)
-    room = shape - patch
+    shape_zyx, patch = np.asarray(shape, dtype=np.int64), np.asarray(patch_size, dtype=np.int64)
+    room = shape_zyx - patch
     start = rng.integers(0, np.maximum(room, 0) + 1)
     return np.where(room >= 0, start, room // 2)
 

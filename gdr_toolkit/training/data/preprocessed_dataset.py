@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import blosc2
 import numpy as np
@@ -97,9 +97,11 @@ class PreprocessedDataset:
 
     def shape(self, case_id: str) -> tuple[int, int, int]:
         """Spatial shape (z, y, x) of the case's stored arrays, voxels."""
-        return tuple(int(edge) for edge in self._array(case_id).shape[1:])
+        return cast("tuple[int, int, int]", tuple(int(edge) for edge in self._array(case_id).shape[1:]))
 
-    def read_patch(self, case_id: str, start_zyx: Sequence[int], size_zyx: Sequence[int]) -> np.ndarray:
+    def read_patch(
+        self, case_id: str, start_zyx: Sequence[int] | np.ndarray, size_zyx: Sequence[int]
+    ) -> np.ndarray:
         """Read one region of all channels; only that region is decompressed.
 
         Args:

@@ -66,7 +66,9 @@ def sample_spatial_parameters(rng: np.random.Generator, options: AugmentationOpt
     scale = float(rng.uniform(*options.scaling_range))
     flips = rng.random(len(options.mirror_axes)) < 0.5
     return SpatialParameters(
-        rotation_radians=tuple(float(a) for a in angles) if rotate else (0.0, 0.0, 0.0),
+        rotation_radians=(float(angles[0]), float(angles[1]), float(angles[2]))
+        if rotate
+        else (0.0, 0.0, 0.0),
         scale=scale if scale_now else 1.0,
         mirror_axes=tuple(axis for axis, flip in zip(options.mirror_axes, flips, strict=True) if flip),
     )
@@ -83,7 +85,7 @@ def source_margin(parameters: SpatialParameters, patch_size: Sequence[int]) -> t
     half_extent = (np.asarray(patch_size, dtype=float) - 1.0) / 2.0
     reach = np.abs(parameters.affine()) @ half_extent
     margins = np.ceil(reach - half_extent - 1e-6).clip(min=0) + INTERPOLATION_MARGIN
-    return tuple(int(margin) for margin in margins)
+    return int(margins[0]), int(margins[1]), int(margins[2])
 
 
 def apply_spatial_augmentation(

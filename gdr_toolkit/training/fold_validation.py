@@ -2,7 +2,8 @@
 (the same path as ``gdr_predict``) and evaluate them against the true SD into
 ``fold_K/validation/summary.json``.
 
-Runs at the end of ``gdr_train`` and alone with ``gdr_train DATASET FOLD --val``.
+Runs at the end of ``gdr_train`` and alone with ``gdr_train DATASET FOLD --val``. It lives in training/
+(it reads the fold's checkpoint) and uses inference/ and evaluation/, which know nothing of training.
 """
 
 from __future__ import annotations
