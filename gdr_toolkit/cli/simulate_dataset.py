@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+from typing import Any
 
 from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.file_io import read_json
@@ -102,7 +103,7 @@ REALISM_FLAGS = {
 
 def settings_from_arguments(args: argparse.Namespace) -> SimulationSettings:
     """The simulation settings the flags ask for (--realism first, then each explicit flag)."""
-    overrides = {
+    overrides: dict[str, Any] = {
         field: tuple(value) if isinstance(value, list) else value
         for flag, field in REALISM_FLAGS.items()
         if (value := getattr(args, flag)) is not None

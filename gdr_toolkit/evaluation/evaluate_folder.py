@@ -309,7 +309,7 @@ def evaluate_predictions(
     suffixes = _present_suffixes(folders.prediction, suffixes, options.file_ending)
     cases: dict[str, CaseFrameInfo] = {}
     methods: dict[str, dict[str, ImageMetrics]] = {}
-    guard: dict[str, GuardMetrics] = {}
+    guard: dict[str, GuardMetrics | None] = {}
     for case_id in case_ids:
         cases[case_id], results, guard[case_id] = _evaluate_case(case_id, folders, suffixes, options)
         for name, result in results.items():

@@ -8,7 +8,6 @@ the preprocessed case (PC's grid, normalised units) and the composed contrast si
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -64,13 +63,13 @@ def guard_case(
     signal = (
         contrast_signal / enhancement_factor if enhancement_factor > 0 else np.zeros_like(contrast_signal)
     )
-    spacing_xyz = properties.geometry["spacing_mm"]
+    spacing_x, spacing_y, spacing_z = properties.geometry["spacing_mm"]
     dose = properties.condition.get("dose_fraction")
     result = unsupported_enhancement(
         signal, ld_subtraction_eq1(case), case.arrays["s_ld"], properties.noise_sigma_ld,
-        tuple(reversed(spacing_xyz)), dose, case.arrays["brain_mask"], options,
+        (spacing_z, spacing_y, spacing_x), dose, case.arrays["brain_mask"], options,
     )  # fmt: skip
-    numbers = guard_summary(result, signal, math.prod(spacing_xyz) / 1000.0)
+    numbers = guard_summary(result, signal, spacing_x * spacing_y * spacing_z / 1000.0)
     numbers["dose_response_source"] = "dose_fraction" if dose is not None else "estimated"
     numbers["options"] = asdict(options)
     logger.info(

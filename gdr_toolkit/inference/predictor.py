@@ -326,7 +326,9 @@ class Predictor:
         on_pc = to_reference_grid(signal, inputs, pre_contrast, background)
         spread_on_pc = None if spread is None else to_reference_grid(spread, inputs, pre_contrast)
         arrays = COMPOSERS[target](case, on_pc, spread_on_pc, self.enhancement_factor, case_id)
-        guard = guard_case(case, arrays["contrast_signal"], self.enhancement_factor, case_id)
+        contrast = arrays["contrast_signal"]
+        assert contrast is not None, "every composer returns a contrast signal"
+        guard = guard_case(case, contrast, self.enhancement_factor, case_id)
         unsupported = image_from_array(guard.unsupported, pre_contrast)
         images = as_images(arrays, case, pre_contrast)
         return {"case_id": case_id, **images, "unsupported": unsupported, "summary": guard.summary}

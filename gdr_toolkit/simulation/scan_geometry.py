@@ -107,7 +107,9 @@ def brain_points_mm(brain_mask: np.ndarray, grid: sitk.Image) -> np.ndarray:
     return np.array(grid.GetOrigin()) + (index * np.array(grid.GetSpacing())) @ direction.T
 
 
-def continuous_index(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Transform | None) -> np.ndarray:
+def continuous_index(
+    points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Euler3DTransform | None
+) -> np.ndarray:
     """Continuous grid index (N, 3) of pre-contrast points after the scan's ``motion`` (None: identity)."""
     matrix, offset = np.eye(3), np.zeros(3)
     if motion is not None:  # q = M (p - c) + c + t = M p + offset
@@ -119,7 +121,7 @@ def continuous_index(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Trans
     return points_mm @ weights + (offset - np.array(grid.GetOrigin())) @ to_index
 
 
-def fraction_outside(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Transform | None) -> float:
+def fraction_outside(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Euler3DTransform | None) -> float:
     """Fraction of the brain points (pre-contrast frame, mm) outside the voxel box of ``grid`` after ``motion``."""
     index = continuous_index(points_mm, grid, motion)
     size = np.array(grid.GetSize())
@@ -128,7 +130,7 @@ def fraction_outside(points_mm: np.ndarray, grid: sitk.Image, motion: sitk.Trans
 
 
 def crop_to_brain_fraction(
-    grid: sitk.Image, points_mm: np.ndarray, motion: sitk.Transform | None, fraction: float, side: str
+    grid: sitk.Image, points_mm: np.ndarray, motion: sitk.Euler3DTransform | None, fraction: float, side: str
 ) -> sitk.Image:
     """``grid`` cut on ``side`` (a key of ``SIDE_AXES``) so that about ``fraction`` of the brain lies outside.
 

@@ -57,9 +57,11 @@ def write_rescaled_int16_atomic(image: sitk.Image, rescaling: Int16Rescaling, pa
     with tempfile.TemporaryDirectory() as folder:
         plain = Path(folder) / "stored.nii"
         sitk.WriteImage(stored, str(plain))
-        loaded = nibabel.load(plain)
+        loaded = nibabel.Nifti1Image.from_filename(plain)
         scaled = nibabel.Nifti1Image(
-            np.asanyarray(loaded.dataobj.get_unscaled()), loaded.affine, loaded.header
+            np.asanyarray(loaded.dataobj.get_unscaled()),  # type: ignore[attr-defined]  # an ArrayProxy
+            loaded.affine,
+            loaded.header,
         )
         scaled.header.set_slope_inter(rescaling.slope, rescaling.intercept)
         with atomic_path(path) as temporary:

@@ -62,7 +62,7 @@ def valid_uniform_patch_start(
         return start
     half = np.asarray(patch_size, dtype=np.int64) // 2
     for _ in range(VALID_CENTRE_TRIES):
-        if validity.contains(start + half):
+        if validity.contains(tuple(int(value) for value in start + half)):
             return start
         start = uniform_patch_start(rng, shape, patch_size)
     return validity.random_valid_voxel(rng) - half
