@@ -32,8 +32,10 @@ setup(
     packages=find_packages(include=["gdr_toolkit", "gdr_toolkit.*"]),
     install_requires=[
         "torch>=2.3",
-        "batchgenerators>=0.25",
-        "batchgeneratorsv2>=0.3",  # torch grid_sample augmentation: 3-6x faster than batchgenerators on CPU (data_loading.md)
+        # batchgeneratorsv2 (MIC-DKFZ's successor of batchgenerators, which it installs): torch grid_sample
+        # augmentation, 3-6x faster than classic batchgenerators on CPU (data_loading.md). Loader workers are
+        # torch's DataLoader with persistent workers (training/data/worker_loader.py).
+        "batchgeneratorsv2>=0.3",
         "SimpleITK>=2.3",
         "itk-elastix>=0.20",
         "acvl-utils>=0.2",
@@ -48,7 +50,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "ruff>=0.5", "mypy>=2.4"],
-        "benchmark": ["dynamic-network-architectures>=0.4", "monai>=1.3"],  # benchmarks/ only
+        # benchmarks/ only (classic batchgenerators: data_loading.py --compare-augmentation)
+        "benchmark": ["dynamic-network-architectures>=0.4", "monai>=1.3", "batchgenerators>=0.25"],
     },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
     classifiers=[

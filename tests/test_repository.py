@@ -102,9 +102,8 @@ def test_import_scan_sees_from_imports(tmp_path):
 
 # Distribution name in setup.py -> the name it is imported under.
 IMPORT_NAMES = {"itk-elastix": "itk", "acvl-utils": "acvl_utils", "scikit-learn": "sklearn"}
-# Requirements no module imports yet, each with the reason it stays. batchgenerators: issue 16 decides
-# whether its multithreaded augmenter replaces training/data/worker_pool.py; drop the entry once it has.
-NOT_IMPORTED_ALLOWED = {"batchgenerators": "pending: batchgenerators vs our worker pool (issue 16)"}
+# Requirements no module imports, each with the reason it stays (none today).
+NOT_IMPORTED_ALLOWED: dict[str, str] = {}
 
 
 def _install_requires() -> list[str]:
