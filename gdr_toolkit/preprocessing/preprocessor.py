@@ -32,6 +32,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     preprocess_case,
 )
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
+from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
 from gdr_toolkit.preprocessing.resampling import crop, to_network_grid
 
@@ -76,13 +77,11 @@ def preprocess_and_store_case(
     """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties."""
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     pre_contrast = read_image(case.pre_contrast)
+    options = options_from_plan(configuration)
     result = preprocess_case(
-        pre_contrast,
-        read_image(case.low_dose),
-        read_image(case.standard_dose),
-        metadata,
-        options_from_plan(configuration),
+        pre_contrast, read_image(case.low_dose), read_image(case.standard_dose), metadata, options
     )
+    result = on_network_grid_noise(result, pre_contrast, configuration.spacing_mm, options.noise.estimator)
     arrays, grid, box = to_network_grid(
         result.arrays, pre_contrast, configuration.spacing_mm, STORED_CHANNELS, NEAREST_CHANNELS
     )
