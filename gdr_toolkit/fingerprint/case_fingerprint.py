@@ -5,6 +5,9 @@ The brain mask, the noise level sigma_LD and the intensity scales come from
 no SD), so the fingerprint sees exactly what preprocessing and prediction will see. Intensity
 percentiles are of the raw scans (their own units) inside that brain mask, after co-registration onto
 PC's grid; SD, when the case has one, is co-registered with the same options as in training.
+
+Given a ``registration_folder``, the brain mask and every registration found here (atlas, LD -> PC,
+SD -> PC) are stored there (``registration_cache``), so that preprocessing does not run elastix again.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     preprocess_case,
 )
 from gdr_toolkit.preprocessing.coregistration import coregister_to_reference
+from gdr_toolkit.preprocessing.registration import RegistrationResult
+from gdr_toolkit.preprocessing.registration_cache import write_registrations
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +139,17 @@ def spacing_ratio(
     return float(np.max(contrast / pre_contrast))
 
 
-def fingerprint_case(case: RawCase, options: CasePreprocessingOptions | None = None) -> CaseFingerprint:
+def fingerprint_case(
+    case: RawCase, options: CasePreprocessingOptions | None = None, registration_folder: Path | None = None
+) -> CaseFingerprint:
     """Measure one case (PC, LD, optional SD and metadata files).
 
     Args:
         case: file locations; the metadata file is optional (all metadata fields None without it), the
             SD file is used when it exists.
         options: preprocessing options (defaults as in training).
+        registration_folder: where to store the case's registrations for preprocessing to reuse
+            (``$gdr_preprocessed/DatasetXXX_Name/registrations``); None stores nothing.
 
     Returns:
         The case's :class:`CaseFingerprint`.
@@ -161,7 +170,12 @@ def fingerprint_case(case: RawCase, options: CasePreprocessingOptions | None = N
     except ValueError as error:
         raise ValueError(f"case {case.case_id}: {error}") from error
     mask = result.arrays["brain_mask"].astype(bool)
-    raw_on_pc_grid = _raw_scans_on_pc_grid(scans, result, options)
+    raw_on_pc_grid, registrations = _raw_scans_on_pc_grid(scans, result, options)
+    if registration_folder is not None:
+        mask_image = image_from_array(result.arrays["brain_mask"], scans["pre_contrast"])
+        write_registrations(
+            registration_folder, case, mask_image, registrations, options.brain_mask, options.coregistration
+        )
     percentiles = {name: _brain_percentiles(values, mask) for name, values in raw_on_pc_grid.items()}
     head = head_extent(scans["pre_contrast"], result.properties.intensity_scales["pre_contrast"])
     return CaseFingerprint(
@@ -226,11 +240,13 @@ def _metadata_values(metadata: CaseMetadata | None) -> dict[str, Any]:
 
 def _raw_scans_on_pc_grid(
     scans: dict[str, sitk.Image], result: PreprocessedCase, options: CasePreprocessingOptions
-) -> dict[str, np.ndarray]:
-    """Raw-unit arrays (z, y, x) on PC's grid: PC as read, LD undone from its normalisation, SD registered.
+) -> tuple[dict[str, np.ndarray], dict[str, RegistrationResult]]:
+    """Raw-unit arrays (z, y, x) on PC's grid: PC as read, LD undone from its normalisation, SD registered;
+    and every registration of the case (preprocess_case's and SD -> PC).
 
     x_LD = raw_LD / p95_LD * a_LD (preprocess_case), so raw_LD = x_LD / a_LD * p95_LD.
     """
+    registrations = dict(result.registrations)
     properties = result.properties
     low_dose = result.arrays["x_ld"].astype(np.float64) / properties.radiometric_scales["low_dose"]
     arrays = {
@@ -244,7 +260,8 @@ def _raw_scans_on_pc_grid(
             sitk.Cast(scans["standard_dose"], sitk.sitkFloat32), reference, mask, options.coregistration
         )
         arrays["standard_dose"] = sitk.GetArrayFromImage(registered.image).astype(np.float64)
-    return arrays
+        registrations["standard_dose"] = registered.registration
+    return arrays, registrations
 
 
 def _brain_percentiles(values: np.ndarray, mask: np.ndarray) -> dict[str, float]:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gdr_toolkit.dataset.raw_layout import RawCase, list_cases
 from gdr_toolkit.file_io import read_json, write_json_atomic
 from gdr_toolkit.fingerprint.case_fingerprint import CaseFingerprint, fingerprint_case
 from gdr_toolkit.fingerprint.dataset_fingerprint import DatasetFingerprint
+from gdr_toolkit.preprocessing.registration_cache import REGISTRATION_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,10 @@ class FingerprintExtractionError(RuntimeError):
 
 
 def extract_fingerprint(
-    dataset_folder: Path, num_processes: int = 2, progress: bool = False
+    dataset_folder: Path,
+    num_processes: int = 2,
+    progress: bool = False,
+    registration_folder: Path | None = None,
 ) -> DatasetFingerprint:
     """Fingerprint the training cases (``imagesTr``) of a raw dataset.
 
@@ -60,6 +65,8 @@ def extract_fingerprint(
         dataset_folder: ``$gdr_raw/DatasetXXX_Name``.
         num_processes: worker processes, reused across cases; 1 runs in this process.
         progress: show a tqdm progress bar.
+        registration_folder: where each case's registrations are stored for preprocessing to reuse
+            (``registration_cache``); None stores nothing.
 
     Returns:
         The dataset fingerprint, cases sorted by id.
@@ -82,7 +89,7 @@ def extract_fingerprint(
     failures: dict[str, str] = {}
     workers_died = False
     bar = _progress_bar(len(cases), progress)
-    for case_id, outcome in _run(cases, num_processes):
+    for case_id, outcome in _run(cases, num_processes, registration_folder):
         if isinstance(outcome, CaseFingerprint):
             found[case_id] = outcome
         else:
@@ -99,18 +106,21 @@ def extract_fingerprint(
     return DatasetFingerprint(dataset_folder.name, tuple(found[case.case_id] for case in cases))
 
 
-def _run(cases: list[RawCase], num_processes: int) -> Iterator[tuple[str, CaseFingerprint | Exception]]:
+def _run(
+    cases: list[RawCase], num_processes: int, registration_folder: Path | None
+) -> Iterator[tuple[str, CaseFingerprint | Exception]]:
     """Yield (case id, fingerprint or the exception it raised) as cases finish."""
+    task = partial(fingerprint_case, registration_folder=registration_folder)
     if num_processes == 1:
         for case in cases:
             try:
-                yield case.case_id, fingerprint_case(case)
+                yield case.case_id, task(case)
             except Exception as error:  # noqa: BLE001 (a bad case is reported, the others continue)
                 yield case.case_id, error
         return
     workers = min(num_processes, len(cases))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures: dict[Future, str] = {pool.submit(fingerprint_case, case): case.case_id for case in cases}
+        futures: dict[Future, str] = {pool.submit(task, case): case.case_id for case in cases}
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result()
@@ -137,7 +147,8 @@ def load_or_extract_fingerprint(
 
     The cached file is used unless ``clean``, its schema version is outdated, or its case ids differ
     from the dataset's current training cases (cases added or removed); then the fingerprint is
-    extracted again and written atomically.
+    extracted again and written atomically, and each case's registrations are stored in
+    ``preprocessed_dataset_folder/registrations`` for the preprocessor to reuse.
 
     Args:
         dataset_folder: ``$gdr_raw/DatasetXXX_Name``.
@@ -155,7 +166,8 @@ def load_or_extract_fingerprint(
         if cached is not None:
             logger.info("%s: using the cached fingerprint %s.", Path(dataset_folder).name, path)
             return cached
-    fingerprint = extract_fingerprint(dataset_folder, num_processes, progress)
+    registration_folder = Path(preprocessed_dataset_folder) / REGISTRATION_FOLDER
+    fingerprint = extract_fingerprint(dataset_folder, num_processes, progress, registration_folder)
     write_json_atomic(fingerprint.to_json_dict(), path)
     logger.info("%s: wrote %s.", fingerprint.dataset_name, path)
     return fingerprint

@@ -46,6 +46,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     preprocess_case,
 )
 from gdr_toolkit.preprocessing.contrast_target import revert_noise_normalisation
+from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.preprocessor import options_from_plan
 from gdr_toolkit.preprocessing.resampling import crop, resample_array, to_network_grid
 from gdr_toolkit.training.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
@@ -267,6 +268,8 @@ class Predictor:
         """Steps 2-6 of the module docstring on an already preprocessed case (PC's grid)."""
         start = time.perf_counter()
         spacing, channels = self.model.configuration.spacing_mm, self.model.prediction.input_channel_names
+        estimator = self.preprocessing_options.noise.estimator
+        case = on_network_grid_noise(case, pre_contrast, spacing, estimator)  # sigma_LD, s_LD as trained
         inputs = network_inputs(case.arrays, pre_contrast, spacing, channels)
         image = torch.from_numpy(inputs.images)
         signal, spread = ensemble(

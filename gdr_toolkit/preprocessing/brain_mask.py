@@ -26,6 +26,7 @@ import SimpleITK as sitk
 from gdr_toolkit.atlas import load_mni152_atlas
 from gdr_toolkit.dataset.image_io import check_finite
 from gdr_toolkit.preprocessing.registration import RegistrationOptions, RegistrationResult, register
+from gdr_toolkit.preprocessing.resampling import resample_isotropic
 
 logger = logging.getLogger(__name__)
 
@@ -128,33 +129,6 @@ def _register_atlas(fixed: sitk.Image, options: BrainMaskOptions) -> Registratio
     brain_only = resample_isotropic(atlas.t1, options.registration_spacing_mm)
     refinement = replace(affine, number_of_resolutions=max(options.number_of_resolutions - 1, 1))
     return register(fixed, brain_only, refinement, fixed_mask=fixed_mask, initial=head)
-
-
-def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
-    """Resample ``image`` onto an isotropic grid (same direction, same physical extent), anti-aliased.
-
-    Args:
-        image: 3D float image.
-        spacing_mm: output spacing (mm) along all three axes.
-
-    Returns:
-        Float32 image; a Gaussian of std 0.5 * (new spacing) (mm) per axis is applied first where the
-        grid gets coarser.
-    """
-    old_spacing = np.array(image.GetSpacing())
-    extent = old_spacing * np.array(image.GetSize())
-    size = [max(int(round(length / spacing_mm)), 1) for length in extent]
-    sigmas = np.sqrt(np.maximum((spacing_mm**2 - old_spacing**2) / 4.0, 0.0))
-    smoothed = image
-    if sigmas.max() > 0:
-        smoothed = sitk.SmoothingRecursiveGaussian(image, [max(float(s), 1e-3) for s in sigmas])
-    first_centre = image.TransformContinuousIndexToPhysicalPoint(
-        [(spacing_mm / s - 1.0) / 2.0 for s in old_spacing]
-    )
-    return sitk.Resample(
-        smoothed, size, sitk.Transform(), sitk.sitkLinear, first_centre, (spacing_mm,) * 3,
-        image.GetDirection(), 0.0, sitk.sitkFloat32,
-    )  # fmt: skip
 
 
 @lru_cache(maxsize=4)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,11 +28,12 @@ from gdr_toolkit.dataset.image_io import check_finite
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_mask
 from gdr_toolkit.preprocessing.contrast_target import contrast_target, gamma_statistic
-from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions, coregister_to_reference
+from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions
 from gdr_toolkit.preprocessing.intensity import normalise_intensity
 from gdr_toolkit.preprocessing.noise import NoiseOptions, SubtractionResult, process_subtraction
 from gdr_toolkit.preprocessing.radiometric import RadiometricOptions, estimate_radiometric_scale
 from gdr_toolkit.preprocessing.registration import RegistrationResult
+from gdr_toolkit.preprocessing.registration_cache import coregister_or_reuse
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def preprocess_case(
     metadata: CaseMetadata | None = None,
     options: CasePreprocessingOptions | None = None,
     brain_mask: sitk.Image | None = None,
+    registrations: Mapping[str, RegistrationResult] | None = None,
 ) -> PreprocessedCase:
     """Run method.md sections 1-2 on one case.
 
@@ -174,6 +176,9 @@ def preprocess_case(
         options: step options; defaults follow method.md.
         brain_mask: a brain mask on PC's grid to use instead of the atlas registration (e.g. a
             mask the user trusts more); None computes the atlas mask.
+        registrations: stored registrations to reuse instead of running elastix (registration_cache):
+            ``low_dose`` / ``standard_dose`` (PC -> scan) are only resampled with; ``atlas`` is recorded
+            in the properties when ``brain_mask`` (the mask it gave) is passed too. None registers all.
 
     Returns:
         The arrays and properties (see :class:`PreprocessedCase`).
@@ -189,7 +194,7 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    on_pc_grid, mask, registrations = _align(scans, brain_mask, options, timer)
+    on_pc_grid, mask, registrations = _align(scans, brain_mask, options, timer, registrations or {})
     normalised, intensity_scales, radiometric_scales = _normalise(on_pc_grid, mask, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
     x_pc = normalised["pre_contrast"]
@@ -234,6 +239,7 @@ def _align(
     brain_mask: sitk.Image | None,
     options: CasePreprocessingOptions,
     timer: _StepTimer,
+    stored: Mapping[str, RegistrationResult],
 ) -> tuple[dict[str, sitk.Image], np.ndarray, dict[str, RegistrationResult]]:
     """Brain mask and rigid co-registration: every scan on PC's grid, the mask as (z, y, x) bool."""
     registrations: dict[str, RegistrationResult] = {}
@@ -241,6 +247,8 @@ def _align(
         if brain_mask is None:
             atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
             brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
+        elif "atlas" in stored:
+            registrations["atlas"] = stored["atlas"]
     mask = sitk.GetArrayFromImage(brain_mask).astype(bool)
     if not mask.any():
         raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
@@ -248,8 +256,8 @@ def _align(
     with timer.step("coregistration"):
         for name in ("low_dose", "standard_dose"):
             if name in scans:
-                result = coregister_to_reference(
-                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration
+                result = coregister_or_reuse(
+                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration, stored.get(name)
                 )
                 on_pc_grid[name], registrations[name] = result.image, result.registration
     return on_pc_grid, mask, registrations

@@ -33,7 +33,9 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     preprocess_case,
 )
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
+from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
+from gdr_toolkit.preprocessing.registration_cache import cached_registration_arguments
 from gdr_toolkit.preprocessing.resampling import crop, to_network_grid
 
 logger = logging.getLogger(__name__)
@@ -74,16 +76,21 @@ def enhancing_locations(probability: np.ndarray, case_id: str) -> list[list[int]
 def preprocess_and_store_case(
     case: RawCase, configuration: ConfigurationPlan, output_folder: Path
 ) -> dict[str, Any]:
-    """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties."""
+    """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties.
+
+    Registrations the fingerprint stored in ``output_folder.parent/registrations`` (registration_cache)
+    are reused when still valid for the case's files, so elastix runs once per case.
+    """
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     pre_contrast = read_image(case.pre_contrast)
-    result = preprocess_case(
-        pre_contrast,
-        read_image(case.low_dose),
-        read_image(case.standard_dose),
-        metadata,
-        options_from_plan(configuration),
+    options = options_from_plan(configuration)
+    stored = cached_registration_arguments(
+        output_folder.parent, case, options.brain_mask, options.coregistration
     )
+    result = preprocess_case(
+        pre_contrast, read_image(case.low_dose), read_image(case.standard_dose), metadata, options, **stored
+    )
+    result = on_network_grid_noise(result, pre_contrast, configuration.spacing_mm, options.noise.estimator)
     arrays, grid, box = to_network_grid(
         result.arrays, pre_contrast, configuration.spacing_mm, STORED_CHANNELS, NEAREST_CHANNELS
     )

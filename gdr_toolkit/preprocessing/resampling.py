@@ -3,10 +3,18 @@
 Arrays are numpy (z, y, x) on a SimpleITK grid (spacing and origin in mm, direction cosines). The
 isotropic grid keeps the source's orientation and physical extent: the outer corner of the first voxel
 stays where it was, the number of voxels per axis is round(size * spacing / target).
+
+Anti-aliasing: along every axis where the target spacing t is coarser than the source spacing s, images
+(never masks) are smoothed before the linear interpolation with a Gaussian of std
+sigma = sqrt(t^2 - s^2) / 2 mm (scipy.ndimage.gaussian_filter). Modelling a voxel of size s as a
+Gaussian point-spread of std s / 2, the smoothed source then has the point-spread std t / 2 of the
+target voxel, so detail finer than the target grid can carry is removed before it is sampled. Axes
+that get finer (or keep their spacing) are not smoothed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +39,45 @@ def isotropic_grid(reference: sitk.Image, spacing_mm: float) -> sitk.Image:
     grid.SetDirection(reference.GetDirection())
     grid.SetOrigin(tuple(np.asarray(reference.GetOrigin()) + corner_shift))
     return grid
+
+
+def anti_aliasing_sigmas_mm(source_spacing_mm: Sequence[float], target_spacing_mm: float) -> np.ndarray:
+    """Per-axis Gaussian std (mm) applied before resampling to ``target_spacing_mm``: sqrt(t^2 - s^2) / 2
+    where the target is coarser than the source, else 0. Same axis order as ``source_spacing_mm``."""
+    source = np.asarray(source_spacing_mm, dtype=np.float64)
+    return np.sqrt(np.maximum(target_spacing_mm**2 - source**2, 0.0)) / 2.0
+
+
+def anti_alias(array: np.ndarray, spacing_xyz_mm: Sequence[float], target_spacing_mm: float) -> np.ndarray:
+    """Smooth a (z, y, x) image before resampling it to ``target_spacing_mm`` (module docstring).
+
+    Args:
+        array: float image on a grid with voxel size ``spacing_xyz_mm`` (x, y, z order, mm).
+        spacing_xyz_mm: the source voxel size, SimpleITK order.
+        target_spacing_mm: the isotropic target spacing (mm).
+
+    Returns:
+        float32 (z, y, x); ``array`` itself (as float32) when no axis gets coarser.
+    """
+    sigmas_zyx = anti_aliasing_sigmas_mm(spacing_xyz_mm, target_spacing_mm)[::-1]
+    if not sigmas_zyx.any():
+        return array.astype(np.float32, copy=False)
+    sigma_voxels = sigmas_zyx / np.asarray(spacing_xyz_mm, dtype=np.float64)[::-1]
+    return ndimage.gaussian_filter(array.astype(np.float32, copy=False), sigma_voxels, mode="nearest")
+
+
+def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
+    """``image`` (3D scalar) anti-aliased and resampled linearly onto :func:`isotropic_grid`; float32."""
+    grid = isotropic_grid(image, spacing_mm)
+    values = anti_alias(sitk.GetArrayViewFromImage(image), image.GetSpacing(), spacing_mm)
+    return image_like(resample_array(values, image, grid), grid)
+
+
+def image_like(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
+    """A SimpleITK image of a (z, y, x) array with ``grid``'s spacing, origin and direction."""
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(grid)
+    return image
 
 
 def needs_resampling(reference: sitk.Image, spacing_mm: float) -> bool:
@@ -97,7 +144,8 @@ def to_network_grid(
         pre_contrast: PC (its grid).
         spacing_mm: the plan's isotropic spacing (no resampling when PC already has it).
         names: which arrays to return.
-        nearest: names resampled with nearest neighbour (masks); the others linearly.
+        nearest: names resampled with nearest neighbour (masks); the others anti-aliased
+            (:func:`anti_alias`) then linearly.
 
     Returns:
         The resampled (uncropped) arrays, the isotropic grid, and the head box on that grid.
@@ -108,7 +156,11 @@ def to_network_grid(
     if needs_resampling(pre_contrast, spacing_mm):
         grid = isotropic_grid(pre_contrast, spacing_mm)
         on_grid = {
-            name: resample_array(arrays[name], pre_contrast, grid, "nearest" if name in nearest else "linear")
+            name: resample_array(arrays[name], pre_contrast, grid, "nearest")
+            if name in nearest
+            else resample_array(
+                anti_alias(arrays[name], pre_contrast.GetSpacing(), spacing_mm), pre_contrast, grid
+            )
             for name in wanted
         }
     box = head_bounding_box(on_grid["x_pc"])

@@ -58,8 +58,9 @@ def test_fingerprint_is_cached_and_clean_recomputes(
 ):
     calls: list[str] = []
 
-    def fake_extract(dataset_folder, num_processes=2, progress=False):
+    def fake_extract(dataset_folder, num_processes=2, progress=False, registration_folder=None):
         calls.append(str(dataset_folder))
+        assert registration_folder == target / "registrations"  # stored for the preprocessor to reuse
         return anisotropic_fingerprint
 
     monkeypatch.setattr(extraction, "extract_fingerprint", fake_extract)
