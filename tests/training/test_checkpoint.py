@@ -46,7 +46,12 @@ def test_checkpoint_describes_the_model(trained_folder):
     assert checkpoint["condition_normalisation"]["keys"] == ["dose_fraction", "noise_sigma_ld"]
     assert checkpoint["gamma"] == pytest.approx(1.25)
     assert checkpoint["network_config"]["widths"] == [4, 8]
-    assert checkpoint["init_args"] == {"configuration": "3d_cpu", "fold": 0, "device": "cpu"}
+    assert checkpoint["init_args"] == {
+        "configuration": "3d_cpu",
+        "fold": 0,
+        "device": "cpu",
+        "precision": "fp32",
+    }
     assert checkpoint["trainer_settings"]["num_epochs"] == 1
     assert (checkpoint["epoch"], checkpoint["iteration"]) == (1, 2)
     assert not list(trained_folder.glob(".tmp-*"))
