@@ -28,12 +28,20 @@ def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
         raise ValueError(
             f"{path}: cannot be read as an image (corrupt file or unknown format): {first_line}"
         ) from error
-    if require_3d and (image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1):
+    if require_3d:
+        require_scalar_3d(image, str(path))
+    return image
+
+
+def require_scalar_3d(image: sitk.Image, source: str) -> None:
+    """Raise ValueError naming ``source`` unless ``image`` is a single-component 3D SimpleITK image."""
+    if not isinstance(image, sitk.Image):
+        raise ValueError(f"{source} must be a SimpleITK image, got {type(image).__name__}.")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(
-            f"{path}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
+            f"{source}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
             f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
         )
-    return image
 
 
 def check_finite(image: sitk.Image, source: str) -> None:

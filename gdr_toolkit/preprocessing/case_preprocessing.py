@@ -5,11 +5,15 @@ the preprocessor stores the result and the predictor uses it in memory.
 
 Steps, in order (keys of :attr:`CaseProperties.step_seconds`):
     brain_mask      affine MNI152 atlas -> PC, atlas brain mask warped onto PC's grid
-    coregistration  rigid LD -> PC and SD -> PC, resampled onto PC's grid
+    coregistration  rigid LD -> PC and SD -> PC, resampled onto PC's grid with valid-data masks and
+                    the registration quality
     intensity       each scan divided by its 95th percentile inside the brain
     radiometric     one robust scale per CE scan so that a * x_CE matches x_PC in non-enhancing brain
     noise           z~ = x_CE - x_PC, sigma, local mean/std, eq. 1 (optional)
     target          eq. 2: p_SD and y_SD = p_SD * z_SD, and the per-case gamma statistic (SD only)
+
+Every statistic is taken inside brain & valid (where the CE scan has data); outside a CE scan's field of
+view its arrays are filled (documentation/preprocessing_numerics.md, "Valid-data mask").
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.dataset.image_io import check_finite
+from gdr_toolkit.dataset.image_io import check_finite, require_scalar_3d
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_mask
 from gdr_toolkit.preprocessing.contrast_target import contrast_target, gamma_statistic
-from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions, coregister_to_reference
+from gdr_toolkit.preprocessing.coregistration import (
+    CoregistrationOptions,
+    RegistrationQuality,
+    coregister_to_reference,
+)
 from gdr_toolkit.preprocessing.intensity import normalise_intensity
 from gdr_toolkit.preprocessing.noise import NoiseOptions, SubtractionResult, process_subtraction
 from gdr_toolkit.preprocessing.radiometric import RadiometricOptions, estimate_radiometric_scale
@@ -76,6 +84,11 @@ class CaseProperties:
         condition: metadata condition values (dose_fraction, field_strength_t, relaxivity) or empty.
         transforms: elastix transform parameter maps per registration (atlas, low_dose[, standard_dose]).
         step_seconds: wall time per step.
+        coverage: per CE scan (low_dose[, standard_dose]), the share of the brain mask inside its field
+            of view after registration (0-1).
+        registration_quality: per CE scan, ``fov_overlap`` (= coverage), ``similarity`` (Spearman rank
+            correlation with PC inside brain & valid) and ``accepted`` (both at or above
+            :class:`~gdr_toolkit.preprocessing.coregistration.RegistrationQualityOptions`).
     """
 
     geometry: dict[str, list[float]]
@@ -89,6 +102,8 @@ class CaseProperties:
     condition: dict[str, float]
     transforms: dict[str, list[dict[str, list[str]]]]
     step_seconds: dict[str, float]
+    coverage: dict[str, float] = field(default_factory=dict)
+    registration_quality: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,7 +118,10 @@ class PreprocessedCase:
             ``x_pc``, ``x_ld`` (and ``x_sd``): intensity- and radiometrically normalised scans;
             ``z_ld`` (and ``z_sd``): subtraction images after eq. 1 (or z~ without noise normalisation);
             ``s_ld`` (and ``s_sd``): local noise std of z~; ``brain_mask``: uint8 0/1;
+            ``valid_mask``: uint8 0/1, 1 where every CE scan given has data after co-registration;
             with SD: ``p_sd`` (CE mask, eq. 2) and ``y_sd`` (target, eq. 2).
+            Outside a CE scan's own field of view its arrays are filled: x := x_pc, z := 0,
+            s := median of s inside brain & valid, and p_sd = y_sd = 0.
         properties: see :class:`CaseProperties`.
         registrations: the registration results (atlas, low_dose[, standard_dose]).
     """
@@ -145,9 +163,36 @@ class _StepTimer:
         self.seconds[name] = round(time.perf_counter() - start, 4)
 
 
+@dataclass(frozen=True)
+class _Aligned:
+    """Every scan on PC's grid with where it has data.
+
+    Attributes:
+        images: scan name -> image on PC's grid (PC itself included).
+        brain: (z, y, x) bool brain mask.
+        valid: CE scan name -> (z, y, x) bool valid-data mask.
+        registrations: atlas (when computed), low_dose[, standard_dose].
+        quality: CE scan name -> registration quality.
+    """
+
+    images: dict[str, sitk.Image]
+    brain: np.ndarray
+    valid: dict[str, np.ndarray]
+    registrations: dict[str, RegistrationResult]
+    quality: dict[str, RegistrationQuality]
+
+    def region(self, name: str) -> np.ndarray:
+        """Where the statistics of scan ``name`` are taken: brain & its valid mask (LD's for PC)."""
+        return self.brain & self.valid["low_dose" if name == "pre_contrast" else name]
+
+    @property
+    def all_valid(self) -> np.ndarray:
+        """The stored valid_mask: every CE scan has data."""
+        return np.logical_and.reduce(list(self.valid.values()))
+
+
 def _checked(image: sitk.Image, name: str) -> sitk.Image:
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"{name}: expected a single-channel 3D image, got dimension {image.GetDimension()}.")
+    require_scalar_3d(image, name)
     check_finite(image, name)
     return sitk.Cast(image, sitk.sitkFloat32)
 
@@ -168,7 +213,7 @@ def preprocess_case(
 
     Args:
         pre_contrast: PC scan (reference grid), any SimpleITK geometry.
-        low_dose: LD scan, any grid; rigidly registered to PC.
+        low_dose: LD scan, any grid, may cover only part of the head; rigidly registered to PC.
         standard_dose: SD scan for training cases, or None at inference.
         metadata: scanner metadata; its condition values go into the properties.
         options: step options; defaults follow method.md.
@@ -176,10 +221,12 @@ def preprocess_case(
             mask the user trusts more); None computes the atlas mask.
 
     Returns:
-        The arrays and properties (see :class:`PreprocessedCase`).
+        The arrays and properties (see :class:`PreprocessedCase`). A registration below the quality
+        thresholds is reported in ``properties.registration_quality`` (``accepted`` False), not raised.
 
     Raises:
-        ValueError: an input that is not 3D, holds NaN/inf, or an empty brain mask.
+        ValueError: an input that is not 3D, holds NaN/inf, an empty brain mask, or a CE scan whose
+            field of view holds no brain voxel.
     """
     options = options or CasePreprocessingOptions()
     timer = _StepTimer()
@@ -189,44 +236,49 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    on_pc_grid, mask, registrations = _align(scans, brain_mask, options, timer)
-    normalised, intensity_scales, radiometric_scales = _normalise(on_pc_grid, mask, options, timer)
+    aligned = _align(scans, brain_mask, options, timer)
+    normalised, intensity_scales, radiometric_scales = _normalise(aligned, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
-    x_pc = normalised["pre_contrast"]
     with timer.step("noise"):
-        low = process_subtraction(normalised["low_dose"], x_pc, mask, spacing, None, options.noise)
-        standard: SubtractionResult | None = None
-        if "standard_dose" in normalised:
-            standard = process_subtraction(
-                normalised["standard_dose"], x_pc, mask, spacing, low.noise_sigma, options.noise
-            )
+        subtractions = _subtractions(normalised, aligned, spacing, options.noise)
     arrays = {
-        "x_pc": x_pc,
-        "x_ld": normalised["low_dose"],
-        "z_ld": low.subtraction.astype(np.float32),
-        "s_ld": low.local_statistics.std.astype(np.float32),
-        "brain_mask": mask.astype(np.uint8),
+        "x_pc": normalised["pre_contrast"],
+        **_scan_arrays(normalised, subtractions, aligned, "low_dose"),
     }
+    arrays.update(brain_mask=aligned.brain.astype(np.uint8), valid_mask=aligned.all_valid.astype(np.uint8))
     gamma = None
-    if standard is not None:
+    if "standard_dose" in subtractions:
         with timer.step("target"):
-            gamma = gamma_statistic(mask, low.local_statistics.std, standard.local_statistics.std)
-            arrays.update(_target_arrays(normalised["standard_dose"], standard, low.noise_sigma))
+            gamma = gamma_statistic(
+                aligned.brain & aligned.all_valid,
+                arrays["s_ld"],
+                subtractions["standard_dose"].local_statistics.std,
+            )
+            arrays.update(_target_arrays(normalised, subtractions, aligned))
     properties = CaseProperties(
         geometry=grid_geometry(scans["pre_contrast"]),
         intensity_scales=intensity_scales,
         radiometric_scales=radiometric_scales,
-        noise_sigma_ld=float(low.noise_sigma),
-        noise_sigma_sd=None if standard is None else float(standard.noise_sigma),
+        noise_sigma_ld=float(subtractions["low_dose"].noise_sigma),
+        noise_sigma_sd=float(subtractions["standard_dose"].noise_sigma)
+        if "standard_dose" in subtractions
+        else None,
         gamma_statistic=gamma,
-        noise_normalised=low.noise_normalised,
-        brain_volume_ml=float(mask.sum() * np.prod(spacing) / 1000.0),
+        noise_normalised=subtractions["low_dose"].noise_normalised,
+        brain_volume_ml=float(aligned.brain.sum() * np.prod(spacing) / 1000.0),
         condition=condition_values(metadata),
-        transforms={name: _parameter_maps(result) for name, result in registrations.items()},
+        transforms={name: _parameter_maps(result) for name, result in aligned.registrations.items()},
         step_seconds=timer.seconds,
+        coverage={name: quality.fov_overlap for name, quality in aligned.quality.items()},
+        registration_quality={name: quality.to_json_dict() for name, quality in aligned.quality.items()},
     )
-    logger.info("preprocessed case: sigma_LD %.4f, steps %s", properties.noise_sigma_ld, timer.seconds)
-    return PreprocessedCase(arrays=arrays, properties=properties, registrations=registrations)
+    logger.info(
+        "preprocessed case: sigma_LD %.4f, coverage %s, steps %s",
+        properties.noise_sigma_ld,
+        properties.coverage,
+        timer.seconds,
+    )
+    return PreprocessedCase(arrays=arrays, properties=properties, registrations=aligned.registrations)
 
 
 def _align(
@@ -234,58 +286,107 @@ def _align(
     brain_mask: sitk.Image | None,
     options: CasePreprocessingOptions,
     timer: _StepTimer,
-) -> tuple[dict[str, sitk.Image], np.ndarray, dict[str, RegistrationResult]]:
-    """Brain mask and rigid co-registration: every scan on PC's grid, the mask as (z, y, x) bool."""
+) -> _Aligned:
+    """Brain mask and rigid co-registration: every scan on PC's grid, with its valid-data mask."""
     registrations: dict[str, RegistrationResult] = {}
     with timer.step("brain_mask"):
         if brain_mask is None:
             atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
             brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
-    mask = sitk.GetArrayFromImage(brain_mask).astype(bool)
-    if not mask.any():
+    brain = sitk.GetArrayFromImage(brain_mask).astype(bool)
+    if not brain.any():
         raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
-    on_pc_grid = {"pre_contrast": scans["pre_contrast"]}
+    images = {"pre_contrast": scans["pre_contrast"]}
+    valid: dict[str, np.ndarray] = {}
+    quality: dict[str, RegistrationQuality] = {}
     with timer.step("coregistration"):
-        for name in ("low_dose", "standard_dose"):
-            if name in scans:
-                result = coregister_to_reference(
-                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration
+        for name in [name for name in ("low_dose", "standard_dose") if name in scans]:
+            result = coregister_to_reference(
+                scans[name], scans["pre_contrast"], brain_mask, options.coregistration
+            )
+            images[name], registrations[name], quality[name] = (
+                result.image,
+                result.registration,
+                result.quality,
+            )
+            valid[name] = sitk.GetArrayFromImage(result.valid_mask) > 0
+            if not (brain & valid[name]).any():
+                raise ValueError(
+                    f"{name}: its field of view holds no brain voxel after registration to pre_contrast."
                 )
-                on_pc_grid[name], registrations[name] = result.image, result.registration
-    return on_pc_grid, mask, registrations
+    return _Aligned(images, brain, valid, registrations, quality)
 
 
 def _normalise(
-    on_pc_grid: dict[str, sitk.Image], mask: np.ndarray, options: CasePreprocessingOptions, timer: _StepTimer
+    aligned: _Aligned, options: CasePreprocessingOptions, timer: _StepTimer
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
-    """95th-percentile then radiometric normalisation; arrays (float32) and both kinds of scales."""
+    """95th-percentile then radiometric normalisation inside brain & valid; arrays (float32) and scales."""
     with timer.step("intensity"):
         by_percentile = {
-            name: normalise_intensity(sitk.GetArrayFromImage(image), mask, options.intensity_percentile)
-            for name, image in on_pc_grid.items()
+            name: normalise_intensity(
+                sitk.GetArrayFromImage(image), aligned.region(name), options.intensity_percentile
+            )
+            for name, image in aligned.images.items()
         }
     x_pc = by_percentile["pre_contrast"].image.astype(np.float32)
     normalised = {"pre_contrast": x_pc}
     radiometric_scales: dict[str, float] = {}
     with timer.step("radiometric"):
-        for name in [name for name in on_pc_grid if name != "pre_contrast"]:
+        for name in aligned.valid:
             scan = by_percentile[name].image
-            scale = estimate_radiometric_scale(scan, x_pc, mask, options.radiometric).scale
+            scale = estimate_radiometric_scale(scan, x_pc, aligned.region(name), options.radiometric).scale
             normalised[name] = (scan * scale).astype(np.float32)
             radiometric_scales[name] = float(scale)
     intensity_scales = {name: float(result.scale) for name, result in by_percentile.items()}
     return normalised, intensity_scales, radiometric_scales
 
 
-def _target_arrays(
-    x_sd: np.ndarray, standard: SubtractionResult, noise_sigma_ld: float
+def _subtractions(
+    normalised: dict[str, np.ndarray],
+    aligned: _Aligned,
+    spacing: tuple[float, ...],
+    options: NoiseOptions,
+) -> dict[str, SubtractionResult]:
+    """z~, sigma, local statistics and eq. 1 per CE scan, each inside brain & its valid mask."""
+    x_pc = normalised["pre_contrast"]
+    low = process_subtraction(
+        normalised["low_dose"], x_pc, aligned.region("low_dose"), spacing, None, options
+    )
+    results = {"low_dose": low}
+    if "standard_dose" in normalised:
+        region = aligned.region("standard_dose")
+        results["standard_dose"] = process_subtraction(
+            normalised["standard_dose"], x_pc, region, spacing, low.noise_sigma, options
+        )
+    return results
+
+
+def _scan_arrays(
+    normalised: dict[str, np.ndarray],
+    subtractions: dict[str, SubtractionResult],
+    aligned: _Aligned,
+    name: str,
 ) -> dict[str, np.ndarray]:
-    """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32)."""
-    target = contrast_target(standard.subtraction, noise_sigma_ld)
+    """x, z and s of one CE scan (float32), filled outside its valid mask: x := x_PC, z := 0,
+    s := median of s inside brain & valid."""
+    suffix = {"low_dose": "ld", "standard_dose": "sd"}[name]
+    valid = aligned.valid[name]
+    std = subtractions[name].local_statistics.std
+    fill = float(np.median(std[aligned.region(name)]))
     return {
-        "x_sd": x_sd,
-        "z_sd": standard.subtraction.astype(np.float32),
-        "s_sd": standard.local_statistics.std.astype(np.float32),
-        "p_sd": target.probability.astype(np.float32),
-        "y_sd": target.signal.astype(np.float32),
+        f"x_{suffix}": np.where(valid, normalised[name], normalised["pre_contrast"]).astype(np.float32),
+        f"z_{suffix}": np.where(valid, subtractions[name].subtraction, 0.0).astype(np.float32),
+        f"s_{suffix}": np.where(valid, std, fill).astype(np.float32),
     }
+
+
+def _target_arrays(
+    normalised: dict[str, np.ndarray], subtractions: dict[str, SubtractionResult], aligned: _Aligned
+) -> dict[str, np.ndarray]:
+    """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32, 0 outside SD's valid mask)."""
+    arrays = _scan_arrays(normalised, subtractions, aligned, "standard_dose")
+    target = contrast_target(arrays["z_sd"], subtractions["low_dose"].noise_sigma)
+    valid = aligned.valid["standard_dose"]
+    arrays["p_sd"] = np.where(valid, target.probability, 0.0).astype(np.float32)
+    arrays["y_sd"] = np.where(valid, target.signal, 0.0).astype(np.float32)
+    return arrays
