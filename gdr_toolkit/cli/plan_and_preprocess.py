@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         plans_name = run_planning(raw.name, fingerprint, planner_request(args))
         if args.no_pp:
             return 0
-        return run_preprocess(raw.name, plans_name, args.configurations, args.num_processes)
+        return run_preprocess(
+            raw.name, plans_name, args.configurations, args.num_processes, args.accept_poor_registration
+        )
     except FingerprintExtractionError as error:
         logger.error("fingerprint: %s", error)
     except (OSError, ValueError, KeyError) as error:

@@ -21,10 +21,19 @@ logger = logging.getLogger("gdr_preprocess")
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--configurations", nargs="+", default=None, help="default: all in the plans")
     parser.add_argument("-np", "--num-processes", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--accept_poor_registration",
+        action="store_true",
+        help="keep cases whose LD/SD registration is below the quality thresholds (default: refuse them)",
+    )
 
 
 def run_preprocess(
-    dataset: str, plans_name: str, configurations: list[str] | None, num_processes: int
+    dataset: str,
+    plans_name: str,
+    configurations: list[str] | None,
+    num_processes: int,
+    accept_poor_registration: bool = False,
 ) -> int:
     """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
     raw = raw_dataset_folder(dataset)
@@ -47,6 +56,7 @@ def run_preprocess(
                     target / configuration.data_identifier,
                     num_processes,
                     lambda _: bar.update(),
+                    accept_poor_registration,
                 )
             except PreprocessingError as error:
                 logger.error("%s: %s", name, error)
@@ -72,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     try:
-        return run_preprocess(args.dataset, args.plans, args.configurations, args.num_processes)
+        return run_preprocess(
+            args.dataset, args.plans, args.configurations, args.num_processes, args.accept_poor_registration
+        )
     except (OSError, ValueError, KeyError) as error:
         logger.error("%s", error)
         return 1
