@@ -30,17 +30,15 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import check_finite, require_scalar_3d
 from gdr_toolkit.dataset.metadata import CaseMetadata
+from gdr_toolkit.preprocessing.aligned_scans import AlignedScans, coregister_scans
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_mask
 from gdr_toolkit.preprocessing.contrast_target import contrast_target, gamma_statistic
-from gdr_toolkit.preprocessing.coregistration import (
-    CoregistrationOptions,
-    RegistrationQuality,
-    coregister_to_reference,
-)
+from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions
 from gdr_toolkit.preprocessing.intensity import normalise_intensity
 from gdr_toolkit.preprocessing.noise import NoiseOptions, SubtractionResult, process_subtraction
 from gdr_toolkit.preprocessing.radiometric import RadiometricOptions, estimate_radiometric_scale
 from gdr_toolkit.preprocessing.registration import RegistrationResult
+from gdr_toolkit.preprocessing.valid_fill import fill_outside_valid
 
 logger = logging.getLogger(__name__)
 
@@ -163,34 +161,6 @@ class _StepTimer:
         self.seconds[name] = round(time.perf_counter() - start, 4)
 
 
-@dataclass(frozen=True)
-class _Aligned:
-    """Every scan on PC's grid with where it has data.
-
-    Attributes:
-        images: scan name -> image on PC's grid (PC itself included).
-        brain: (z, y, x) bool brain mask.
-        valid: CE scan name -> (z, y, x) bool valid-data mask.
-        registrations: atlas (when computed), low_dose[, standard_dose].
-        quality: CE scan name -> registration quality.
-    """
-
-    images: dict[str, sitk.Image]
-    brain: np.ndarray
-    valid: dict[str, np.ndarray]
-    registrations: dict[str, RegistrationResult]
-    quality: dict[str, RegistrationQuality]
-
-    def region(self, name: str) -> np.ndarray:
-        """Where the statistics of scan ``name`` are taken: brain & its valid mask (LD's for PC)."""
-        return self.brain & self.valid["low_dose" if name == "pre_contrast" else name]
-
-    @property
-    def all_valid(self) -> np.ndarray:
-        """The stored valid_mask: every CE scan has data."""
-        return np.logical_and.reduce(list(self.valid.values()))
-
-
 def _checked(image: sitk.Image, name: str) -> sitk.Image:
     require_scalar_3d(image, name)
     check_finite(image, name)
@@ -255,23 +225,8 @@ def preprocess_case(
                 subtractions["standard_dose"].local_statistics.std,
             )
             arrays.update(_target_arrays(normalised, subtractions, aligned))
-    properties = CaseProperties(
-        geometry=grid_geometry(scans["pre_contrast"]),
-        intensity_scales=intensity_scales,
-        radiometric_scales=radiometric_scales,
-        noise_sigma_ld=float(subtractions["low_dose"].noise_sigma),
-        noise_sigma_sd=float(subtractions["standard_dose"].noise_sigma)
-        if "standard_dose" in subtractions
-        else None,
-        gamma_statistic=gamma,
-        noise_normalised=subtractions["low_dose"].noise_normalised,
-        brain_volume_ml=float(aligned.brain.sum() * np.prod(spacing) / 1000.0),
-        condition=condition_values(metadata),
-        transforms={name: _parameter_maps(result) for name, result in aligned.registrations.items()},
-        step_seconds=timer.seconds,
-        coverage={name: quality.fov_overlap for name, quality in aligned.quality.items()},
-        registration_quality={name: quality.to_json_dict() for name, quality in aligned.quality.items()},
-    )
+    scales = {"intensity_scales": intensity_scales, "radiometric_scales": radiometric_scales}
+    properties = _properties(scans["pre_contrast"], aligned, subtractions, scales, gamma, metadata, timer)
     logger.info(
         "preprocessed case: sigma_LD %.4f, coverage %s, steps %s",
         properties.noise_sigma_ld,
@@ -281,44 +236,55 @@ def preprocess_case(
     return PreprocessedCase(arrays=arrays, properties=properties, registrations=aligned.registrations)
 
 
+def _properties(
+    pre_contrast: sitk.Image,
+    aligned: AlignedScans,
+    subtractions: dict[str, SubtractionResult],
+    scales: dict[str, dict[str, float]],
+    gamma: float | None,
+    metadata: CaseMetadata | None,
+    timer: _StepTimer,
+) -> CaseProperties:
+    """The case's properties (``scales``: intensity_scales and radiometric_scales)."""
+    standard = subtractions.get("standard_dose")
+    return CaseProperties(
+        geometry=grid_geometry(pre_contrast),
+        intensity_scales=scales["intensity_scales"],
+        radiometric_scales=scales["radiometric_scales"],
+        noise_sigma_ld=float(subtractions["low_dose"].noise_sigma),
+        noise_sigma_sd=None if standard is None else float(standard.noise_sigma),
+        gamma_statistic=gamma,
+        noise_normalised=subtractions["low_dose"].noise_normalised,
+        brain_volume_ml=float(aligned.brain.sum() * np.prod(pre_contrast.GetSpacing()) / 1000.0),
+        condition=condition_values(metadata),
+        transforms={name: _parameter_maps(result) for name, result in aligned.registrations.items()},
+        step_seconds=timer.seconds,
+        coverage={name: quality.fov_overlap for name, quality in aligned.quality.items()},
+        registration_quality={name: quality.to_json_dict() for name, quality in aligned.quality.items()},
+    )
+
+
 def _align(
     scans: dict[str, sitk.Image],
     brain_mask: sitk.Image | None,
     options: CasePreprocessingOptions,
     timer: _StepTimer,
-) -> _Aligned:
+) -> AlignedScans:
     """Brain mask and rigid co-registration: every scan on PC's grid, with its valid-data mask."""
-    registrations: dict[str, RegistrationResult] = {}
+    atlas_registration = None
     with timer.step("brain_mask"):
         if brain_mask is None:
             atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
-            brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
-    brain = sitk.GetArrayFromImage(brain_mask).astype(bool)
-    if not brain.any():
-        raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
-    images = {"pre_contrast": scans["pre_contrast"]}
-    valid: dict[str, np.ndarray] = {}
-    quality: dict[str, RegistrationQuality] = {}
+            brain_mask, atlas_registration = atlas.mask, atlas.registration
     with timer.step("coregistration"):
-        for name in [name for name in ("low_dose", "standard_dose") if name in scans]:
-            result = coregister_to_reference(
-                scans[name], scans["pre_contrast"], brain_mask, options.coregistration
-            )
-            images[name], registrations[name], quality[name] = (
-                result.image,
-                result.registration,
-                result.quality,
-            )
-            valid[name] = sitk.GetArrayFromImage(result.valid_mask) > 0
-            if not (brain & valid[name]).any():
-                raise ValueError(
-                    f"{name}: its field of view holds no brain voxel after registration to pre_contrast."
-                )
-    return _Aligned(images, brain, valid, registrations, quality)
+        aligned = coregister_scans(scans, brain_mask, options.coregistration)
+    if atlas_registration is not None:
+        aligned.registrations["atlas"] = atlas_registration
+    return aligned
 
 
 def _normalise(
-    aligned: _Aligned, options: CasePreprocessingOptions, timer: _StepTimer
+    aligned: AlignedScans, options: CasePreprocessingOptions, timer: _StepTimer
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
     """95th-percentile then radiometric normalisation inside brain & valid; arrays (float32) and scales."""
     with timer.step("intensity"):
@@ -343,7 +309,7 @@ def _normalise(
 
 def _subtractions(
     normalised: dict[str, np.ndarray],
-    aligned: _Aligned,
+    aligned: AlignedScans,
     spacing: tuple[float, ...],
     options: NoiseOptions,
 ) -> dict[str, SubtractionResult]:
@@ -364,24 +330,25 @@ def _subtractions(
 def _scan_arrays(
     normalised: dict[str, np.ndarray],
     subtractions: dict[str, SubtractionResult],
-    aligned: _Aligned,
+    aligned: AlignedScans,
     name: str,
 ) -> dict[str, np.ndarray]:
-    """x, z and s of one CE scan (float32), filled outside its valid mask: x := x_PC, z := 0,
-    s := median of s inside brain & valid."""
+    """x, z and s of one CE scan (float32), filled outside its valid mask (:func:`fill_outside_valid`)."""
     suffix = {"low_dose": "ld", "standard_dose": "sd"}[name]
-    valid = aligned.valid[name]
-    std = subtractions[name].local_statistics.std
-    fill = float(np.median(std[aligned.region(name)]))
-    return {
-        f"x_{suffix}": np.where(valid, normalised[name], normalised["pre_contrast"]).astype(np.float32),
-        f"z_{suffix}": np.where(valid, subtractions[name].subtraction, 0.0).astype(np.float32),
-        f"s_{suffix}": np.where(valid, std, fill).astype(np.float32),
-    }
+    result = subtractions[name]
+    arrays = fill_outside_valid(
+        normalised[name],
+        normalised["pre_contrast"],
+        result.subtraction,
+        result.local_statistics.std,
+        aligned.valid[name],
+        aligned.region(name),
+    )
+    return dict(zip((f"x_{suffix}", f"z_{suffix}", f"s_{suffix}"), arrays, strict=True))
 
 
 def _target_arrays(
-    normalised: dict[str, np.ndarray], subtractions: dict[str, SubtractionResult], aligned: _Aligned
+    normalised: dict[str, np.ndarray], subtractions: dict[str, SubtractionResult], aligned: AlignedScans
 ) -> dict[str, np.ndarray]:
     """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32, 0 outside SD's valid mask)."""
     arrays = _scan_arrays(normalised, subtractions, aligned, "standard_dose")
