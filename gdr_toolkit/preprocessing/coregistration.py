@@ -18,14 +18,19 @@ of view), judged against :class:`RegistrationQualityOptions`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
 
 from gdr_toolkit.preprocessing.masks import dilated_mask, field_of_view
-from gdr_toolkit.preprocessing.registration import RegistrationOptions, RegistrationResult, register
+from gdr_toolkit.preprocessing.registration import (
+    Initialisation,
+    RegistrationOptions,
+    RegistrationResult,
+    register,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +96,9 @@ class CoregistrationOptions:
             mask; 0 uses it as is.
         fov_margin_mm: the moving mask is the moving scan's box less this margin (mm) at every face.
         quality: thresholds of the registration quality.
+        retry_initialisation: when the first registration is not accepted, one more from this start
+            ("moments": centres of gravity inside the masks; "geometry": box centres; "none": no retry);
+            the result with the higher similarity is kept.
     """
 
     registration: RegistrationOptions = field(default_factory=_default_registration)
@@ -98,6 +106,7 @@ class CoregistrationOptions:
     mask_dilation_mm: float = 10.0
     fov_margin_mm: float = 4.0
     quality: RegistrationQualityOptions = field(default_factory=RegistrationQualityOptions)
+    retry_initialisation: Initialisation = "moments"
 
     def __post_init__(self) -> None:
         if self.registration.transform != "rigid":
@@ -166,18 +175,38 @@ def coregister_to_reference(
     fixed_mask = None
     if brain_mask is not None:
         fixed_mask = dilated_mask(brain_mask, options.mask_dilation_mm)
-    moving_mask = field_of_view(moving, options.fov_margin_mm)
-    registration = register(
-        reference, moving, options.registration, fixed_mask=fixed_mask, moving_mask=moving_mask
+    masks = {"fixed_mask": fixed_mask, "moving_mask": field_of_view(moving, options.fov_margin_mm)}
+    best = _registered(moving, reference, brain_mask, masks, options.registration, options)
+    if not best.quality.accepted and options.retry_initialisation != "none":
+        logger.info(
+            "co-registration not accepted (%s); retrying from the %s",
+            best.quality,
+            options.retry_initialisation,
+        )
+        retry_stage = replace(options.registration, initialisation=options.retry_initialisation)
+        retry = _registered(moving, reference, brain_mask, masks, retry_stage, options)
+        best = retry if retry.quality.similarity > best.quality.similarity else best
+    logger.debug(
+        "co-registered scan with parameters %s, quality %s",
+        best.registration.to_sitk_transform().GetParameters(),
+        best.quality,
     )
+    return best
+
+
+def _registered(
+    moving: sitk.Image,
+    reference: sitk.Image,
+    brain_mask: sitk.Image | None,
+    masks: dict[str, sitk.Image | None],
+    stage: RegistrationOptions,
+    options: CoregistrationOptions,
+) -> CoregisteredScan:
+    """One registration from ``stage``'s initialisation, resampled and judged."""
+    registration = register(reference, moving, stage, **masks)
     image = registration.resample(moving, reference, interpolation=options.interpolation)
     valid_mask = registration.resample(field_of_view(moving), reference, interpolation="nearest")
     quality = registration_quality(image, reference, valid_mask, brain_mask, options.quality)
-    logger.debug(
-        "co-registered scan with parameters %s, quality %s",
-        registration.to_sitk_transform().GetParameters(),
-        quality,
-    )
     return CoregisteredScan(image=image, registration=registration, valid_mask=valid_mask, quality=quality)
 
 
