@@ -173,3 +173,15 @@ def test_identical_scans_have_full_overlap_and_similarity_one(case):
     valid = field_of_view(pre_contrast)
     quality = registration_quality(pre_contrast * 2.0 + 5.0, pre_contrast, valid, mask)
     assert (quality.fov_overlap, quality.similarity, quality.accepted) == (1.0, 1.0, True)
+
+
+def test_a_scan_stored_in_another_frame_is_recovered_by_the_retry(simulated):
+    """LD's header moved by 60 mm (as if exported in another frame): the identity start fails, the
+    centre-of-gravity retry finds the motion."""
+    offset = (0.0, 60.0, 60.0)
+    low_dose = sitk.Image(simulated.low_dose)
+    low_dose.SetOrigin(tuple(np.add(low_dose.GetOrigin(), offset)))
+    true = sitk.CompositeTransform([sitk.TranslationTransform(3, offset), simulated.motion["low_dose"]])
+    result = coregister_to_reference(low_dose, simulated.pre_contrast, simulated.brain_mask, OPTIONS)
+    assert _mean_error_mm(simulated.brain_mask, result.registration.to_sitk_transform(), true) < 1.0
+    assert result.quality.accepted
