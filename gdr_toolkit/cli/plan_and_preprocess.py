@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_pp:
             return 0
         return run_preprocess(
-            raw.name, plans_name, args.configurations, args.num_processes, args.accept_poor_registration
+            raw.name,
+            plans_name,
+            args.configurations,
+            args.num_processes,
+            accept_poor_registration=args.accept_poor_registration,
         )
     except FingerprintExtractionError as error:
         logger.error("fingerprint: %s", error)

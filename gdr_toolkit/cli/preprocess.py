@@ -33,6 +33,7 @@ def run_preprocess(
     plans_name: str,
     configurations: list[str] | None,
     num_processes: int,
+    *,
     accept_poor_registration: bool = False,
 ) -> int:
     """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
@@ -56,7 +57,7 @@ def run_preprocess(
                     target / configuration.data_identifier,
                     num_processes,
                     lambda _: bar.update(),
-                    accept_poor_registration,
+                    accept_poor_registration=accept_poor_registration,
                 )
             except PreprocessingError as error:
                 logger.error("%s: %s", name, error)
@@ -83,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         return run_preprocess(
-            args.dataset, args.plans, args.configurations, args.num_processes, args.accept_poor_registration
+            args.dataset,
+            args.plans,
+            args.configurations,
+            args.num_processes,
+            accept_poor_registration=args.accept_poor_registration,
         )
     except (OSError, ValueError, KeyError) as error:
         logger.error("%s", error)

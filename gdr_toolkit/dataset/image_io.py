@@ -33,17 +33,6 @@ def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
     return image
 
 
-def require_scalar_3d(image: sitk.Image, source: str) -> None:
-    """Raise ValueError naming ``source`` unless ``image`` is a single-component 3D SimpleITK image."""
-    if not isinstance(image, sitk.Image):
-        raise ValueError(f"{source} must be a SimpleITK image, got {type(image).__name__}.")
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(
-            f"{source}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
-            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
-        )
-
-
 def check_finite(image: sitk.Image, source: str) -> None:
     """Raise ValueError naming ``source`` when the image holds NaN or infinite values."""
     values = sitk.GetArrayViewFromImage(image)
@@ -80,3 +69,14 @@ def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
     return image
+
+
+def require_scalar_3d(image: sitk.Image, source: str) -> None:
+    """Raise ValueError naming ``source`` unless ``image`` is a single-component 3D SimpleITK image."""
+    if not isinstance(image, sitk.Image):
+        raise ValueError(f"{source} must be a SimpleITK image, got {type(image).__name__}.")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(
+            f"{source}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
+        )

@@ -194,6 +194,7 @@ def preprocess_dataset(
     output_folder: Path,
     num_processes: int = 1,
     on_case_done: Callable[[str], None] | None = None,
+    *,
     accept_poor_registration: bool = False,
 ) -> DatasetPreprocessingSummary:
     """Preprocess the training cases into ``output_folder`` (skipping complete ones) and write gamma.
