@@ -46,7 +46,14 @@ def _preprocess_part(dataset: str, args: argparse.Namespace, shard: Shard) -> in
             f"{plans_file} does not exist; with -num_parts, run `gdr_plan_and_preprocess -d {args.dataset} "
             "--no_pp` once first (fingerprint and plans are dataset-level), then the parts"
         )
-    return run_preprocess(dataset, plans_name, args.configurations, args.num_processes, shard)
+    return run_preprocess(
+        dataset,
+        plans_name,
+        args.configurations,
+        args.num_processes,
+        shard,
+        accept_poor_registration=args.accept_poor_registration,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         plans_name = run_planning(raw.name, fingerprint, planner_request(args))
         if args.no_pp:
             return 0
-        return run_preprocess(raw.name, plans_name, args.configurations, args.num_processes)
+        return run_preprocess(
+            raw.name,
+            plans_name,
+            args.configurations,
+            args.num_processes,
+            accept_poor_registration=args.accept_poor_registration,
+        )
     except FingerprintExtractionError as error:
         logger.error("fingerprint: %s", error)
     except (OSError, ValueError, KeyError) as error:

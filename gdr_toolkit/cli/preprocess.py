@@ -23,6 +23,11 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--configurations", nargs="+", default=None, help="default: all in the plans")
     parser.add_argument("-np", "--num-processes", type=int, default=2, help="worker processes (default 2)")
     add_sharding_arguments(parser)
+    parser.add_argument(
+        "--accept_poor_registration",
+        action="store_true",
+        help="keep cases whose LD/SD registration is below the quality thresholds (default: refuse them)",
+    )
 
 
 def run_preprocess(
@@ -31,10 +36,15 @@ def run_preprocess(
     configurations: list[str] | None,
     num_processes: int,
     shard: Shard | None = None,
+    *,
+    accept_poor_registration: bool = False,
 ) -> int:
     """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
     try:
-        preprocess(dataset, plans_name, configurations, num_processes, tqdm_progress, shard)
+        preprocess(
+            dataset, plans_name, configurations, num_processes, tqdm_progress, shard,
+            accept_poor_registration=accept_poor_registration,
+        )  # fmt: skip
     except PreprocessingError as error:
         logger.error("%s", error)
         return 1
@@ -51,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         shard = shard_from_arguments(args)
-        return run_preprocess(args.dataset, args.plans, args.configurations, args.num_processes, shard)
+        return run_preprocess(
+            args.dataset,
+            args.plans,
+            args.configurations,
+            args.num_processes,
+            shard,
+            accept_poor_registration=args.accept_poor_registration,
+        )
     except (OSError, ValueError, KeyError) as error:
         logger.error("%s", error)
         return 1

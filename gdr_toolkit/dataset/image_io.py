@@ -33,11 +33,8 @@ def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
         raise FileNotFoundError(f"Image file {path} does not exist.")
     else:
         image = _read_file(path)
-    if require_3d and (image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1):
-        raise ValueError(
-            f"{path}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
-            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
-        )
+    if require_3d:
+        require_scalar_3d(image, str(path))
     return image
 
 
@@ -112,3 +109,14 @@ def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     for key, value in dicom_tags(reference).items():
         image.SetMetaData(key, value)
     return image
+
+
+def require_scalar_3d(image: sitk.Image, source: str) -> None:
+    """Raise ValueError naming ``source`` unless ``image`` is a single-component 3D SimpleITK image."""
+    if not isinstance(image, sitk.Image):
+        raise ValueError(f"{source} must be a SimpleITK image, got {type(image).__name__}.")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(
+            f"{source}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
+        )

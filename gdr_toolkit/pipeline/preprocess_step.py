@@ -24,11 +24,14 @@ def preprocess(
     num_processes: int = 2,
     progress: ProgressFactory | None = None,
     shard: Shard | None = None,
+    *,
+    accept_poor_registration: bool = False,
 ) -> None:
     """Preprocess each distinct data folder of the chosen configurations (default: all in the plans).
 
     ``shard`` (``-num_parts/-part_id``) preprocesses one part of the sorted case list; the part that
-    completes the dataset writes the dataset-level files (``preprocess_dataset``).
+    completes the dataset writes the dataset-level files (``preprocess_dataset``). A case whose
+    co-registration is below the quality thresholds is refused unless ``accept_poor_registration``.
 
     Raises:
         PreprocessingError: cases failed (named in the message); the others are stored.
@@ -49,7 +52,7 @@ def preprocess(
         with progress_bar(progress, f"preprocessing {name}", shard_size) as bar, _naming(name):
             summary = preprocess_dataset(
                 cases, configuration, target / configuration.data_identifier, num_processes,
-                lambda _case: bar.update(), shard,
+                lambda _case: bar.update(), shard, accept_poor_registration=accept_poor_registration,
             )  # fmt: skip
         done_identifiers.add(configuration.data_identifier)
         logger.info(

@@ -24,7 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from gdr_toolkit.atlas import load_mni152_atlas
-from gdr_toolkit.dataset.image_io import check_finite
+from gdr_toolkit.dataset.image_io import check_finite, require_scalar_3d
+from gdr_toolkit.preprocessing.masks import dilated_mask
 from gdr_toolkit.preprocessing.registration import RegistrationOptions, RegistrationResult, register
 from gdr_toolkit.preprocessing.resampling import resample_isotropic
 
@@ -93,11 +94,7 @@ def atlas_brain_mask(
     Raises:
         ValueError: the scan is not 3D scalar, holds NaN/inf, or is constant.
     """
-    if pre_contrast.GetDimension() != 3 or pre_contrast.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(
-            f"pre_contrast: expected a single-channel 3D image, got dimension {pre_contrast.GetDimension()} "
-            f"with {pre_contrast.GetNumberOfComponentsPerPixel()} component(s) per voxel."
-        )
+    require_scalar_3d(pre_contrast, "pre_contrast")
     check_finite(pre_contrast, "pre_contrast")
     values = sitk.GetArrayViewFromImage(pre_contrast)
     if float(values.max()) <= float(values.min()):
@@ -124,8 +121,7 @@ def _register_atlas(fixed: sitk.Image, options: BrainMaskOptions) -> Registratio
     head = register(fixed, head_like_atlas(options.registration_spacing_mm), (stage, affine))
     atlas = load_mni152_atlas()
     first_mask = head.resample(atlas.brain_mask, fixed, interpolation="nearest")
-    radius = max(int(round(_REFINEMENT_MARGIN_MM / options.registration_spacing_mm)), 1)
-    fixed_mask = sitk.BinaryDilate(first_mask, [radius] * 3, sitk.sitkBall)
+    fixed_mask = dilated_mask(first_mask, _REFINEMENT_MARGIN_MM, "the first atlas brain mask")
     brain_only = resample_isotropic(atlas.t1, options.registration_spacing_mm)
     refinement = replace(affine, number_of_resolutions=max(options.number_of_resolutions - 1, 1))
     return register(fixed, brain_only, refinement, fixed_mask=fixed_mask, initial=head)

@@ -5,11 +5,15 @@ the preprocessor stores the result and the predictor uses it in memory.
 
 Steps, in order (keys of :attr:`CaseProperties.step_seconds`):
     brain_mask      affine MNI152 atlas -> PC, atlas brain mask warped onto PC's grid
-    coregistration  rigid LD -> PC and SD -> PC, resampled onto PC's grid
+    coregistration  rigid LD -> PC and SD -> PC, resampled onto PC's grid with valid-data masks and
+                    the registration quality
     intensity       each scan divided by its 95th percentile inside the brain
     radiometric     one robust scale per CE scan so that a * x_CE matches x_PC in non-enhancing brain
     noise           z~ = x_CE - x_PC, sigma, local mean/std, eq. 1 (optional)
     target          eq. 2: p_SD and y_SD = p_SD * z_SD, and the per-case gamma statistic (SD only)
+
+Every statistic is taken inside brain & valid (where the CE scan has data); outside a CE scan's field of
+view its arrays are filled (documentation/preprocessing_numerics.md, "Valid-data mask").
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.dataset.image_io import check_finite
+from gdr_toolkit.dataset.image_io import check_finite, require_scalar_3d
 from gdr_toolkit.dataset.metadata import CaseMetadata
+from gdr_toolkit.preprocessing.aligned_scans import AlignedScans, coregister_scans
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_mask
 from gdr_toolkit.preprocessing.contrast_target import contrast_target, gamma_statistic
 from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions
@@ -33,7 +38,7 @@ from gdr_toolkit.preprocessing.intensity import normalise_intensity
 from gdr_toolkit.preprocessing.noise import NoiseOptions, SubtractionResult, process_subtraction
 from gdr_toolkit.preprocessing.radiometric import RadiometricOptions, estimate_radiometric_scale
 from gdr_toolkit.preprocessing.registration import RegistrationResult
-from gdr_toolkit.preprocessing.registration_cache import coregister_or_reuse
+from gdr_toolkit.preprocessing.valid_fill import fill_outside_valid
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,11 @@ class CaseProperties:
         condition: metadata condition values (dose_fraction, field_strength_t, relaxivity) or empty.
         transforms: elastix transform parameter maps per registration (atlas, low_dose[, standard_dose]).
         step_seconds: wall time per step.
+        coverage: per CE scan (low_dose[, standard_dose]), the share of the brain mask inside its field
+            of view after registration (0-1).
+        registration_quality: per CE scan, ``fov_overlap`` (= coverage), ``similarity`` (Spearman rank
+            correlation with PC inside brain & valid) and ``accepted`` (both at or above
+            :class:`~gdr_toolkit.preprocessing.coregistration.RegistrationQualityOptions`).
     """
 
     geometry: dict[str, list[float]]
@@ -90,6 +100,8 @@ class CaseProperties:
     condition: dict[str, float]
     transforms: dict[str, list[dict[str, list[str]]]]
     step_seconds: dict[str, float]
+    coverage: dict[str, float] = field(default_factory=dict)
+    registration_quality: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +116,10 @@ class PreprocessedCase:
             ``x_pc``, ``x_ld`` (and ``x_sd``): intensity- and radiometrically normalised scans;
             ``z_ld`` (and ``z_sd``): subtraction images after eq. 1 (or z~ without noise normalisation);
             ``s_ld`` (and ``s_sd``): local noise std of z~; ``brain_mask``: uint8 0/1;
+            ``valid_mask``: uint8 0/1, 1 where every CE scan given has data after co-registration;
             with SD: ``p_sd`` (CE mask, eq. 2) and ``y_sd`` (target, eq. 2).
+            Outside a CE scan's own field of view its arrays are filled: x := x_pc, z := 0,
+            s := median of s inside brain & valid, and p_sd = y_sd = 0.
         properties: see :class:`CaseProperties`.
         registrations: the registration results (atlas, low_dose[, standard_dose]).
     """
@@ -147,8 +162,7 @@ class _StepTimer:
 
 
 def _checked(image: sitk.Image, name: str) -> sitk.Image:
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"{name}: expected a single-channel 3D image, got dimension {image.GetDimension()}.")
+    require_scalar_3d(image, name)
     check_finite(image, name)
     return sitk.Cast(image, sitk.sitkFloat32)
 
@@ -170,7 +184,7 @@ def preprocess_case(
 
     Args:
         pre_contrast: PC scan (reference grid), any SimpleITK geometry.
-        low_dose: LD scan, any grid; rigidly registered to PC.
+        low_dose: LD scan, any grid, may cover only part of the head; rigidly registered to PC.
         standard_dose: SD scan for training cases, or None at inference.
         metadata: scanner metadata; its condition values go into the properties.
         options: step options; defaults follow method.md.
@@ -181,10 +195,12 @@ def preprocess_case(
             in the properties when ``brain_mask`` (the mask it gave) is passed too. None registers all.
 
     Returns:
-        The arrays and properties (see :class:`PreprocessedCase`).
+        The arrays and properties (see :class:`PreprocessedCase`). A registration below the quality
+        thresholds is reported in ``properties.registration_quality`` (``accepted`` False), not raised.
 
     Raises:
-        ValueError: an input that is not 3D, holds NaN/inf, or an empty brain mask.
+        ValueError: an input that is not 3D, holds NaN/inf, an empty brain mask, or a CE scan whose
+            field of view holds no brain voxel.
     """
     options = options or CasePreprocessingOptions()
     timer = _StepTimer()
@@ -194,44 +210,62 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    on_pc_grid, mask, registrations = _align(scans, brain_mask, options, timer, registrations or {})
-    normalised, intensity_scales, radiometric_scales = _normalise(on_pc_grid, mask, options, timer)
+    aligned = _align(scans, brain_mask, options, timer, registrations or {})
+    normalised, intensity_scales, radiometric_scales = _normalise(aligned, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
-    x_pc = normalised["pre_contrast"]
     with timer.step("noise"):
-        low = process_subtraction(normalised["low_dose"], x_pc, mask, spacing, None, options.noise)
-        standard: SubtractionResult | None = None
-        if "standard_dose" in normalised:
-            standard = process_subtraction(
-                normalised["standard_dose"], x_pc, mask, spacing, low.noise_sigma, options.noise
-            )
+        subtractions = _subtractions(normalised, aligned, spacing, options.noise)
     arrays = {
-        "x_pc": x_pc,
-        "x_ld": normalised["low_dose"],
-        "z_ld": low.subtraction.astype(np.float32),
-        "s_ld": low.local_statistics.std.astype(np.float32),
-        "brain_mask": mask.astype(np.uint8),
+        "x_pc": normalised["pre_contrast"],
+        **_scan_arrays(normalised, subtractions, aligned, "low_dose"),
     }
+    arrays.update(brain_mask=aligned.brain.astype(np.uint8), valid_mask=aligned.all_valid.astype(np.uint8))
     gamma = None
-    if standard is not None:
+    if "standard_dose" in subtractions:
         with timer.step("target"):
-            gamma = gamma_statistic(mask, low.local_statistics.std, standard.local_statistics.std)
-            arrays.update(_target_arrays(normalised["standard_dose"], standard, low.noise_sigma))
-    properties = CaseProperties(
-        geometry=grid_geometry(scans["pre_contrast"]),
-        intensity_scales=intensity_scales,
-        radiometric_scales=radiometric_scales,
-        noise_sigma_ld=float(low.noise_sigma),
+            gamma = gamma_statistic(
+                aligned.brain & aligned.all_valid,
+                arrays["s_ld"],
+                subtractions["standard_dose"].local_statistics.std,
+            )
+            arrays.update(_target_arrays(normalised, subtractions, aligned))
+    scales = {"intensity_scales": intensity_scales, "radiometric_scales": radiometric_scales}
+    properties = _properties(scans["pre_contrast"], aligned, subtractions, scales, gamma, metadata, timer)
+    logger.info(
+        "preprocessed case: sigma_LD %.4f, coverage %s, steps %s",
+        properties.noise_sigma_ld,
+        properties.coverage,
+        timer.seconds,
+    )
+    return PreprocessedCase(arrays=arrays, properties=properties, registrations=aligned.registrations)
+
+
+def _properties(
+    pre_contrast: sitk.Image,
+    aligned: AlignedScans,
+    subtractions: dict[str, SubtractionResult],
+    scales: dict[str, dict[str, float]],
+    gamma: float | None,
+    metadata: CaseMetadata | None,
+    timer: _StepTimer,
+) -> CaseProperties:
+    """The case's properties (``scales``: intensity_scales and radiometric_scales)."""
+    standard = subtractions.get("standard_dose")
+    return CaseProperties(
+        geometry=grid_geometry(pre_contrast),
+        intensity_scales=scales["intensity_scales"],
+        radiometric_scales=scales["radiometric_scales"],
+        noise_sigma_ld=float(subtractions["low_dose"].noise_sigma),
         noise_sigma_sd=None if standard is None else float(standard.noise_sigma),
         gamma_statistic=gamma,
-        noise_normalised=low.noise_normalised,
-        brain_volume_ml=float(mask.sum() * np.prod(spacing) / 1000.0),
+        noise_normalised=subtractions["low_dose"].noise_normalised,
+        brain_volume_ml=float(aligned.brain.sum() * np.prod(pre_contrast.GetSpacing()) / 1000.0),
         condition=condition_values(metadata),
-        transforms={name: _parameter_maps(result) for name, result in registrations.items()},
+        transforms={name: _parameter_maps(result) for name, result in aligned.registrations.items()},
         step_seconds=timer.seconds,
+        coverage={name: quality.fov_overlap for name, quality in aligned.quality.items()},
+        registration_quality={name: quality.to_json_dict() for name, quality in aligned.quality.items()},
     )
-    logger.info("preprocessed case: sigma_LD %.4f, steps %s", properties.noise_sigma_ld, timer.seconds)
-    return PreprocessedCase(arrays=arrays, properties=properties, registrations=registrations)
 
 
 def _align(
@@ -240,60 +274,92 @@ def _align(
     options: CasePreprocessingOptions,
     timer: _StepTimer,
     stored: Mapping[str, RegistrationResult],
-) -> tuple[dict[str, sitk.Image], np.ndarray, dict[str, RegistrationResult]]:
-    """Brain mask and rigid co-registration: every scan on PC's grid, the mask as (z, y, x) bool."""
-    registrations: dict[str, RegistrationResult] = {}
+) -> AlignedScans:
+    """Brain mask and rigid co-registration: every scan on PC's grid, with its valid-data mask
+    (``stored`` registrations are reused instead of running elastix again)."""
+    atlas_registration = stored.get("atlas") if brain_mask is not None else None
     with timer.step("brain_mask"):
         if brain_mask is None:
             atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
-            brain_mask, registrations["atlas"] = atlas.mask, atlas.registration
-        elif "atlas" in stored:
-            registrations["atlas"] = stored["atlas"]
-    mask = sitk.GetArrayFromImage(brain_mask).astype(bool)
-    if not mask.any():
-        raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
-    on_pc_grid = {"pre_contrast": scans["pre_contrast"]}
+            brain_mask, atlas_registration = atlas.mask, atlas.registration
     with timer.step("coregistration"):
-        for name in ("low_dose", "standard_dose"):
-            if name in scans:
-                result = coregister_or_reuse(
-                    scans[name], scans["pre_contrast"], brain_mask, options.coregistration, stored.get(name)
-                )
-                on_pc_grid[name], registrations[name] = result.image, result.registration
-    return on_pc_grid, mask, registrations
+        aligned = coregister_scans(scans, brain_mask, options.coregistration, stored)
+    if atlas_registration is not None:
+        aligned.registrations["atlas"] = atlas_registration
+    return aligned
 
 
 def _normalise(
-    on_pc_grid: dict[str, sitk.Image], mask: np.ndarray, options: CasePreprocessingOptions, timer: _StepTimer
+    aligned: AlignedScans, options: CasePreprocessingOptions, timer: _StepTimer
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
-    """95th-percentile then radiometric normalisation; arrays (float32) and both kinds of scales."""
+    """95th-percentile then radiometric normalisation inside brain & valid; arrays (float32) and scales."""
     with timer.step("intensity"):
         by_percentile = {
-            name: normalise_intensity(sitk.GetArrayFromImage(image), mask, options.intensity_percentile)
-            for name, image in on_pc_grid.items()
+            name: normalise_intensity(
+                sitk.GetArrayFromImage(image), aligned.region(name), options.intensity_percentile
+            )
+            for name, image in aligned.images.items()
         }
     x_pc = by_percentile["pre_contrast"].image.astype(np.float32)
     normalised = {"pre_contrast": x_pc}
     radiometric_scales: dict[str, float] = {}
     with timer.step("radiometric"):
-        for name in [name for name in on_pc_grid if name != "pre_contrast"]:
+        for name in aligned.valid:
             scan = by_percentile[name].image
-            scale = estimate_radiometric_scale(scan, x_pc, mask, options.radiometric).scale
+            scale = estimate_radiometric_scale(scan, x_pc, aligned.region(name), options.radiometric).scale
             normalised[name] = (scan * scale).astype(np.float32)
             radiometric_scales[name] = float(scale)
     intensity_scales = {name: float(result.scale) for name, result in by_percentile.items()}
     return normalised, intensity_scales, radiometric_scales
 
 
-def _target_arrays(
-    x_sd: np.ndarray, standard: SubtractionResult, noise_sigma_ld: float
+def _subtractions(
+    normalised: dict[str, np.ndarray],
+    aligned: AlignedScans,
+    spacing: tuple[float, ...],
+    options: NoiseOptions,
+) -> dict[str, SubtractionResult]:
+    """z~, sigma, local statistics and eq. 1 per CE scan, each inside brain & its valid mask."""
+    x_pc = normalised["pre_contrast"]
+    low = process_subtraction(
+        normalised["low_dose"], x_pc, aligned.region("low_dose"), spacing, None, options
+    )
+    results = {"low_dose": low}
+    if "standard_dose" in normalised:
+        region = aligned.region("standard_dose")
+        results["standard_dose"] = process_subtraction(
+            normalised["standard_dose"], x_pc, region, spacing, low.noise_sigma, options
+        )
+    return results
+
+
+def _scan_arrays(
+    normalised: dict[str, np.ndarray],
+    subtractions: dict[str, SubtractionResult],
+    aligned: AlignedScans,
+    name: str,
 ) -> dict[str, np.ndarray]:
-    """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32)."""
-    target = contrast_target(standard.subtraction, noise_sigma_ld)
-    return {
-        "x_sd": x_sd,
-        "z_sd": standard.subtraction.astype(np.float32),
-        "s_sd": standard.local_statistics.std.astype(np.float32),
-        "p_sd": target.probability.astype(np.float32),
-        "y_sd": target.signal.astype(np.float32),
-    }
+    """x, z and s of one CE scan (float32), filled outside its valid mask (:func:`fill_outside_valid`)."""
+    suffix = {"low_dose": "ld", "standard_dose": "sd"}[name]
+    result = subtractions[name]
+    arrays = fill_outside_valid(
+        normalised[name],
+        normalised["pre_contrast"],
+        result.subtraction,
+        result.local_statistics.std,
+        aligned.valid[name],
+        aligned.region(name),
+    )
+    return dict(zip((f"x_{suffix}", f"z_{suffix}", f"s_{suffix}"), arrays, strict=True))
+
+
+def _target_arrays(
+    normalised: dict[str, np.ndarray], subtractions: dict[str, SubtractionResult], aligned: AlignedScans
+) -> dict[str, np.ndarray]:
+    """SD-derived arrays: x_sd, z_sd, s_sd and eq. 2's p_sd and y_sd (float32, 0 outside SD's valid mask)."""
+    arrays = _scan_arrays(normalised, subtractions, aligned, "standard_dose")
+    target = contrast_target(arrays["z_sd"], subtractions["low_dose"].noise_sigma)
+    valid = aligned.valid["standard_dose"]
+    arrays["p_sd"] = np.where(valid, target.probability, 0.0).astype(np.float32)
+    arrays["y_sd"] = np.where(valid, target.signal, 0.0).astype(np.float32)
+    return arrays

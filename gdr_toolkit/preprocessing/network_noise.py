@@ -49,7 +49,8 @@ def network_grid_noise_factor(
     """f = sigma(z_LD on the network grid) / sigma(z_LD on PC's grid) (module docstring).
 
     Args:
-        arrays: (z, y, x) arrays on PC's grid holding ``x_ld``, ``x_pc`` and ``brain_mask``.
+        arrays: (z, y, x) arrays on PC's grid holding ``x_ld``, ``x_pc``, ``brain_mask`` and optionally
+            ``valid_mask`` (the noise is measured inside brain & valid: LD is filled with PC outside).
         pre_contrast: PC (its grid).
         spacing_mm: the plan's isotropic spacing (mm).
         estimator: the noise estimator of the case's preprocessing.
@@ -59,15 +60,17 @@ def network_grid_noise_factor(
     """
     if not needs_resampling(pre_contrast, spacing_mm):
         return 1.0
-    subtraction = {**arrays, "raw_subtraction": subtraction_image(arrays["x_ld"], arrays["x_pc"])}
-    names = ("raw_subtraction", "brain_mask")
-    on_grid, _, _ = to_network_grid(subtraction, pre_contrast, spacing_mm, names, frozenset({"brain_mask"}))
-    native = estimate_noise_sigma(
-        subtraction["raw_subtraction"], arrays["brain_mask"].astype(bool), estimator
-    )
-    resampled = estimate_noise_sigma(
-        on_grid["raw_subtraction"], on_grid["brain_mask"].astype(bool), estimator
-    )
+    region = arrays["brain_mask"].astype(bool)
+    if "valid_mask" in arrays:
+        region &= arrays["valid_mask"].astype(bool)
+    subtraction = {
+        "raw_subtraction": subtraction_image(arrays["x_ld"], arrays["x_pc"]),
+        "region": region.astype(np.uint8),
+    }
+    names = ("raw_subtraction", "region")
+    on_grid, _, _ = to_network_grid(subtraction, pre_contrast, spacing_mm, names, frozenset({"region"}))
+    native = estimate_noise_sigma(subtraction["raw_subtraction"], region, estimator)
+    resampled = estimate_noise_sigma(on_grid["raw_subtraction"], on_grid["region"].astype(bool), estimator)
     return resampled / native
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     preprocess_case,
 )
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
+from gdr_toolkit.preprocessing.coregistration import RegistrationQualityOptions
 from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
 from gdr_toolkit.preprocessing.registration_cache import cached_registration_arguments
@@ -40,8 +41,8 @@ from gdr_toolkit.preprocessing.resampling import crop, to_network_grid
 
 logger = logging.getLogger(__name__)
 
-STORED_CHANNELS = ("z_ld", "x_ld", "s_ld", "y_sd", "p_sd", "brain_mask", "x_pc", "x_sd")
-NEAREST_CHANNELS = frozenset({"brain_mask"})
+STORED_CHANNELS = ("z_ld", "x_ld", "s_ld", "y_sd", "p_sd", "brain_mask", "x_pc", "x_sd", "valid_mask")
+NEAREST_CHANNELS = frozenset({"brain_mask", "valid_mask"})
 ENHANCING_PROBABILITY = 0.5
 MAX_ENHANCING_LOCATIONS = 10_000
 STATISTICS_FILE = "dataset_statistics.json"
@@ -73,13 +74,39 @@ def enhancing_locations(probability: np.ndarray, case_id: str) -> list[list[int]
     return locations.astype(int).tolist()
 
 
+def require_accepted_registration(case_id: str, registration_quality: dict[str, dict[str, Any]]) -> None:
+    """Raise ValueError naming the case, the scan and its measures when a co-registration was not accepted.
+
+    Args:
+        case_id: the case, for the message.
+        registration_quality: ``CaseProperties.registration_quality`` (per CE scan ``fov_overlap``,
+            ``similarity``, ``accepted``).
+    """
+    thresholds = RegistrationQualityOptions()
+    for scan, quality in registration_quality.items():
+        if not quality["accepted"]:
+            raise ValueError(
+                f"{case_id}: the {scan} registration to pre_contrast is not accepted: brain inside its field "
+                f"of view {quality['fov_overlap']:.3f} (threshold {thresholds.min_fov_overlap}), similarity "
+                f"{quality['similarity']:.3f} (threshold {thresholds.min_similarity}); check that the scans "
+                "belong together, or rerun with --accept_poor_registration to keep the case."
+            )
+
+
 def preprocess_and_store_case(
-    case: RawCase, configuration: ConfigurationPlan, output_folder: Path
+    case: RawCase,
+    configuration: ConfigurationPlan,
+    output_folder: Path,
+    accept_poor_registration: bool = False,
 ) -> dict[str, Any]:
     """Preprocess one training case and write ``CASE.b2nd`` + ``CASE.json``; returns the properties.
 
     Registrations the fingerprint stored in ``output_folder.parent/registrations`` (registration_cache)
     are reused when still valid for the case's files, so elastix runs once per case.
+
+    Raises:
+        ValueError: a co-registration below the quality thresholds, unless ``accept_poor_registration``
+            (nothing is written for the case).
     """
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     pre_contrast = read_image(case.pre_contrast)
@@ -90,6 +117,8 @@ def preprocess_and_store_case(
     result = preprocess_case(
         pre_contrast, read_image(case.low_dose), read_image(case.standard_dose), metadata, options, **stored
     )
+    if not accept_poor_registration:
+        require_accepted_registration(case.case_id, result.properties.registration_quality)
     result = on_network_grid_noise(result, pre_contrast, configuration.spacing_mm, options.noise.estimator)
     arrays, grid, box = to_network_grid(
         result.arrays, pre_contrast, configuration.spacing_mm, STORED_CHANNELS, NEAREST_CHANNELS
@@ -109,9 +138,9 @@ def preprocess_and_store_case(
     return properties
 
 
-def _process(arguments: tuple[RawCase, ConfigurationPlan, Path]) -> tuple[str, float | None]:
-    case, configuration, folder = arguments
-    properties = preprocess_and_store_case(case, configuration, folder)
+def _process(arguments: tuple[RawCase, ConfigurationPlan, Path, bool]) -> tuple[str, float | None]:
+    case, configuration, folder, accept_poor_registration = arguments
+    properties = preprocess_and_store_case(case, configuration, folder, accept_poor_registration)
     return case.case_id, properties["gamma_statistic"]
 
 
@@ -124,7 +153,7 @@ class DatasetPreprocessingSummary:
 
 def run_case_tasks(
     worker: Callable[[Any], Any],
-    tasks: list[tuple[RawCase, Any, Any]],
+    tasks: Sequence[tuple[Any, ...]],
     num_processes: int,
     on_case_done: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
@@ -173,11 +202,15 @@ def preprocess_dataset(
     num_processes: int = 1,
     on_case_done: Callable[[str], None] | None = None,
     shard: Shard | None = None,
+    *,
+    accept_poor_registration: bool = False,
 ) -> DatasetPreprocessingSummary:
     """Preprocess the training cases into ``output_folder`` (skipping complete ones) and write gamma.
 
     With a ``shard`` only that part of ``cases`` is preprocessed; ``dataset_statistics.json`` (gamma over
     all ``cases``) is written once every case is complete (by the last part to finish, or a rerun).
+    A case whose co-registration is below the quality thresholds is refused (reported by name with the
+    other failures) unless ``accept_poor_registration``.
 
     Raises:
         PreprocessingError: one or more cases failed (the others are stored) or a worker died.
@@ -193,7 +226,7 @@ def preprocess_dataset(
     logger.info(
         "%s: %d case(s) to preprocess, %d already complete", output_folder.name, len(todo), len(skipped)
     )
-    tasks = [(case, configuration, output_folder) for case in todo]
+    tasks = [(case, configuration, output_folder, accept_poor_registration) for case in todo]
     failures = run_case_tasks(_process, tasks, num_processes, on_case_done)
     if failures:
         raise PreprocessingError(failures)

@@ -2,7 +2,7 @@
 
 ``register`` takes SimpleITK images (any spacing, origin and direction cosines; registration happens in
 physical space, LPS millimetres) and returns a :class:`RegistrationResult`. Elastix's string-typed
-parameter maps never leave this module: the result exposes a SimpleITK transform, a parameter-file
+parameter maps never leave this module and its helper :mod:`elastix_maps`: the result exposes a SimpleITK transform, a parameter-file
 writer/reader and a ``resample`` method.
 
 Convention (elastix's and SimpleITK's alike): the transform maps a point of the FIXED image's physical
@@ -14,18 +14,27 @@ map's ``CenterOfRotationPoint`` c: ``T(x) = A (x - c) + c + t``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
 import itk
-import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.dataset.image_io import check_finite
+from gdr_toolkit.dataset.image_io import check_finite, require_scalar_3d
 from gdr_toolkit.file_io import atomic_path
+from gdr_toolkit.preprocessing.elastix_maps import (
+    ELASTIX_TRANSFORM,
+    NO_INITIAL_TRANSFORM,
+    ParameterMap,
+    collapsed_map,
+    frozen_map,
+    grid_entries,
+    maps_to_sitk,
+    parameter_object,
+    to_itk,
+    with_grid_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +42,6 @@ TransformKind = Literal["rigid", "affine"]
 Interpolation = Literal["bspline", "linear", "nearest"]
 Initialisation = Literal["geometry", "moments", "none"]
 
-_ELASTIX_TRANSFORM = {"rigid": "EulerTransform", "affine": "AffineTransform"}
 _ELASTIX_INITIALISATION = {"geometry": "GeometricalCenter", "moments": "CenterOfGravity"}
 _SITK_INTERPOLATOR = {
     "bspline": sitk.sitkBSpline,
@@ -45,9 +53,6 @@ _TRANSFORMIX_INTERPOLATOR = {
     "linear": ("FinalLinearInterpolator", "1"),
     "nearest": ("FinalNearestNeighborInterpolator", "0"),
 }
-_NO_INITIAL_TRANSFORM = "NoInitialTransform"
-
-ParameterMap = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class RegistrationOptions:
     random_seed: int = 121212
 
     def __post_init__(self) -> None:
-        if self.transform not in _ELASTIX_TRANSFORM:
+        if self.transform not in ELASTIX_TRANSFORM:
             raise ValueError(f"transform must be 'rigid' or 'affine', got {self.transform!r}.")
         if self.initialisation not in ("geometry", "moments", "none"):
             raise ValueError(
@@ -106,7 +111,7 @@ class RegistrationResult:
     @property
     def transform_kinds(self) -> tuple[TransformKind, ...]:
         """The kind of every stage, in application order."""
-        names = {value: key for key, value in _ELASTIX_TRANSFORM.items()}
+        names = {value: key for key, value in ELASTIX_TRANSFORM.items()}
         return tuple(names[pmap["Transform"][0]] for pmap in self.parameter_maps)  # type: ignore[misc]
 
     def to_sitk_transform(self) -> sitk.Transform:
@@ -116,20 +121,17 @@ class RegistrationResult:
             An ``Euler3DTransform`` for a single rigid stage, otherwise one ``AffineTransform`` equal to
             the composition of all stages.
         """
-        transforms = [_map_to_sitk(pmap) for pmap in self.parameter_maps]
-        if len(transforms) == 1:
-            return transforms[0]
-        return _compose_affine(transforms)
+        return maps_to_sitk(self.parameter_maps)
 
     def save_parameter_file(self, path: Path | str) -> None:
         """Write the transform as one elastix/transformix TransformParameters file (atomic).
 
         A cascade is written as the single equivalent affine map, so that the file stands alone.
         """
-        pmap = self.parameter_maps[0] if len(self.parameter_maps) == 1 else _collapsed_map(self)
-        parameter_object = _parameter_object([_with_grid_of(pmap, self.parameter_maps[-1])])
+        pmap = self.parameter_maps[0] if len(self.parameter_maps) == 1 else collapsed_map(self.parameter_maps)
+        stand_alone = parameter_object([with_grid_of(pmap, self.parameter_maps[-1])])
         with atomic_path(path) as temporary:
-            parameter_object.WriteParameterFile(str(temporary))
+            stand_alone.WriteParameterFile(str(temporary))
 
     @classmethod
     def from_parameter_file(cls, path: Path | str) -> RegistrationResult:
@@ -139,17 +141,17 @@ class RegistrationResult:
         while next_path is not None:
             if not next_path.is_file():
                 raise FileNotFoundError(f"Elastix transform parameter file {next_path} does not exist.")
-            parameter_object = itk.ParameterObject.New()
-            parameter_object.ReadParameterFile(str(next_path))
-            pmap = _frozen_map(parameter_object.GetParameterMap(0))
-            if pmap.get("Transform", ("",))[0] not in _ELASTIX_TRANSFORM.values():
+            read = itk.ParameterObject.New()
+            read.ReadParameterFile(str(next_path))
+            pmap = frozen_map(read.GetParameterMap(0))
+            if pmap.get("Transform", ("",))[0] not in ELASTIX_TRANSFORM.values():
                 raise ValueError(
                     f"{next_path}: Transform {pmap.get('Transform')} is not supported; expected "
-                    f"one of {sorted(_ELASTIX_TRANSFORM.values())}."
+                    f"one of {sorted(ELASTIX_TRANSFORM.values())}."
                 )
             maps.insert(0, pmap)
-            initial = pmap.get("InitialTransformParameterFileName", (_NO_INITIAL_TRANSFORM,))[0]
-            next_path = None if initial == _NO_INITIAL_TRANSFORM else (Path(path).parent / initial)
+            initial = pmap.get("InitialTransformParameterFileName", (NO_INITIAL_TRANSFORM,))[0]
+            next_path = None if initial == NO_INITIAL_TRANSFORM else (Path(path).parent / initial)
         return cls(parameter_maps=tuple(maps))
 
     def resample(
@@ -174,8 +176,8 @@ class RegistrationResult:
         Returns:
             The resampled image: float32 for "bspline"/"linear", the moving pixel type for "nearest".
         """
-        _check_image(moving, "moving")
-        _check_image(fixed_reference, "fixed_reference")
+        require_scalar_3d(moving, "moving")
+        require_scalar_3d(fixed_reference, "fixed_reference")
         if interpolation not in _SITK_INTERPOLATOR:
             raise ValueError(
                 f"interpolation must be 'bspline', 'linear' or 'nearest', got {interpolation!r}."
@@ -221,24 +223,17 @@ def register(
     Raises:
         ValueError: an image is not 3D scalar, holds NaN/inf, or a mask is empty.
     """
-    stages = options if isinstance(options, tuple) else (options,)
-    if not stages or not all(isinstance(stage, RegistrationOptions) for stage in stages):
-        raise ValueError(
-            f"options must be RegistrationOptions or a non-empty tuple of them, got {options!r}."
-        )
-    _check_image(fixed, "fixed")
-    _check_image(moving, "moving")
+    stages = _stages(options)
+    require_scalar_3d(fixed, "fixed")
+    require_scalar_3d(moving, "moving")
     check_finite(fixed, "fixed image")
     check_finite(moving, "moving image")
-    method = itk.ElastixRegistrationMethod.New(_to_itk(fixed, itk.F), _to_itk(moving, itk.F))
-    method.SetParameterObject(
-        _parameter_object(
-            [
-                _stage_map(stage, index + (initial is not None), fixed_mask is not None)
-                for index, stage in enumerate(stages)
-            ]
-        )
-    )
+    method = itk.ElastixRegistrationMethod.New(to_itk(fixed, itk.F), to_itk(moving, itk.F))
+    first_index = int(initial is not None)
+    maps = [
+        _stage_map(stage, index + first_index, fixed_mask is not None) for index, stage in enumerate(stages)
+    ]
+    method.SetParameterObject(parameter_object(maps))
     for mask, name, setter in (
         (fixed_mask, "fixed_mask", method.SetFixedMask),
         (moving_mask, "moving_mask", method.SetMovingMask),
@@ -246,51 +241,47 @@ def register(
         if mask is not None:
             setter(_mask_to_itk(mask, name))
     if initial is not None:
-        method.SetInitialTransformParameterObject(_parameter_object(list(initial.parameter_maps)))
+        method.SetInitialTransformParameterObject(parameter_object(list(initial.parameter_maps)))
+    result = _run(method, stages[0].number_of_threads)
+    logger.debug("registration %s finished", [stage.transform for stage in stages])
+    return result
+
+
+def _stages(
+    options: RegistrationOptions | tuple[RegistrationOptions, ...],
+) -> tuple[RegistrationOptions, ...]:
+    stages = options if isinstance(options, tuple) else (options,)
+    if not stages or not all(isinstance(stage, RegistrationOptions) for stage in stages):
+        raise ValueError(
+            f"options must be RegistrationOptions or a non-empty tuple of them, got {options!r}."
+        )
+    return stages
+
+
+def _run(method: itk.ElastixRegistrationMethod, number_of_threads: int | None) -> RegistrationResult:
+    """Run a configured elastix method quietly; its transform maps, frozen."""
     method.SetLogToConsole(False)
     method.SetLogToFile(False)
-    if stages[0].number_of_threads is not None:
-        method.SetNumberOfThreads(stages[0].number_of_threads)
+    if number_of_threads is not None:
+        method.SetNumberOfThreads(number_of_threads)
     try:
         method.Update()
     except RuntimeError as error:
         raise RuntimeError(f"elastix registration failed: {str(error).strip().splitlines()[-1]}") from error
-    result_object = method.GetTransformParameterObject()
-    maps = tuple(
-        _frozen_map(result_object.GetParameterMap(i)) for i in range(result_object.GetNumberOfParameterMaps())
-    )
-    logger.debug("registration %s finished", [stage.transform for stage in stages])
-    return RegistrationResult(parameter_maps=maps)
-
-
-def _check_image(image: sitk.Image, name: str) -> None:
-    if not isinstance(image, sitk.Image):
-        raise ValueError(f"{name} must be a SimpleITK image, got {type(image).__name__}.")
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(
-            f"{name}: expected a single-channel 3D image, got dimension {image.GetDimension()} with "
-            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel."
+    found = method.GetTransformParameterObject()
+    return RegistrationResult(
+        parameter_maps=tuple(
+            frozen_map(found.GetParameterMap(i)) for i in range(found.GetNumberOfParameterMaps())
         )
-
-
-def _to_itk(image: sitk.Image, pixel: object) -> itk.Image:
-    """Copy a SimpleITK image into an itk image, keeping spacing, origin and direction."""
-    dtype = np.float32 if pixel is itk.F else np.uint8
-    converted = itk.image_from_array(np.ascontiguousarray(sitk.GetArrayViewFromImage(image), dtype=dtype))
-    converted.SetSpacing(image.GetSpacing())
-    converted.SetOrigin(image.GetOrigin())
-    converted.SetDirection(
-        itk.matrix_from_array(np.array(image.GetDirection(), dtype=np.float64).reshape(3, 3))
     )
-    return converted
 
 
 def _mask_to_itk(mask: sitk.Image, name: str) -> itk.Image:
-    _check_image(mask, name)
+    require_scalar_3d(mask, name)
     binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
     if not sitk.GetArrayViewFromImage(binary).any():
         raise ValueError(f"{name} is empty (no non-zero voxel); pass None to register without a mask.")
-    return _to_itk(binary, itk.UC)
+    return to_itk(binary, itk.UC)
 
 
 def _stage_map(stage: RegistrationOptions, index: int, fixed_mask: bool) -> dict[str, tuple[str, ...]]:
@@ -305,7 +296,7 @@ def _stage_map(stage: RegistrationOptions, index: int, fixed_mask: bool) -> dict
         "Optimizer": ("AdaptiveStochasticGradientDescent",),
         "AutomaticParameterEstimation": ("true",),
         "AutomaticScalesEstimation": ("true",),
-        "Transform": (_ELASTIX_TRANSFORM[stage.transform],),
+        "Transform": (ELASTIX_TRANSFORM[stage.transform],),
         "NumberOfResolutions": (str(stage.number_of_resolutions),),
         "MaximumNumberOfIterations": (str(stage.iterations_per_resolution),),
         "FixedImagePyramid": ("FixedSmoothingImagePyramid",),
@@ -331,99 +322,6 @@ def _stage_map(stage: RegistrationOptions, index: int, fixed_mask: bool) -> dict
     return pmap
 
 
-def _parameter_object(maps: Sequence[Mapping[str, tuple[str, ...]]]) -> itk.ParameterObject:
-    parameter_object = itk.ParameterObject.New()
-    for pmap in maps:
-        parameter_object.AddParameterMap({key: tuple(value) for key, value in pmap.items()})
-    return parameter_object
-
-
-def _frozen_map(pmap: Mapping[str, Iterable[object]]) -> ParameterMap:
-    return MappingProxyType({str(key): tuple(str(v) for v in value) for key, value in dict(pmap).items()})
-
-
-def _floats(pmap: ParameterMap, key: str) -> list[float]:
-    return [float(value) for value in pmap[key]]
-
-
-def _map_to_sitk(pmap: ParameterMap) -> sitk.Transform:
-    """One elastix Euler/affine map as SimpleITK transform (same convention: fixed -> moving)."""
-    parameters = _floats(pmap, "TransformParameters")
-    center = _floats(pmap, "CenterOfRotationPoint")
-    if pmap["Transform"][0] == "EulerTransform":
-        transform = sitk.Euler3DTransform()
-        transform.SetCenter(center)
-        transform.SetComputeZYX(pmap.get("ComputeZYX", ("false",))[0] == "true")
-        transform.SetParameters(parameters)
-        return transform
-    if pmap["Transform"][0] == "AffineTransform":
-        affine = sitk.AffineTransform(3)
-        affine.SetCenter(center)
-        affine.SetParameters(parameters)
-        return affine
-    raise ValueError(
-        f"Unsupported elastix Transform {pmap['Transform']}; expected EulerTransform or AffineTransform."
-    )
-
-
-def _matrix_translation(transform: sitk.Transform) -> tuple[np.ndarray, np.ndarray]:
-    """Matrix A and offset o with T(x) = A x + o."""
-    matrix = np.array(transform.GetMatrix()).reshape(3, 3)  # type: ignore[attr-defined]
-    center = np.array(transform.GetCenter())  # type: ignore[attr-defined]
-    translation = np.array(transform.GetTranslation())  # type: ignore[attr-defined]
-    return matrix, translation + center - matrix @ center
-
-
-def _compose_affine(transforms: list[sitk.Transform]) -> sitk.AffineTransform:
-    """One affine equal to applying ``transforms`` in order (first applied first), centred like the first."""
-    matrix, offset = np.eye(3), np.zeros(3)
-    for transform in transforms:
-        stage_matrix, stage_offset = _matrix_translation(transform)
-        matrix, offset = stage_matrix @ matrix, stage_matrix @ offset + stage_offset
-    center = np.array(transforms[0].GetCenter())  # type: ignore[attr-defined]
-    composed = sitk.AffineTransform(3)
-    composed.SetCenter(center.tolist())
-    composed.SetMatrix(matrix.ravel().tolist())
-    composed.SetTranslation((matrix @ center + offset - center).tolist())
-    return composed
-
-
-def _collapsed_map(result: RegistrationResult) -> ParameterMap:
-    affine = result.to_sitk_transform()
-    assert isinstance(affine, sitk.AffineTransform)  # internal: cascades compose to an affine
-    pmap = dict(result.parameter_maps[-1])
-    pmap.update(
-        {
-            "Transform": ("AffineTransform",),
-            "NumberOfParameters": ("12",),
-            "TransformParameters": tuple(repr(float(v)) for v in affine.GetParameters()),
-            "CenterOfRotationPoint": tuple(repr(float(v)) for v in affine.GetCenter()),
-            "InitialTransformParameterFileName": (_NO_INITIAL_TRANSFORM,),
-        }
-    )
-    return MappingProxyType(pmap)
-
-
-def _with_grid_of(pmap: ParameterMap, grid_source: ParameterMap) -> dict[str, tuple[str, ...]]:
-    copied = dict(pmap)
-    for key in ("Size", "Index", "Spacing", "Origin", "Direction"):
-        if key in grid_source:
-            copied[key] = grid_source[key]
-    return copied
-
-
-def _grid_entries(reference: sitk.Image) -> dict[str, tuple[str, ...]]:
-    """Elastix's output-grid keys; elastix stores Direction column by column (ITK matrix transposed)."""
-    direction = np.array(reference.GetDirection()).reshape(3, 3)
-    return {
-        "Size": tuple(str(v) for v in reference.GetSize()),
-        "Index": ("0", "0", "0"),
-        "Spacing": tuple(repr(float(v)) for v in reference.GetSpacing()),
-        "Origin": tuple(repr(float(v)) for v in reference.GetOrigin()),
-        "Direction": tuple(repr(float(v)) for v in direction.T.ravel()),
-    }
-
-
 def _resample_transformix(
     result: RegistrationResult,
     moving: sitk.Image,
@@ -433,15 +331,15 @@ def _resample_transformix(
 ) -> sitk.Image:
     """Transformix on COPIES of the maps with the reference grid and interpolator put in."""
     interpolator, order = _TRANSFORMIX_INTERPOLATOR[interpolation]
-    edits = _grid_entries(fixed_reference) | {
+    edits = grid_entries(fixed_reference) | {
         "ResampleInterpolator": (interpolator,),
         "FinalBSplineInterpolationOrder": (order,),
         "DefaultPixelValue": (repr(float(default_value)),),
         "ResultImagePixelType": ("float",),
     }
     copies = [dict(pmap) | edits for pmap in result.parameter_maps]
-    transformix = itk.TransformixFilter.New(_to_itk(moving, itk.F))
-    transformix.SetTransformParameterObject(_parameter_object(copies))
+    transformix = itk.TransformixFilter.New(to_itk(moving, itk.F))
+    transformix.SetTransformParameterObject(parameter_object(copies))
     transformix.SetLogToConsole(False)
     transformix.SetLogToFile(False)
     transformix.Update()

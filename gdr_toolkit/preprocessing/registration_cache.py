@@ -46,6 +46,7 @@ from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions
 from gdr_toolkit.preprocessing.coregistration import (
     CoregisteredScan,
     CoregistrationOptions,
+    apply_coregistration,
     coregister_to_reference,
 )
 from gdr_toolkit.preprocessing.registration import RegistrationResult
@@ -208,8 +209,7 @@ def coregister_or_reuse(
     registration: RegistrationResult | None = None,
 ) -> CoregisteredScan:
     """:func:`coregister_to_reference`, or, given a stored ``registration``, only its resampling step
-    (same interpolation, so the same image as registering again would give)."""
+    (same interpolation, valid-data mask and quality measure as registering again would give)."""
     if registration is None:
         return coregister_to_reference(moving, reference, brain_mask, options)
-    image = registration.resample(moving, reference, interpolation=options.interpolation)
-    return CoregisteredScan(image=image, registration=registration)
+    return apply_coregistration(moving, reference, brain_mask, registration, options)

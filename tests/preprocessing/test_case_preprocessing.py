@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from fov_crop import crop_top, true_field_of_view
 
 from gdr_toolkit.dataset.metadata import parse_case_metadata
 from gdr_toolkit.preprocessing.case_preprocessing import INPUT_ARRAYS, TARGET_ARRAYS, preprocess_case
@@ -127,3 +128,72 @@ def test_empty_given_brain_mask_is_refused(simulated):
     empty = sitk.Image(simulated.brain_mask) * 0
     with pytest.raises(ValueError, match="brain mask is empty"):
         preprocess_case(simulated.pre_contrast, simulated.low_dose, brain_mask=empty)
+
+
+def _injected_sigma_ld(case, simulated) -> float:
+    """Noise std of z~_LD from the simulator's injected noise, in the case's normalised units."""
+    scales, ratio = case.properties.intensity_scales, case.properties.radiometric_scales["low_dose"]
+    low = ratio * simulated.noise_sigma["low_dose"] / scales["low_dose"]
+    return float(np.hypot(low, simulated.noise_sigma["pre_contrast"] / scales["pre_contrast"]))
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(0.1, marks=pytest.mark.slow), pytest.param(0.2, marks=pytest.mark.slow), 0.3],
+    ids=lambda fraction: f"{fraction:.0%}_outside",
+)
+def cropped_case(request, simulated):
+    """LD missing ``fraction`` of the brain, SD missing 15 %; the known brain mask saves the atlas step."""
+    low_dose = crop_top(simulated.low_dose, simulated.brain_mask, simulated.motion["low_dose"], request.param)
+    standard_dose = crop_top(
+        simulated.standard_dose, simulated.brain_mask, simulated.motion["standard_dose"], 0.15
+    )
+    case = preprocess_case(simulated.pre_contrast, low_dose, standard_dose, brain_mask=simulated.brain_mask)
+    truth = {
+        name: true_field_of_view(scan, simulated.pre_contrast, simulated.motion[name])
+        for name, scan in (("low_dose", low_dose), ("standard_dose", standard_dose))
+    }
+    return request.param, case, truth
+
+
+def test_sigma_ld_matches_the_injected_noise_when_ld_misses_part_of_the_brain(cropped_case, simulated):
+    _, case, _ = cropped_case
+    assert case.properties.noise_sigma_ld == pytest.approx(_injected_sigma_ld(case, simulated), rel=0.10)
+
+
+def test_valid_mask_is_where_both_contrast_scans_have_data(cropped_case):
+    _, case, truth = cropped_case
+    expected = truth["low_dose"] & truth["standard_dose"]
+    found = case.arrays["valid_mask"]
+    assert found.dtype == np.uint8
+    assert 2 * (expected & (found > 0)).sum() / (expected.sum() + found.sum()) > 0.98
+
+
+def test_coverage_and_registration_quality_are_recorded(cropped_case):
+    fraction, case, _ = cropped_case
+    properties = case.properties
+    assert properties.coverage["low_dose"] == pytest.approx(1.0 - fraction, abs=0.02)
+    assert properties.coverage["standard_dose"] == pytest.approx(0.85, abs=0.02)
+    for name in ("low_dose", "standard_dose"):
+        quality = properties.registration_quality[name]
+        assert quality["accepted"] and quality["fov_overlap"] == properties.coverage[name]
+    json.dumps(properties.to_json_dict())
+
+
+def test_arrays_are_filled_outside_each_scans_field_of_view(cropped_case):
+    _, case, truth = cropped_case
+    arrays = case.arrays
+    for suffix, name in (("ld", "low_dose"), ("sd", "standard_dose")):
+        outside = ~(sitk.GetArrayFromImage(sitk.BinaryDilate(_as_image(truth[name]), [1] * 3)) > 0)
+        inside_brain = arrays["brain_mask"].astype(bool) & truth[name]
+        np.testing.assert_array_equal(arrays[f"x_{suffix}"][outside], arrays["x_pc"][outside])
+        assert (arrays[f"z_{suffix}"][outside] == 0).all()
+        assert np.allclose(
+            arrays[f"s_{suffix}"][outside], np.median(arrays[f"s_{suffix}"][inside_brain]), rtol=0.05
+        )
+    sd_outside = ~(sitk.GetArrayFromImage(sitk.BinaryDilate(_as_image(truth["standard_dose"]), [1] * 3)) > 0)
+    assert (arrays["y_sd"][sd_outside] == 0).all() and (arrays["p_sd"][sd_outside] == 0).all()
+
+
+def _as_image(array: np.ndarray) -> sitk.Image:
+    return sitk.GetImageFromArray(array.astype(np.uint8))

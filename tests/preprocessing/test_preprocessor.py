@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
+from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.raw_layout import case_files, list_cases
 from gdr_toolkit.planning.plans import ConfigurationPlan
 from gdr_toolkit.preprocessing import case_storage
@@ -67,8 +69,16 @@ def test_every_case_is_stored_with_its_properties(preprocessed, raw_dataset):
         assert properties["channels"] == list(STORED_CHANNELS)
         patch = arrays[:, :16, :16, :16]
         assert patch.dtype == np.float32 and np.isfinite(patch).all()
-        mask = arrays[STORED_CHANNELS.index("brain_mask")]
-        assert set(np.unique(mask)) == {0.0, 1.0}
+        for name in ("brain_mask", "valid_mask"):
+            assert set(np.unique(arrays[STORED_CHANNELS.index(name)])) == {0.0, 1.0}, name
+
+
+def test_stored_properties_carry_coverage_and_registration_quality(preprocessed, raw_dataset):
+    properties = case_storage.load_case_properties(preprocessed, list_cases(raw_dataset, "Tr")[0].case_id)
+    assert set(properties["coverage"]) == {"low_dose", "standard_dose"}
+    for name in ("low_dose", "standard_dose"):
+        assert properties["coverage"][name] > 0.99  # the simulated scans cover the whole head
+        assert properties["registration_quality"][name]["accepted"] is True
 
 
 def test_enhancing_locations_point_at_enhancing_voxels(preprocessed, raw_dataset):
@@ -112,6 +122,33 @@ def test_a_broken_case_is_named_and_the_others_finish(raw_dataset, tmp_path):
     assert "broken_0001.nii.gz" in str(info.value)
     assert case_storage.is_case_complete(tmp_path / "out", cases[0].case_id)
     assert case_storage.is_case_complete(tmp_path / "out", cases[2].case_id)
+
+
+def _mispaired(case, tmp_path: Path):
+    """The case with its LD replaced by noise on LD's grid (a scan of something else entirely)."""
+    low_dose = read_image(case.low_dose)
+    noise = sitk.GetImageFromArray(
+        np.random.default_rng(0).random(sitk.GetArrayViewFromImage(low_dose).shape, dtype=np.float32) * 100
+    )
+    noise.CopyInformation(low_dose)
+    path = tmp_path / "mispaired_0001.nii.gz"
+    sitk.WriteImage(noise, str(path))
+    return type(case)(**{**case.__dict__, "low_dose": path})
+
+
+def test_a_poorly_registered_case_is_refused_by_name(raw_dataset, tmp_path):
+    case = _mispaired(list_cases(raw_dataset, "Tr")[0], tmp_path)
+    with pytest.raises(PreprocessingError, match=f"{case.case_id}: the low_dose registration") as info:
+        preprocess_dataset([case], configuration(), tmp_path / "out")
+    assert "similarity" in str(info.value) and "threshold" in str(info.value)
+    assert not case_storage.is_case_complete(tmp_path / "out", case.case_id)
+
+
+def test_the_refusal_can_be_overridden(raw_dataset, tmp_path):
+    case = _mispaired(list_cases(raw_dataset, "Tr")[0], tmp_path)
+    preprocess_dataset([case], configuration(), tmp_path / "out", accept_poor_registration=True)
+    properties = case_storage.load_case_properties(tmp_path / "out", case.case_id)
+    assert properties["registration_quality"]["low_dose"]["accepted"] is False
 
 
 KILL_SCRIPT = """
