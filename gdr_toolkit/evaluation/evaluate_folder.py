@@ -26,7 +26,8 @@ Valid-data masks (non-zero = the scans have data there): the predictor writes ``
 the predictions of a case whose low dose does not cover PC's whole field of view; with
 ``use_prediction_valid_masks`` (default) it is used, and a valid-mask folder (``-valid``) adds its
 ``CASE<ending>`` (both: their intersection). A case without either file is valid everywhere. Metrics are
-then restricted to brain & valid (``case_evaluation``, step 5).
+then restricted to brain & valid (``case_evaluation``, step 5). With ``coregister_acquired_scans`` the
+reference's own field of view on PC's grid (a slab that misses part of the head) is intersected too.
 """
 
 from __future__ import annotations
@@ -128,10 +129,14 @@ def derive_brain_mask(pre_contrast: sitk.Image, rule: BrainMaskRule) -> sitk.Ima
     return atlas_brain_mask(pre_contrast).mask
 
 
-def _coregistered(moving: sitk.Image, pre_contrast: sitk.Image, brain_mask: sitk.Image) -> sitk.Image:
+def _coregistered(
+    moving: sitk.Image, pre_contrast: sitk.Image, brain_mask: sitk.Image
+) -> tuple[sitk.Image, np.ndarray]:
+    """``moving`` on PC's grid and where it has data there (bool (z, y, x): its field of view)."""
     from gdr_toolkit.preprocessing.coregistration import coregister_to_reference  # noqa: PLC0415
 
-    return coregister_to_reference(moving, pre_contrast, brain_mask).image
+    result = coregister_to_reference(moving, pre_contrast, brain_mask)
+    return result.image, sitk.GetArrayFromImage(result.valid_mask) > 0
 
 
 def _array(image: sitk.Image) -> np.ndarray:
@@ -175,10 +180,11 @@ def _valid_mask(
 
 def _acquired_on_grid(
     path: Path, grid: sitk.Image, grid_path: Path, brain: sitk.Image, options: FolderEvaluationOptions
-) -> sitk.Image:
+) -> tuple[sitk.Image, np.ndarray | None]:
+    """An acquired scan on the grid and, when co-registered, its field of view there (None: everywhere)."""
     if options.coregister_acquired_scans:
         return _coregistered(read_image(path), grid, brain)
-    return _grid_checked(path, grid, grid_path)
+    return _grid_checked(path, grid, grid_path), None
 
 
 def _evaluate_case(
@@ -197,7 +203,7 @@ def _evaluate_case(
     else:
         brain = derive_brain_mask(pre_contrast if pre_contrast is not None else grid, options.brain_mask_rule)
     reference_path = folders.reference / f"{case_id}{ending}"
-    reference = _acquired_on_grid(reference_path, grid, grid_path, brain, options)
+    reference, reference_fov = _acquired_on_grid(reference_path, grid, grid_path, brain, options)
     if not options.coregister_acquired_scans:
         grid, grid_path = reference, reference_path  # name the reference in later mismatch errors
     lesions = None
@@ -207,6 +213,9 @@ def _evaluate_case(
         )
     pc_array = None if pre_contrast is None else _array(pre_contrast)
     valid, valid_name = _valid_mask(case_id, folders, grid, grid_path, options)
+    if reference_fov is not None and not reference_fov.all():  # a reference slab missing part of the head
+        valid = reference_fov if valid is None else valid & reference_fov
+        valid_name = ", ".join(filter(None, [valid_name, "the reference's field of view"]))
     brain_array = sitk.GetArrayFromImage(brain) > 0
     frame = build_frame(_array(reference), pc_array, brain_array, options.metrics, valid)
     results = {}
@@ -215,7 +224,7 @@ def _evaluate_case(
         results[method_name(suffix)] = evaluate_image(_array(prediction), frame, lesions, options.metrics)
     if options.include_low_dose:
         low_dose_path = folders.pre_contrast / f"{case_id}_0001{ending}"  # type: ignore[operator]
-        low_dose = _acquired_on_grid(low_dose_path, grid, grid_path, brain, options)
+        low_dose, _ = _acquired_on_grid(low_dose_path, grid, grid_path, brain, options)
         results[LOW_DOSE_METHOD] = evaluate_image(
             _array(low_dose), frame, lesions, options.metrics, acquired=True
         )
