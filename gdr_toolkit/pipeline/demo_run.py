@@ -71,7 +71,8 @@ def run_demo(settings: DemoSettings, output: Path, progress: ProgressFactory | N
         "1/6 simulating %d + %d cases at %.1f mm into %s",
         settings.num_training, settings.num_test, settings.spacing_mm, dataset,
     )  # fmt: skip
-    simulation = SimulationSettings(spacing_mm=settings.spacing_mm)
+    # the realistic mix: cropped LD/SD slabs, thick-slice PC, MPRAGE, int16 storage, oblique scans
+    simulation = SimulationSettings.realistic_mix(spacing_mm=settings.spacing_mm)
     write_simulated_dataset(
         dataset,
         simulation,
