@@ -64,6 +64,7 @@ def network_grid_noise_factor(
     if "valid_mask" in arrays:
         region &= arrays["valid_mask"].astype(bool)
     subtraction = {
+        **arrays,  # to_network_grid crops to the head found in x_pc
         "raw_subtraction": subtraction_image(arrays["x_ld"], arrays["x_pc"]),
         "region": region.astype(np.uint8),
     }
