@@ -11,6 +11,7 @@ from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
 
 P_SD = STORED_CHANNELS.index("p_sd")
+VALID = STORED_CHANNELS.index("valid_mask")
 BLOB_START = (30, 10, 20)
 BLOB_EDGE = 4
 
@@ -18,7 +19,7 @@ BLOB_EDGE = 4
 def write_synthetic_case(
     folder: Path, case_id: str, stack: np.ndarray, locations: Sequence[Sequence[int]] | None = None
 ) -> None:
-    """Store a float32 (8, z, y, x) stack; locations default to the voxels with p_SD > 0.5."""
+    """Store a float32 (C, z, y, x) stack (C = len(STORED_CHANNELS)); locations default to the voxels with p_SD > 0.5."""
     if locations is None:
         locations = np.argwhere(stack[P_SD] > 0.5).tolist()
     properties = {
@@ -31,8 +32,10 @@ def write_synthetic_case(
 
 
 def blob_stack(shape: tuple[int, int, int] = (48, 40, 44), seed: int = 0) -> np.ndarray:
-    """Random channels, with p_SD = 1 on one BLOB_EDGE^3 cube at BLOB_START and 0 elsewhere."""
+    """Random channels, with p_SD = 1 on one BLOB_EDGE^3 cube at BLOB_START and 0 elsewhere; every voxel
+    valid (valid_mask 1)."""
     stack = np.random.default_rng(seed).random((len(STORED_CHANNELS), *shape), dtype=np.float32)
+    stack[VALID] = 1.0
     stack[P_SD] = 0.0
     stack[(P_SD, *(slice(s, s + BLOB_EDGE) for s in BLOB_START))] = 1.0
     return stack

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from synthetic_cases import BLOB_EDGE, BLOB_START, P_SD
 
+from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
 from gdr_toolkit.training.data import AugmentationOptions, LoaderOptions, PatchLoader, PreprocessedDataset
 
 PATCH = (16, 16, 16)
@@ -30,7 +31,7 @@ def patches(dataset, count: int, **options) -> np.ndarray:
 def test_batch_has_the_interface_shape_and_dtype(dataset):
     with PatchLoader(dataset, LoaderOptions(PATCH, batch_size=3, num_workers=0)) as loader:
         batch = next(iter(loader))
-    assert batch["data"].shape == (3, 8, *PATCH) and batch["data"].dtype == np.float32
+    assert batch["data"].shape == (3, len(STORED_CHANNELS), *PATCH) and batch["data"].dtype == np.float32
     assert len(batch["case_ids"]) == 3 and set(batch["case_ids"]) <= set(dataset.case_ids)
     assert np.isfinite(batch["data"]).all()
 

@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from synthetic_cases import blob_stack
+from synthetic_cases import VALID, blob_stack
 
 from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
 from gdr_toolkit.training.data import PreprocessedDataset
@@ -20,20 +20,22 @@ def dataset(blob_folder) -> PreprocessedDataset:
 def test_read_patch_returns_exactly_the_stored_region(dataset):
     full = blob_stack(seed=1)
     patch = dataset.read_patch("blob_a", (5, 7, 9), (16, 12, 20))
-    assert patch.dtype == np.float32 and patch.shape == (8, 16, 12, 20)
+    assert patch.dtype == np.float32 and patch.shape == (len(STORED_CHANNELS), 16, 12, 20)
     np.testing.assert_array_equal(patch, full[:, 5:21, 7:19, 9:29])
 
 
 def test_read_patch_pads_outside_the_volume_with_zeros(dataset):
     full = blob_stack(seed=1)
     patch = dataset.read_patch("blob_a", (-3, 30, 40), (10, 16, 8))
-    expected = np.zeros((8, 10, 16, 8), np.float32)
+    expected = np.zeros((len(STORED_CHANNELS), 10, 16, 8), np.float32)
+    expected[VALID] = 1.0  # outside the volume counts as valid (old data without the channel train as before)
     expected[:, 3:, :10, :4] = full[:, :7, 30:40, 40:44]
     np.testing.assert_array_equal(patch, expected)
 
 
 def test_read_patch_entirely_outside_is_zero(dataset):
-    assert not dataset.read_patch("blob_a", (100, 0, 0), (4, 4, 4)).any()
+    patch = dataset.read_patch("blob_a", (100, 0, 0), (4, 4, 4))
+    assert not np.delete(patch, VALID, axis=0).any() and patch[VALID].all()
 
 
 def test_read_patch_slices_only_the_region(dataset):

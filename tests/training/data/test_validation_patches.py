@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from synthetic_cases import P_SD
 
+from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
 from gdr_toolkit.training.data import (
     LazyValidationBatches,
     PreprocessedDataset,
@@ -20,7 +21,9 @@ def test_patches_are_deterministic_and_shaped(blob_folder):
     first = validation_patches(dataset, PATCH, patches_per_case=3, seed=1)
     second = validation_patches(dataset, PATCH, patches_per_case=3, seed=1)
     assert [p["case_id"] for p in first] == ["blob_a"] * 3 + ["no_enhancement"] * 3
-    assert all(p["data"].shape == (8, *PATCH) and p["data"].dtype == np.float32 for p in first)
+    assert all(
+        p["data"].shape == (len(STORED_CHANNELS), *PATCH) and p["data"].dtype == np.float32 for p in first
+    )
     assert all(np.array_equal(a["data"], b["data"]) for a, b in zip(first, second, strict=True))
 
 
