@@ -38,7 +38,7 @@ def test_stored_coverage_is_preferred_and_small_losses_pass(preprocessed_identit
     with caplog.at_level(logging.WARNING):
         assert assess_case(case, "nearly_covered").warnings == ()
     assert not caplog.records
-    assert brain_fraction_outside(preprocessed_identity_case) is None  # no mask, no coverage: unknown
+    assert brain_fraction_outside(preprocessed_identity_case) == 0.0  # preprocessing's coverage: 1.0
 
 
 def test_rejected_registration_is_flagged_with_its_measures(preprocessed_identity_case, caplog):
@@ -98,4 +98,4 @@ def test_export_writes_the_report_beside_the_images(
     written = write_prediction(prediction, tmp_path, ExportOptions(save_qc_picture=False))
     assert tmp_path / "plain_summary.json" in written
     record = json.loads((tmp_path / "plain_summary.json").read_text())
-    assert record["warnings"] == [] and record["valid_mask_file"] is None
+    assert record["warnings"] == [] and record["brain_fraction_outside_low_dose_fov"] == 0.0

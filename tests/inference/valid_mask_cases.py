@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,5 +29,8 @@ def cropped_case(
     arrays = {**case.arrays, "valid_mask": valid}
     if fill_low_dose is not None:
         arrays["x_ld"] = np.where(valid > 0, case.arrays["x_ld"], fill_low_dose).astype(np.float32)
-    record = dataclasses.asdict(case.properties) if dataclasses.is_dataclass(case.properties) else {}
-    return dataclasses.replace(case, arrays=arrays, properties=SimpleNamespace(**{**record, **properties}))
+    # the case's own coverage and registration record describe the uncropped scan: empty unless given
+    overrides = {"coverage": {}, "registration_quality": {}, **properties}
+    return dataclasses.replace(
+        case, arrays=arrays, properties=dataclasses.replace(case.properties, **overrides)
+    )
