@@ -176,7 +176,14 @@ def coregister_to_reference(
     if brain_mask is not None:
         fixed_mask = dilated_mask(brain_mask, options.mask_dilation_mm)
     masks = {"fixed_mask": fixed_mask, "moving_mask": field_of_view(moving, options.fov_margin_mm)}
-    best = _registered(moving, reference, brain_mask, masks, options.registration, options)
+    try:
+        best = _registered(moving, reference, brain_mask, masks, options.registration, options)
+    except RuntimeError as error:  # e.g. too few mask samples at elastix's coarsest level (thin slabs)
+        logger.warning(
+            "co-registration with the moving field-of-view mask failed (%s); retrying without", error
+        )
+        masks = {**masks, "moving_mask": None}
+        best = _registered(moving, reference, brain_mask, masks, options.registration, options)
     if not best.quality.accepted and options.retry_initialisation != "none":
         logger.info(
             "co-registration not accepted (%s); retrying from the %s",
