@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))  # shared builders of the inference tests
 from inference_fixtures import DATASET, tiny_plans, write_model_folder, write_test_cases  # noqa: E402
@@ -121,3 +125,83 @@ def test_dicom_series_in_and_out(folders, tmp_path):
         assert series.GetMetaData("0020|000d") == patient["0020|000d"]
         assert series.GetMetaData("0020|000e") != pre_contrast.GetMetaData("0020|000e")
     assert (output / "case_a_qc.png").is_file()
+
+
+def _without_seconds(summary: Any) -> Any:
+    if isinstance(summary, dict):
+        return {key: _without_seconds(value) for key, value in summary.items() if key != "seconds"}
+    return summary
+
+
+def _assert_same_outputs(whole: Path, parts: Path) -> None:
+    """The same file names; equal image arrays and CASE_summary.json (wall times aside)."""
+    expected_files, received_files = sorted(whole.iterdir()), sorted(parts.iterdir())
+    assert [path.name for path in received_files] == [path.name for path in expected_files]
+    for expected, received in zip(expected_files, received_files, strict=True):
+        if expected.name.endswith(".nii.gz"):
+            np.testing.assert_array_equal(
+                sitk.GetArrayFromImage(sitk.ReadImage(str(received))),
+                sitk.GetArrayFromImage(sitk.ReadImage(str(expected))),
+                err_msg=expected.name,
+            )
+        elif expected.name.endswith("_summary.json"):
+            assert _without_seconds(json.loads(received.read_text())) == _without_seconds(
+                json.loads(expected.read_text())
+            ), expected.name
+
+
+def test_one_part_of_a_sharded_prediction_writes_what_an_unsharded_run_writes(folders, tmp_path):
+    """Small form: part 1 of 2 over (case_a, case_b) predicts case_b alone, as an unsharded run on case_b."""
+    _, model = folders
+    write_test_cases(tmp_path / "both", ("case_a", "case_b"))
+    write_test_cases(tmp_path / "alone", ("case_b",))
+    arguments = ["--disable_tta", "-step_size", "1", "-f", "0", "-m", str(model)]
+    assert (
+        main_from_modelfolder(
+            [*arguments, "-i", str(tmp_path / "alone" / "imagesTs"), "-o", str(tmp_path / "whole")]
+        )
+        == 0
+    )
+    sharded = [
+        "-i",
+        str(tmp_path / "both" / "imagesTs"),
+        "-o",
+        str(tmp_path / "parts"),
+        "-num_parts",
+        "2",
+        "-part_id",
+        "1",
+    ]
+    assert main_from_modelfolder([*arguments, *sharded]) == 0
+    assert (tmp_path / "parts" / "case_b_sd.nii.gz").is_file()
+    _assert_same_outputs(tmp_path / "whole", tmp_path / "parts")
+
+
+@pytest.mark.slow
+def test_sharded_prediction_writes_the_same_files_as_unsharded(folders, tmp_path):
+    """Full form (issue 14): parts 0 and 1 of 2 into one folder equal one unsharded run, file for file."""
+    _, model = folders
+    inputs = tmp_path / "raw"
+    for seed, case_id in enumerate(("case_b", "case_c"), start=6):  # different scans: a mix-up would show
+        write_test_cases(inputs, (case_id,), seed=seed)
+    arguments = [
+        "-m",
+        str(model),
+        "-i",
+        str(inputs / "imagesTs"),
+        "--disable_tta",
+        "-step_size",
+        "1",
+        "-f",
+        "0",
+    ]
+    assert main_from_modelfolder([*arguments, "-o", str(tmp_path / "whole")]) == 0
+    for part in ("0", "1"):
+        assert (
+            main_from_modelfolder(
+                [*arguments, "-o", str(tmp_path / "parts"), "-num_parts", "2", "-part_id", part]
+            )
+            == 0
+        )
+    assert {"case_b_sd.nii.gz", "case_c_sd.nii.gz"} <= {path.name for path in (tmp_path / "whole").iterdir()}
+    _assert_same_outputs(tmp_path / "whole", tmp_path / "parts")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.raw_layout import case_files, list_cases
+from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.planning.plans import ConfigurationPlan
 from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.preprocessing.preprocessor import (
@@ -203,3 +205,33 @@ def test_worker_death_is_reported_with_a_hint():
 def test_parallel_failures_are_collected_by_case():
     failures = run_case_tasks(_fail_on_second, _tasks("a", "b"), num_processes=2)
     assert failures == {"b": "ValueError: bad input in b"}
+
+
+def test_a_sharded_run_stores_the_same_files_as_the_unsharded_one(preprocessed, raw_dataset, tmp_path):
+    """Part 1 of 2 run here, part 0's cases copied from the unsharded run (the full form is in
+    ``test_sharded_preprocessing.py``, slow): same files, bit-identical arrays, statistics once complete."""
+    cases = list_cases(raw_dataset, "Tr")
+    second = preprocess_dataset(cases, configuration(), tmp_path, shard=Shard(2, 1))
+    assert second.processed == (cases[1].case_id,)
+    assert not (tmp_path / STATISTICS_FILE).exists()
+    for case in Shard(2, 0).select(cases, lambda case: case.case_id):
+        for path in (case_storage.case_array_path, case_storage.case_properties_path):
+            shutil.copyfile(path(preprocessed, case.case_id), path(tmp_path, case.case_id))
+    first = preprocess_dataset(cases, configuration(), tmp_path, shard=Shard(2, 0))
+    assert first.processed == () and len(first.skipped) == 2  # complete: only the statistics are written
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        path.name for path in preprocessed.iterdir()
+    )
+    assert (tmp_path / STATISTICS_FILE).read_bytes() == (preprocessed / STATISTICS_FILE).read_bytes()
+    case_id = cases[1].case_id
+    np.testing.assert_array_equal(
+        case_storage.open_case_arrays(tmp_path, case_id)[...],
+        case_storage.open_case_arrays(preprocessed, case_id)[...],
+    )
+    timed = (
+        case_storage.load_case_properties(tmp_path, case_id),
+        case_storage.load_case_properties(preprocessed, case_id),
+    )
+    for properties in timed:
+        properties.pop("step_seconds")
+    assert timed[0] == timed[1]
