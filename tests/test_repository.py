@@ -27,15 +27,15 @@ def test_readme_has_exactly_two_setup_commands():
 def test_ci_runs_readme_test_command():
     test_command = _readme_commands()[1]
     assert "pytest" in test_command
-    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
     assert test_command in ci_lines
 
 
 def test_every_console_script_has_a_documentation_page():
-    setup_text = (ROOT / "setup.py").read_text()
+    setup_text = (ROOT / "setup.py").read_text(encoding="utf-8")
     commands = re.findall(r'"(gdr_[a-z_]+)": "gdr_toolkit', setup_text)
     assert commands
-    documented = " ".join(path.read_text() for path in (ROOT / "documentation").glob("*.md"))
+    documented = " ".join(path.read_text(encoding="utf-8") for path in (ROOT / "documentation").glob("*.md"))
     missing = [command for command in commands if f"`{command}" not in documented]
     assert not missing, f"commands without documentation: {missing}"
 
