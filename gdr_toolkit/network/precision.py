@@ -78,8 +78,12 @@ class PrecisionPolicy:
 
 
 def float32_region(tensor: torch.Tensor) -> contextlib.AbstractContextManager[Any]:
-    """A context in which autocast is off for ``tensor``'s device (run heads and losses in float32)."""
-    return torch.autocast(device_type=tensor.device.type, enabled=False)
+    """A context in which autocast is off for ``tensor``'s device (run heads and losses in float32); a
+    no-op where autocast is not on (e.g. float32 training, or meta tensors when counting FLOPs)."""
+    device_type = tensor.device.type
+    if device_type not in ("cpu", "cuda", "mps") or not torch.is_autocast_enabled(device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
 
 
 def resolve_precision(
