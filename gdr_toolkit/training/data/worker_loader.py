@@ -92,6 +92,9 @@ class WorkerLoader:
                 self.close()
                 raise RuntimeError(f"{DEATH_HINT} ({error})") from error
             raise
+        except (ConnectionError, EOFError) as error:  # the worker died while handing over a batch's memory
+            self.close()
+            raise RuntimeError(f"{DEATH_HINT} ({type(error).__name__}: {error})") from error
         return {"data": batch["data"].numpy(), "case_ids": list(batch["case_ids"])}
 
     def close(self) -> None:
