@@ -47,6 +47,7 @@ def test_two_workers_repeat_with_the_same_seed(dataset):
     assert not np.array_equal(batches[0][0]["data"], batches[0][1]["data"])
 
 
+@pytest.mark.slow  # SIGKILL races torch's shared-memory hand-over; flaky on a loaded 2-core machine
 def test_killed_worker_raises_a_clear_error_quickly(dataset):
     loader = PatchLoader(dataset, options(1))
     next(loader)
