@@ -55,6 +55,11 @@ class NetworkConfig:
         output_activation: ``"relu"`` (non-negative contrast signal) or ``"identity"`` (baselines).
         relu_gradient_leak: gradient factor of the output ReLU below zero (its forward values are a plain
             ReLU's; ``LeakyGradientReLU`` explains why); 0 gives the plain ReLU gradient.
+        input_scales: fixed factor per input channel applied before the first layer (None: all 1). The
+            network then works in units where its inputs are of order one (e.g. z_LD / sigma_LD); the
+            factors travel with the configuration, so inference applies them too.
+        output_scale: fixed factor applied to the output (after the activation): the network's last layer
+            works in units of ``output_scale`` (e.g. sigma_LD) instead of the target's raw units.
     """
 
     input_channels: int = 3
@@ -67,9 +72,22 @@ class NetworkConfig:
     downsampling: DownsamplingMethod = "blur_pool"
     output_activation: OutputActivation = "relu"
     relu_gradient_leak: float = 0.1
+    input_scales: tuple[float, ...] | None = None
+    output_scale: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
+        if self.input_scales is not None:
+            object.__setattr__(self, "input_scales", tuple(float(factor) for factor in self.input_scales))
+            if len(self.input_scales) != self.input_channels or not all(
+                factor > 0 and factor < float("inf") for factor in self.input_scales
+            ):
+                raise ValueError(
+                    f"NetworkConfig.input_scales must hold {self.input_channels} finite positive factors, got "
+                    f"{self.input_scales!r}"
+                )
+        if not 0 < self.output_scale < float("inf"):
+            raise ValueError(f"NetworkConfig.output_scale must be finite and > 0, got {self.output_scale!r}")
         minimum = {"input_channels": 1, "output_channels": 1, "blocks_per_scale": 1}
         minimum |= {"condition_features": 0, "embedding_features": 1}
         for name, lowest in minimum.items():
@@ -97,6 +115,8 @@ class NetworkConfig:
         """All fields as JSON-compatible values (``widths`` as a list)."""
         record = asdict(self)
         record["widths"] = list(self.widths)
+        if self.input_scales is not None:
+            record["input_scales"] = list(self.input_scales)
         return record
 
     @classmethod
@@ -106,8 +126,9 @@ class NetworkConfig:
         if unknown:
             raise ValueError(f"network configuration has unknown fields {sorted(unknown)}")
         values = dict(record)
-        if "widths" in values:
-            values["widths"] = tuple(values["widths"])
+        for name in ("widths", "input_scales"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -153,6 +174,11 @@ class ConditionalUNet(nn.Module):
             if config.output_activation == "relu"
             else nn.Identity()
         )
+        scales = config.input_scales or (1.0,) * config.input_channels
+        # not persistent: the factors live in the configuration (older checkpoints load unchanged)
+        self.register_buffer(
+            "input_scales", torch.tensor(scales, dtype=torch.float32).view(1, -1, 1, 1, 1), persistent=False
+        )
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Predict the output (the contrast signal) from the images and the condition vector.
@@ -166,6 +192,8 @@ class ConditionalUNet(nn.Module):
             head runs in float32 also under autocast (``network.precision``), so the output is float32.
         """
         self._check_inputs(image, condition)
+        if self.config.input_scales is not None:
+            image = image * cast(torch.Tensor, self.input_scales).to(image.dtype)
         embedding = self.condition_embedding(condition)
         skips = self._encode(image, embedding)
         features = skips[-1]
@@ -174,7 +202,8 @@ class ConditionalUNet(nn.Module):
             for block in cast(nn.ModuleList, self.decoder[scale]):
                 features = block(features, embedding)
         with float32_region(features):
-            return self.output_activation(self.head(features.float()))
+            output = self.output_activation(self.head(features.float()))
+        return output * self.config.output_scale if self.config.output_scale != 1.0 else output
 
     def _encode(self, image: torch.Tensor, embedding: torch.Tensor) -> list[torch.Tensor]:
         """Encoder; returns the output of every scale, finest first."""

@@ -58,7 +58,10 @@ def _step(title: str) -> Iterator[None]:
 
 
 def simulation_settings(settings: StudySettings) -> SimulationSettings:
-    """The simulator's settings of a study: its defaults (all fields, agents, doses) at the study's spacing."""
+    """The simulator's settings of a study (all fields, agents, doses) at the study's spacing: the realistic
+    mix (``realism="mixed"``) or the simulator's uniform defaults."""
+    if settings.realism == "mixed":
+        return SimulationSettings.realistic_mix(spacing_mm=settings.spacing_mm)
     return SimulationSettings(spacing_mm=settings.spacing_mm)
 
 

@@ -16,6 +16,8 @@ class StudySettings:
         num_training: simulated training cases (5-fold splits; fold ``fold`` trains the models).
         num_test: held-out simulated test cases (``imagesTs``), never seen in training or tuning.
         spacing_mm: isotropic voxel spacing of the simulated pre-contrast scans, mm.
+        realism: ``mixed`` (the simulator's realistic mix: cropped LD/SD slabs, thick-slice PC, MPRAGE,
+            int16, oblique scans; what users' scans bring) or ``uniform`` (the simulator's defaults).
         seed: simulation seed.
         configuration: plan configuration every method trains (``3d_cpu`` or ``3d_fullres``).
         fold: cross-validation fold to train.
@@ -33,6 +35,7 @@ class StudySettings:
     num_training: int = 24
     num_test: int = 10
     spacing_mm: float = 2.0
+    realism: str = "mixed"
     seed: int = 7
     configuration: str = "3d_cpu"
     fold: int = 0
@@ -51,6 +54,8 @@ class StudySettings:
                 raise ValueError(f"StudySettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_test < 2:
             raise ValueError(f"StudySettings.num_test must be >= 2 for paired tests, got {self.num_test}")
+        if self.realism not in ("mixed", "uniform"):
+            raise ValueError(f"StudySettings.realism must be 'mixed' or 'uniform', got {self.realism!r}")
         if not 0 < self.dataset_id < 1000:
             raise ValueError(f"StudySettings.dataset_id must lie in 1..999, got {self.dataset_id}")
 

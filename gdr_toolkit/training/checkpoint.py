@@ -63,6 +63,11 @@ def checkpoint_path(fold_folder: Path, kind: CheckpointKind) -> Path:
     return Path(fold_folder) / f"checkpoint_{kind}.pth"
 
 
+def snapshot_path(fold_folder: Path, iteration: int) -> Path:
+    """``fold_folder/checkpoint_iteration_<N>.pth``: a snapshot kept at iteration N (``snapshot_iterations``)."""
+    return Path(fold_folder) / f"checkpoint_iteration_{iteration}.pth"
+
+
 def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file + rename)."""
     missing = set(CHECKPOINT_KEYS) - set(checkpoint)

@@ -11,6 +11,9 @@ of a brain voxel, whatever else is in the batch. Normalising by sum(w) would mak
 depend on the patch: in a patch that is mostly outside the head its few background voxels would be
 amplified up to 100-fold.
 
+``reduction="weights"`` (an ablation of the loss scale, documentation/convergence.md) divides by the sum
+of the weights over the counted voxels instead: sum(w * rho) / sum(w).
+
 Valid-data mask: voxels where a CE scan has no data (outside its field of view, ``valid`` False) get
 weight 0 and are not counted by the mean either: the loss is the mean over interior *valid* voxels.
 Whatever prediction and target hold there (even NaN) changes neither the loss nor its gradient.
@@ -25,6 +28,7 @@ from torch import nn
 from torch.nn import functional
 
 ElementwiseLoss = Literal["huber", "squared"]
+Reduction = Literal["mean", "weights"]
 
 
 def voxel_weights(
@@ -67,14 +71,22 @@ class WeightedVoxelLoss(nn.Module):
         elementwise: ``"huber"`` (rho = Huber with ``delta``) or ``"squared"`` (rho = squared error).
         delta: Huber threshold in normalised intensity units (0.1 in the paper).
         border_voxels: margin excluded at every face of the patch (8 in the paper).
+        reduction: ``"mean"`` over the counted voxels (the paper) or ``"weights"``: divided by sum(w).
     """
 
     def __init__(
-        self, elementwise: ElementwiseLoss = "huber", delta: float = 0.1, border_voxels: int = 8
+        self,
+        elementwise: ElementwiseLoss = "huber",
+        delta: float = 0.1,
+        border_voxels: int = 8,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
         if elementwise not in get_args(ElementwiseLoss):
             raise ValueError(f"elementwise must be one of {get_args(ElementwiseLoss)}, got {elementwise!r}")
+        if reduction not in get_args(Reduction):
+            raise ValueError(f"reduction must be one of {get_args(Reduction)}, got {reduction!r}")
+        self.reduction = reduction
         if delta <= 0 or border_voxels < 0:
             raise ValueError(f"need delta > 0 and border_voxels >= 0, got {delta!r} and {border_voxels!r}")
         self.elementwise, self.delta, self.border_voxels = elementwise, delta, border_voxels
@@ -110,12 +122,18 @@ class WeightedVoxelLoss(nn.Module):
         inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
         prediction, target, weights = prediction.float(), target.float(), weights.float()
         if valid is None:
-            return (weights * self._pointwise(prediction, target))[..., inside].mean()
+            weighted = (weights * self._pointwise(prediction, target))[..., inside]
+            if self.reduction == "weights":
+                return weighted.sum() / weights[..., inside].sum().clamp(min=1e-12)
+            return weighted.mean()
         counted = valid.bool() & inside
         zero = prediction.new_zeros(())
         # torch.where (not a product with 0) so that garbage, even NaN, outside ``counted`` sends no gradient
         prediction, target = torch.where(counted, prediction, zero), torch.where(counted, target, zero)
-        weighted = torch.where(counted, weights, zero) * self._pointwise(prediction, target)
+        counted_weights = torch.where(counted, weights, zero)
+        weighted = counted_weights * self._pointwise(prediction, target)
+        if self.reduction == "weights":
+            return weighted.sum() / counted_weights.sum().clamp(min=1e-12)
         return weighted.sum() / counted.sum().clamp(min=1)
 
     def _pointwise(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -37,9 +37,11 @@ from gdr_toolkit.training.data import (
     PreprocessedDataset,
     validation_patch_positions,
 )
+from gdr_toolkit.training.data.options import AugmentationOptions
 from gdr_toolkit.training.data.valid_mask import valid_voxels
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
-from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
+from gdr_toolkit.training.learning_rate import Schedule, learning_rate_factor
+from gdr_toolkit.training.loss import Reduction, WeightedVoxelLoss, voxel_weights
 from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
 from gdr_toolkit.training.training_log import TrainingLog
 from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics
@@ -48,11 +50,16 @@ logger = logging.getLogger(__name__)
 Fold = int | Literal["all"]
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
 INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
+NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD with ``noise_units``
+# The recipe of configurations planned for CPUs (``target_device == "cpu"``), measured in
+# documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
+CPU_RECIPE: dict[str, Any] = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
     "final_learning_rate", "gradient_clip_norm", "oversample_fraction", "seed", "lambda1", "lambda2",
-    "huber_delta", "border_voxels",
+    "huber_delta", "border_voxels", "warmup_iterations", "learning_rate_schedule", "optimizer_name",
+    "weight_decay", "loss_reduction", "noise_units", "validation_border_voxels",
 )  # fmt: skip
 
 
@@ -80,7 +87,11 @@ class GDRTrainer:
     initial_learning_rate: float = 1e-4
     final_learning_rate: float = 1e-6
     adam_betas: tuple[float, float] = (0.9, 0.999)
-    gradient_clip_norm: float = 1.0
+    warmup_iterations: int = 0  # linear warm-up (``learning_rate.py``); 0 with "cosine": the paper's schedule
+    learning_rate_schedule: Schedule = "cosine"
+    optimizer_name: Literal["adam", "adamw"] = "adam"
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay
+    gradient_clip_norm: float | None = 1.0  # None: no clipping
     oversample_fraction: float = 0.33
     num_dataloader_workers: int | None = None
     seed: int = 0
@@ -88,6 +99,13 @@ class GDRTrainer:
     lambda2: float = 1.0
     huber_delta: float = 0.1
     border_voxels: int = 8
+    loss_reduction: Reduction = "mean"  # "weights": sum(w * rho) / sum(w) (loss.py)
+    augmentation: AugmentationOptions = AugmentationOptions()
+    noise_units: bool = (
+        False  # network inputs z_LD, s_LD and its output in units of sigma_LD (network_config)
+    )
+    validation_border_voxels: int | None = None  # margin of the validation metrics (None: border_voxels)
+    snapshot_iterations: tuple[int, ...] = ()  # also keep checkpoint_iteration_N.pth at these iterations
     prediction_target: PredictionTarget = "contrast_signal"  # what the output means (prediction_spec.py)
     input_channel_names: tuple[str, ...] = INPUT_CHANNELS
 
@@ -106,6 +124,9 @@ class GDRTrainer:
             raise ValueError(f"fold must be a non-negative integer or 'all', got {fold!r}")
         self.plans, self.configuration_name, self.fold = plans, configuration, fold
         self.configuration = plans.configuration(configuration)
+        for name, value in self.configuration_recipe().items():
+            if not _set_by_variant(type(self), name):
+                setattr(self, name, value)
         self.preprocessed_dataset_folder = Path(preprocessed_dataset_folder)
         self.data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
         self.output_folder = Path(output_folder)
@@ -120,6 +141,14 @@ class GDRTrainer:
         self.best_validation_loss: float | None = None
 
     # ----------------------------------------------------------------- hooks
+    def configuration_recipe(self) -> dict[str, Any]:
+        """Settings the configuration implies: ``CPU_RECIPE`` for one planned for CPUs, none otherwise.
+
+        Applied in ``__init__`` to every setting that no variant class between ``GDRTrainer`` and this
+        class sets itself (a variant's own change wins; ``gdr_train``'s overrides win over both).
+        """
+        return dict(CPU_RECIPE) if self.configuration.target_device == "cpu" else {}
+
     @property
     def condition_keys(self) -> tuple[str, ...]:
         """Condition inputs in order (the plan's); ``()`` disables conditioning."""
@@ -131,26 +160,54 @@ class GDRTrainer:
         return PredictionSpec(self.prediction_target, tuple(self.input_channel_names))
 
     def network_config(self) -> NetworkConfig:
-        """The plan's network; ``condition_features`` and ``input_channels`` match this trainer's."""
+        """The plan's network; ``condition_features`` and ``input_channels`` match this trainer's.
+
+        With ``noise_units`` the network's fixed input factors divide z_LD and s_LD by the median sigma_LD
+        of the training cases and its output is multiplied by it: the layers work in units of the low
+        dose's noise, where inputs and target are of order one (documentation/convergence.md).
+        """
         record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
         record["input_channels"] = len(self.input_channel_names)
+        if self.noise_units:
+            unit = self.noise_unit_sigma
+            record["input_scales"] = [
+                1.0 / unit if name in NOISE_UNIT_CHANNELS else 1.0 for name in self.input_channel_names
+            ]
+            record["output_scale"] = unit if self.prediction_target == "contrast_signal" else 1.0
         return NetworkConfig.from_json_dict(record)
 
     def build_network(self) -> nn.Module:
         return ConditionalUNet(self.network_config())
 
     def configure_optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-        """Adam and a cosine schedule from ``initial`` to ``final_learning_rate``, stepped per iteration."""
-        optimizer = torch.optim.Adam(
-            self.network.parameters(), lr=self.initial_learning_rate, betas=self.adam_betas
-        )
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=self.num_epochs * self.iterations_per_epoch, eta_min=self.final_learning_rate
-        )
+        """Adam (or AdamW) and a schedule from ``initial`` to ``final_learning_rate``, stepped per iteration:
+        the paper's cosine annealing, or with a warm-up / polynomial decay ``learning_rate.py``'s factor."""
+        total = self.num_epochs * self.iterations_per_epoch
+        parameters, peak = self.network.parameters(), self.initial_learning_rate
+        if self.optimizer_name == "adamw":
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+                parameters, lr=peak, betas=self.adam_betas, weight_decay=self.weight_decay
+            )
+        else:
+            optimizer = torch.optim.Adam(
+                parameters, lr=peak, betas=self.adam_betas, weight_decay=self.weight_decay
+            )
+        if self.warmup_iterations == 0 and self.learning_rate_schedule == "cosine":
+            scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=total, eta_min=self.final_learning_rate
+            )
+        else:
+            final_ratio = min(1.0, self.final_learning_rate / peak)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer,
+                lambda iteration: learning_rate_factor(
+                    iteration, total, self.warmup_iterations, self.learning_rate_schedule, final_ratio
+                ),
+            )
         return optimizer, scheduler
 
     def build_loss(self) -> nn.Module:
-        return WeightedVoxelLoss("huber", self.huber_delta, self.border_voxels)
+        return WeightedVoxelLoss("huber", self.huber_delta, self.border_voxels, self.loss_reduction)
 
     def voxel_weights(self, brain_mask: torch.Tensor, enhancement: torch.Tensor) -> torch.Tensor:
         """w (B, 1, D, H, W) from the brain mask and p_SD, both (B, 1, D, H, W)."""
@@ -164,6 +221,7 @@ class GDRTrainer:
             patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
             batch_size=self.configuration.batch_size,
             oversample_fraction=self.oversample_fraction,
+            augmentation=self.augmentation,
             num_workers=self.dataloader_workers(),
             seed=seed,
             first_batch=self.current_iteration,
@@ -207,7 +265,8 @@ class GDRTrainer:
         loss = self.loss(prediction.float(), target, weights, self.valid_voxels(batch))
         self.grad_scaler.scale(loss).backward()
         self.grad_scaler.unscale_(self.optimizer)
-        nn.utils.clip_grad_norm_(self.network.parameters(), self.gradient_clip_norm)
+        if self.gradient_clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.network.parameters(), self.gradient_clip_norm)
         self.grad_scaler.step(self.optimizer)
         self.grad_scaler.update()
         self.scheduler.step()
@@ -215,7 +274,7 @@ class GDRTrainer:
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Sums (6,) float64 of ``validation.SUM_SLOTS`` over one batch of validation patches."""
+        """Sums float64 of ``validation.SUM_SLOTS`` over one batch of validation patches."""
         inputs, condition, target, weights = self.split_batch(batch)
         with self.precision.autocast():
             prediction = self.network(inputs, condition).float()
@@ -223,7 +282,10 @@ class GDRTrainer:
         loss = float(self.loss(prediction, target, weights, valid))
         data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
         brain, enhancement = self._channel(data, "brain_mask"), self._channel(data, "p_sd")
-        errors = error_sums(prediction, target, brain, enhancement, self.border_voxels, valid)
+        border = (
+            self.border_voxels if self.validation_border_voxels is None else self.validation_border_voxels
+        )
+        errors = error_sums(prediction, target, brain, enhancement, border, valid)
         count = torch.tensor([loss * len(inputs), len(inputs)], dtype=torch.float64, device=errors.device)
         return torch.cat([count, errors])
 
@@ -245,6 +307,9 @@ class GDRTrainer:
         )  # fmt: skip
         if improved:
             self.save_checkpoint("best")
+        if self.current_iteration in self.snapshot_iterations:
+            path = checkpoints.snapshot_path(self.output_folder, self.current_iteration)
+            checkpoints.save_checkpoint(self.checkpoint_state(), path)
         self.save_checkpoint("latest")
 
     # -------------------------------------------------------------- plumbing
@@ -261,6 +326,9 @@ class GDRTrainer:
         self.gamma = reduce_gamma([properties[case]["gamma_statistic"] for case in self.train_case_ids])
         self.condition_normalisation = ConditionNormalisation.from_training_cases(
             properties, self.condition_keys
+        )
+        self.noise_unit_sigma = float(
+            np.median([properties[case]["noise_sigma_ld"] for case in self.train_case_ids])
         )
         properties |= {case: self.validation_dataset.properties(case) for case in self.validation_case_ids}
         self.case_conditions = {
@@ -402,6 +470,16 @@ class GDRTrainer:
         random.seed(self.seed)
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
+
+
+def _set_by_variant(trainer_class: type, name: str) -> bool:
+    """Whether a subclass of GDRTrainer (``trainer_class`` or a base below GDRTrainer) sets ``name``."""
+    for klass in trainer_class.__mro__:
+        if klass is GDRTrainer:
+            return False
+        if name in vars(klass):
+            return True
+    return False
 
 
 def _format(value: float | None) -> str:

@@ -9,6 +9,9 @@
   MSE is pooled over all brain voxels of all patches before the logarithm (no infinite per-patch values).
 - ``validation_mae_enhancing``: mean |yhat - y_SD| over brain voxels with p_SD > 0.5 (MAE_CE), pooled;
   None when the patches hold no enhancing voxel.
+- ``validation_contrast_recovery``: sum of yhat over those enhancing voxels divided by the sum of y_SD
+  over them (pooled): the share of the standard dose's enhancement the model recovers, the patch-level
+  analogue of the lesion metric c_bar (1 = all of it; 0 = none); None without enhancing voxels.
 Both metrics use the patch interior only (the loss's border is excluded), like the loss, and only valid
 voxels (where the scans have data, ``training/data/valid_mask.py``).
 """
@@ -32,6 +35,8 @@ SUM_SLOTS = (
     "brain_voxels",
     "absolute_error_enhancing",
     "enhancing_voxels",
+    "predicted_enhancing",
+    "target_enhancing",
 )
 
 
@@ -54,27 +59,30 @@ def error_sums(
         valid: bool tensor (B, 1, D, H, W), False where the scans have no data (left out); None: all valid.
 
     Returns:
-        float64 tensor (4,): squared error in the brain, brain voxels, absolute error in enhancing
-        brain voxels, enhancing brain voxels.
+        float64 tensor (6,): squared error in the brain, brain voxels, absolute error in enhancing
+        brain voxels, enhancing brain voxels, and the sums of yhat and of y_SD over those voxels.
     """
     inside = interior_mask(prediction.shape, border_voxels, prediction.device)
     brain = (brain_mask > 0.5)[..., inside]
     if valid is not None:
         brain = brain & valid.bool()[..., inside]
     enhancing = brain & (enhancement[..., inside] > ENHANCING_THRESHOLD)
-    error = (prediction.double() - target.double())[..., inside]
+    predicted, expected = prediction.double()[..., inside], target.double()[..., inside]
+    error = predicted - expected
     return torch.stack(
         [
             (error**2)[brain].sum(),
             brain.sum().double(),
             error.abs()[enhancing].sum(),
             enhancing.sum().double(),
+            predicted[enhancing].sum(),
+            expected[enhancing].sum(),
         ]
     )
 
 
 def finalise_metrics(sums: torch.Tensor) -> dict[str, float | None]:
-    """Turn the (6,) sums of :data:`SUM_SLOTS` into the metrics of the module docstring."""
+    """Turn the (8,) sums of :data:`SUM_SLOTS` into the metrics of the module docstring."""
     values = dict(zip(SUM_SLOTS, sums.tolist(), strict=True))
     if values["patches"] == 0:
         raise ValueError("no validation patches were evaluated")
@@ -82,13 +90,16 @@ def finalise_metrics(sums: torch.Tensor) -> dict[str, float | None]:
     if values["brain_voxels"] > 0:
         mse = values["squared_error_brain"] / values["brain_voxels"]
         psnr = math.inf if mse == 0 else 10.0 * math.log10(PSNR_PEAK**2 / mse)
-    mae = None
+    mae = recovery = None
     if values["enhancing_voxels"] > 0:
         mae = values["absolute_error_enhancing"] / values["enhancing_voxels"]
+        if values["target_enhancing"] > 0:
+            recovery = values["predicted_enhancing"] / values["target_enhancing"]
     return {
         "validation_loss": values["loss_sum"] / values["patches"],
         "validation_psnr_db": psnr,
         "validation_mae_enhancing": mae,
+        "validation_contrast_recovery": recovery,
     }
 
 

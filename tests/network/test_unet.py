@@ -117,3 +117,29 @@ def test_network_config_unknown_field_raises():
 def test_network_config_invalid_value_raises_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"NetworkConfig.{field}"):
         NetworkConfig(**{field: value})
+
+
+def test_input_and_output_scales_equal_scaling_outside_the_network():
+    scaled_config = NetworkConfig(
+        widths=(4, 8, 16), embedding_features=8, input_scales=(20.0, 1.0, 25.0), output_scale=0.04
+    )
+    plain, scaled = _perturbed(TINY, seed=3), _perturbed(scaled_config, seed=3)
+    image, condition = torch.rand(1, 3, 16, 16, 8), torch.randn(1, 4)
+    factors = torch.tensor([20.0, 1.0, 25.0]).view(1, 3, 1, 1, 1)
+    expected = plain(image * factors, condition) * 0.04
+    torch.testing.assert_close(scaled(image, condition), expected)
+    assert "input_scales" not in scaled.state_dict()  # derived from the configuration, old checkpoints load
+    plain.load_state_dict(scaled.state_dict())
+
+
+def test_scaled_network_config_round_trips_through_json():
+    config = NetworkConfig(input_scales=(2.0, 1.0, 3.0), output_scale=0.5)
+    assert NetworkConfig.from_json_dict(json.loads(json.dumps(config.to_json_dict()))) == config
+
+
+@pytest.mark.parametrize(
+    "values", [{"input_scales": (1.0, 2.0)}, {"input_scales": (1.0, 0.0, 1.0)}, {"output_scale": 0.0}]
+)
+def test_bad_scales_are_refused(values):
+    with pytest.raises(ValueError, match="scale"):
+        NetworkConfig(**values)

@@ -115,3 +115,21 @@ def test_loss_without_valid_voxels_is_zero():
     prediction, target, weights, valid = _garbage_case(2)
     nothing = torch.zeros_like(valid)
     assert float(WeightedVoxelLoss(border_voxels=1)(prediction, target, weights, nothing)) == 0.0
+
+
+def test_weights_reduction_divides_by_the_sum_of_the_weights():
+    prediction, target = torch.zeros(1, 1, 3, 1, 1), torch.zeros(1, 1, 3, 1, 1)
+    prediction[0, 0, :, 0, 0] = torch.tensor([0.05, 0.3, 0.0])
+    weights = torch.tensor([1.0, 3.0, 0.5]).reshape(1, 1, 3, 1, 1)
+    huber = torch.tensor([0.5 * 0.05**2, 0.1 * (0.3 - 0.05), 0.0])
+    expected = float((weights.flatten() * huber).sum() / 4.5)
+    loss = WeightedVoxelLoss(border_voxels=0, reduction="weights")
+    assert float(loss(prediction, target, weights)) == pytest.approx(expected, rel=1e-5)
+    valid = torch.tensor([True, True, False]).reshape(1, 1, 3, 1, 1)
+    expected_valid = float((weights.flatten()[:2] * huber[:2]).sum() / 4.0)
+    assert float(loss(prediction, target, weights, valid)) == pytest.approx(expected_valid, rel=1e-5)
+
+
+def test_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="reduction"):
+        WeightedVoxelLoss(reduction="sum")  # type: ignore[arg-type]

@@ -27,12 +27,17 @@ class PatchDraw:
         start_zyx: first voxel of the (unaugmented) patch box, may be negative.
         spatial: the spatial augmentation.
         oversampled: whether the box was centred on an enhancing location.
+        intensity_factor: factor applied to the intensity channels (1: none).
     """
 
     case_id: str
     start_zyx: tuple[int, int, int]
     spatial: SpatialParameters
     oversampled: bool
+    intensity_factor: float = 1.0
+
+
+MASK_CHANNELS = frozenset({"p_sd", "brain_mask", "valid_mask"})  # never intensity-scaled
 
 
 def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: LoaderOptions) -> PatchDraw:
@@ -46,8 +51,13 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
         options.oversample_fraction,
         dataset.validity_grid(case_id),
     )
-    spatial = sample_spatial_parameters(rng, options.augmentation)
-    return PatchDraw(case_id, (int(start[0]), int(start[1]), int(start[2])), spatial, oversampled)
+    spatial = sample_spatial_parameters(rng, options.augmentation, options.patch_size)
+    factor = 1.0
+    if options.augmentation.enabled and options.augmentation.intensity_scale > 0:
+        reach = options.augmentation.intensity_scale
+        factor = float(rng.uniform(1.0 - reach, 1.0 + reach))
+    start_zyx = (int(start[0]), int(start[1]), int(start[2]))
+    return PatchDraw(case_id, start_zyx, spatial, oversampled, factor)
 
 
 def load_augmented_patch(
@@ -56,12 +66,17 @@ def load_augmented_patch(
     """Read the region the draw needs (the patch box grown by its margin) and augment it.
 
     Returns:
-        float32 (C, *patch_size), all stored channels transformed together.
+        float32 (C, *patch_size), all stored channels transformed together; the intensity channels (all
+        but ``MASK_CHANNELS``) multiplied by the draw's intensity factor.
     """
     margin = np.asarray(source_margin(draw.spatial, patch_size))
     start = np.asarray(draw.start_zyx) - margin
     source = dataset.read_patch(draw.case_id, start, np.asarray(patch_size) + 2 * margin)
-    return apply_spatial_augmentation(source, draw.spatial, patch_size)
+    patch = apply_spatial_augmentation(source, draw.spatial, patch_size)
+    if draw.intensity_factor != 1.0:
+        scaled = [index for index, name in enumerate(dataset.channels) if name not in MASK_CHANNELS]
+        patch[scaled] *= np.float32(draw.intensity_factor)
+    return patch
 
 
 def assemble_batch(

@@ -9,7 +9,7 @@ SPATIAL_AXES = (0, 1, 2)
 
 @dataclass(frozen=True)
 class AugmentationOptions:
-    """Spatial augmentation of a training patch (all stored channels move together; no intensity changes).
+    """Augmentation of a training patch (all stored channels move together).
 
     Attributes:
         enabled: False disables rotation, scaling and mirroring (patches are plain crops).
@@ -19,6 +19,11 @@ class AugmentationOptions:
             samples a larger region, so structures appear smaller in the patch.
         scaling_probability: probability that a sample is scaled.
         mirror_axes: spatial axes of (z, y, x) that may be flipped, each independently with p = 0.5.
+        permute_axes: permute the spatial axes at random (among axes of equal patch edge; with the flips
+            and a cubic patch this draws any of the 48 right-angle symmetries of the cube, 90-degree
+            in-plane rotations included). No interpolation.
+        intensity_scale: r >= 0; every intensity channel (inputs and targets, not the masks) of a patch is
+            multiplied by one factor drawn from U(1 - r, 1 + r); 0 disables it.
     """
 
     enabled: bool = True
@@ -27,8 +32,23 @@ class AugmentationOptions:
     scaling_range: tuple[float, float] = (0.85, 1.15)
     scaling_probability: float = 0.2
     mirror_axes: tuple[int, ...] = SPATIAL_AXES
+    permute_axes: bool = False
+    intensity_scale: float = 0.0
+
+    @classmethod
+    def right_angle(cls, intensity_scale: float = 0.05) -> AugmentationOptions:
+        """The authors' augmentation: flips, axis permutations (so 90-degree rotations) and +-5 % intensity
+        scaling of inputs and target together; no rotation by other angles, no scaling, no interpolation."""
+        return cls(
+            rotation_probability=0.0,
+            scaling_probability=0.0,
+            permute_axes=True,
+            intensity_scale=intensity_scale,
+        )
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.intensity_scale < 1.0:
+            raise ValueError(f"intensity_scale must lie in [0, 1), got {self.intensity_scale}.")
         if not 0.0 <= self.rotation_degrees <= 180.0:
             raise ValueError(f"rotation_degrees must lie in [0, 180], got {self.rotation_degrees}.")
         for name in ("rotation_probability", "scaling_probability"):

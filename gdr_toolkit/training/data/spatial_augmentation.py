@@ -1,4 +1,4 @@
-"""Spatial augmentation of a multi-channel patch: rotation, isotropic scaling and mirroring.
+"""Spatial augmentation of a multi-channel patch: rotation, isotropic scaling, mirroring, axis permutation.
 
 A random draw (``sample_spatial_parameters``) is separate from its deterministic application
 (``apply_spatial_augmentation``), so a draw can be replayed and tested. Every channel of the stack
@@ -36,11 +36,14 @@ class SpatialParameters:
         rotation_radians: rotation angles about the three axes, radians (batchgeneratorsv2's convention).
         scale: isotropic scale of the sampled region (> 1 samples a larger region: structures shrink).
         mirror_axes: spatial axes of (z, y, x) flipped after resampling.
+        axis_order: the patch's spatial axes after the flips are ``source axes[axis_order]`` (a permutation
+            of (0, 1, 2) among axes of equal patch edge).
     """
 
     rotation_radians: tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale: float = 1.0
     mirror_axes: tuple[int, ...] = ()
+    axis_order: tuple[int, int, int] = (0, 1, 2)
 
     @property
     def resamples(self) -> bool:
@@ -55,8 +58,11 @@ class SpatialParameters:
 IDENTITY = SpatialParameters()
 
 
-def sample_spatial_parameters(rng: np.random.Generator, options: AugmentationOptions) -> SpatialParameters:
-    """Draw rotation, scale and mirroring for one sample (always four draws from ``rng`` plus three angles)."""
+def sample_spatial_parameters(
+    rng: np.random.Generator, options: AugmentationOptions, patch_size: Sequence[int] = (1, 1, 1)
+) -> SpatialParameters:
+    """Draw rotation, scale, mirroring (always four draws from ``rng`` plus three angles) and, with
+    ``options.permute_axes``, an axis order among the axes of equal edge in ``patch_size`` (one more draw)."""
     if not options.enabled:
         return IDENTITY
     rotate = rng.random() < options.rotation_probability
@@ -71,7 +77,19 @@ def sample_spatial_parameters(rng: np.random.Generator, options: AugmentationOpt
         else (0.0, 0.0, 0.0),
         scale=scale if scale_now else 1.0,
         mirror_axes=tuple(axis for axis, flip in zip(options.mirror_axes, flips, strict=True) if flip),
+        axis_order=_random_axis_order(rng, patch_size) if options.permute_axes else (0, 1, 2),
     )
+
+
+def _random_axis_order(rng: np.random.Generator, patch_size: Sequence[int]) -> tuple[int, int, int]:
+    """A random permutation of (0, 1, 2) that only exchanges axes of equal edge length."""
+    order = [0, 1, 2]
+    shuffled = list(rng.permutation(3))
+    for edge in set(int(value) for value in patch_size):
+        axes = [axis for axis in range(3) if int(patch_size[axis]) == edge]
+        for axis, source in zip(axes, [axis for axis in shuffled if axis in axes], strict=True):
+            order[axis] = int(source)
+    return (order[0], order[1], order[2])
 
 
 def source_margin(parameters: SpatialParameters, patch_size: Sequence[int]) -> tuple[int, int, int]:
@@ -118,6 +136,8 @@ def apply_spatial_augmentation(
         patch = source[(slice(None), *(slice(m, m + p) for m, p in zip(margin, patch_size, strict=True)))]
     if parameters.mirror_axes:
         patch = np.flip(patch, axis=tuple(axis + 1 for axis in parameters.mirror_axes))
+    if parameters.axis_order != (0, 1, 2):
+        patch = patch.transpose(0, *(axis + 1 for axis in parameters.axis_order))
     return np.ascontiguousarray(patch, dtype=np.float32)
 
 

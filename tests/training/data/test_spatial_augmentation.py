@@ -89,3 +89,25 @@ def test_sampled_parameters_respect_ranges_and_probabilities():
 def test_source_with_odd_surplus_is_rejected():
     with pytest.raises(ValueError, match="even number"):
         apply_spatial_augmentation(np.zeros((1, 25, 24, 24), np.float32), SpatialParameters(), PATCH)
+
+
+def test_axis_order_transposes_the_patch():
+    source = np.random.default_rng(0).random((2, *PATCH)).astype(np.float32)
+    patch = apply_spatial_augmentation(source, SpatialParameters(axis_order=(2, 0, 1)), PATCH)
+    np.testing.assert_array_equal(patch, source.transpose(0, 3, 1, 2))
+
+
+def test_permutations_and_flips_reach_all_48_cube_symmetries_and_keep_unequal_axes():
+    options = AugmentationOptions.right_angle()
+    assert options.rotation_probability == options.scaling_probability == 0.0
+    rng = np.random.default_rng(1)
+    draws = [sample_spatial_parameters(rng, options, PATCH) for _ in range(3000)]
+    assert not any(draw.resamples for draw in draws)
+    assert len({(draw.axis_order, draw.mirror_axes) for draw in draws}) == 48
+    orders = {sample_spatial_parameters(rng, options, (32, 16, 32)).axis_order for _ in range(200)}
+    assert orders == {(0, 1, 2), (2, 1, 0)}  # only the two 32-voxel axes trade places
+
+
+def test_intensity_scale_must_be_below_one():
+    with pytest.raises(ValueError, match="intensity_scale"):
+        AugmentationOptions(intensity_scale=1.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
 from gdr_toolkit.training.data import LoaderOptions, PreprocessedDataset, draw_patch
 from gdr_toolkit.training.data.patch_sampling import uniform_patch_start, valid_uniform_patch_start
 from gdr_toolkit.training.data.valid_mask import VALID_MASK_CHANNEL, ValidityGrid, valid_voxels
-from gdr_toolkit.training.validation import error_sums
+from gdr_toolkit.training.validation import error_sums, finalise_metrics
 
 SHAPE = (48, 40, 44)
 CUT_Z = 36  # the top quarter of the volume (z >= 36) lies outside LD's field of view
@@ -106,3 +108,35 @@ def test_validation_errors_leave_invalid_voxels_out():
     sums = error_sums(prediction, target, brain, enhancement, border_voxels=0, valid=valid)
     assert sums[0].item() == 0.0 and sums[1].item() == 32.0
     assert error_sums(prediction, target, brain, enhancement, border_voxels=0)[0].item() > 0.0
+
+
+def test_contrast_recovery_is_the_pooled_ratio_over_enhancing_voxels():
+    target = torch.zeros(1, 1, 4, 4, 4)
+    target[..., :2, :, :] = 0.4
+    enhancement, brain = (target > 0).float(), torch.ones_like(target)
+    prediction = 0.25 * target + 0.1 * (target == 0)  # a quarter of the signal, false signal elsewhere
+    sums = error_sums(prediction, target, brain, enhancement, border_voxels=0)
+    metrics = finalise_metrics(torch.cat([torch.tensor([0.0, 1.0], dtype=torch.float64), sums]))
+    assert metrics["validation_contrast_recovery"] == pytest.approx(0.25)
+
+
+def test_intensity_scaling_multiplies_intensities_and_leaves_the_masks(cropped_dataset):
+    from gdr_toolkit.training.data.batch_assembly import MASK_CHANNELS, load_augmented_patch
+    from gdr_toolkit.training.data.options import AugmentationOptions
+
+    options = LoaderOptions(
+        patch_size=(16, 16, 16), batch_size=1, num_workers=0,
+        augmentation=AugmentationOptions(enabled=True, rotation_probability=0.0, scaling_probability=0.0,
+                                         mirror_axes=(), intensity_scale=0.05),
+    )  # fmt: skip
+    draws = [draw_patch(np.random.default_rng(seed), cropped_dataset, options) for seed in range(40)]
+    factors = [draw.intensity_factor for draw in draws]
+    assert all(0.95 <= factor <= 1.05 for factor in factors) and np.std(factors) > 0.01
+    draw = draws[0]
+    plain = load_augmented_patch(
+        cropped_dataset, dataclasses.replace(draw, intensity_factor=1.0), (16, 16, 16)
+    )
+    scaled = load_augmented_patch(cropped_dataset, draw, (16, 16, 16))
+    for index, name in enumerate(cropped_dataset.channels):
+        expected = plain[index] if name in MASK_CHANNELS else plain[index] * np.float32(draw.intensity_factor)
+        np.testing.assert_allclose(scaled[index], expected, rtol=1e-6)

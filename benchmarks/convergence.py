@@ -1,0 +1,456 @@
+"""What limits quality per iteration: controlled lever runs, and the learning curve of one recipe.
+
+Every lever run trains the CPU configuration (``3d_cpu``) of one preprocessed dataset on one fold with the
+same seed, data and validation patches, changing one thing against a reference recipe (class attributes
+of the trainer, or the plan's patch / batch / widths). Its result is the fold's validation metrics after
+the budget (``validation_*`` of ``training/validation.py``: PSNR of the contrast signal in the brain,
+MAE in enhancing voxels, and the contrast recovery, the patch-level analogue of c_bar), always on the
+interior that excludes the paper's 8-voxel border, whatever the run's loss margin; plus seconds per
+iteration. The test split is not touched.
+
+Runs go in subprocesses, ``--parallel`` at a time with ``--threads`` torch threads each, and resume:
+a finished run's ``result.json`` is reused, an interrupted one continues from its latest checkpoint.
+
+The learning curve (``curve``) is one long run of the CPU configuration's default recipe (``GDRTrainer``
+on ``3d_cpu``) with its own cosine schedule over the largest budget, snapshots kept at every budget
+(``checkpoint_iteration_N.pth``: checkpoints of one long run, so a small budget's snapshot was taken at a
+higher learning rate than a run of that length would end with); ``curve-evaluate`` predicts the held-out
+test split (``imagesTs``) with every snapshot through the predictor (preprocessing the test cases once)
+and evaluates it as ``gdr_evaluate`` does; ``curve-table`` prints the table and draws the figure.
+
+Usage:
+    python benchmarks/convergence.py curve --study STUDY --budgets 500 1000 2000 4000 8000
+    python benchmarks/convergence.py curve-evaluate --study STUDY
+    python benchmarks/convergence.py curve-table --study STUDY --figure documentation/convergence_curve.png
+    python benchmarks/convergence.py levers --preprocessed DIR --output RUNS [--iterations 300]
+        [--names demo margin_2 ...] [--parallel 2 --threads 1]
+    python benchmarks/convergence.py table --output RUNS          # prints the lever table (Markdown)
+    python benchmarks/convergence.py run NAME --preprocessed DIR --output RUNS --iterations N
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EPOCH_ITERATIONS = 50
+VALIDATION_BORDER_VOXELS = 8
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One controlled change against the reference recipe.
+
+    Attributes:
+        name: run folder name.
+        description: what changes (table row).
+        settings: trainer class attributes that change.
+        plan: configuration fields that change (``patch_size``, ``batch_size``, ``widths``).
+        reference: the run it is compared with.
+    """
+
+    name: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    reference: str = "demo"
+
+
+def _right_angle() -> Any:
+    from gdr_toolkit.training.data.options import AugmentationOptions
+
+    return AugmentationOptions.right_angle()
+
+
+def _no_augmentation() -> Any:
+    from gdr_toolkit.training.data.options import AugmentationOptions
+
+    return AugmentationOptions(enabled=False)
+
+
+# The demo's recipe before issue 13 (GDRTrainer_CPUDemo): lr 1e-3 cosine, Adam, clip 1.0, 90 % enhancement-
+# centred patches, 8-voxel margin, affine augmentation, plain mean.
+DEMO = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
+LEVERS: dict[str, Lever] = {
+    lever.name: lever
+    for lever in (
+        Lever("demo", "reference: the demo's recipe before issue 13", DEMO, reference=""),
+        Lever("paper_lr", "the paper's peak lr 1e-4, 33 % enhancement-centred", {"initial_learning_rate": 1e-4, "oversample_fraction": 0.33}),
+        Lever("margin_2", "loss margin 2 voxels instead of 8", {**DEMO, "border_voxels": 2}),
+        Lever("noise_units", "network in units of sigma_LD (inputs z_LD, s_LD and output)", {**DEMO, "noise_units": True}),
+        Lever("lr_3e-3_warmup", "peak lr 3e-3 with 10 % linear warm-up", {**DEMO, "initial_learning_rate": 3e-3, "warmup_fraction": 0.1}),
+        Lever("poly", "polynomial decay (0.9) instead of cosine", {**DEMO, "learning_rate_schedule": "poly"}),
+        Lever("adamw", "AdamW, weight decay 1e-2", {**DEMO, "optimizer_name": "adamw", "weight_decay": 1e-2}),
+        Lever("no_clip", "no gradient clipping (instead of 1.0)", {**DEMO, "gradient_clip_norm": None}),
+        Lever("right_angle_aug", "the authors' augmentation: flips, axis permutations, +-5 % intensity", {**DEMO, "augmentation": "right_angle"}),
+        Lever("no_aug", "no augmentation", {**DEMO, "augmentation": "none"}),
+        Lever("oversample_0.5", "50 % enhancement-centred patches instead of 90 %", {**DEMO, "oversample_fraction": 0.5}),
+        Lever("weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {**DEMO, "loss_reduction": "weights"}),
+        Lever("huber_0.03", "Huber delta 0.03 (about sigma_LD) instead of 0.1", {**DEMO, "huber_delta": 0.03}),
+        Lever("patch32_b4", "patch 32^3, batch 4", DEMO, {"patch_size": (32, 32, 32), "batch_size": 4}),
+        Lever("width24", "widths 24/48/96/192", DEMO, {"widths": (24, 48, 96, 192)}),
+    )
+}  # fmt: skip
+AUGMENTATIONS = {"right_angle": _right_angle, "none": _no_augmentation}
+
+
+def trainer_class(lever: Lever, iterations: int) -> type:
+    """A GDRTrainer subclass with the lever's settings and the budget (epochs of ``EPOCH_ITERATIONS``)."""
+    from gdr_toolkit.training.trainer import GDRTrainer
+
+    settings = dict(lever.settings)
+    warmup_fraction = settings.pop("warmup_fraction", 0.0)
+    if "augmentation" in settings:
+        settings["augmentation"] = AUGMENTATIONS[settings["augmentation"]]()
+    settings |= {
+        "num_epochs": max(1, iterations // EPOCH_ITERATIONS),
+        "iterations_per_epoch": min(iterations, EPOCH_ITERATIONS),
+        "warmup_iterations": int(round(warmup_fraction * iterations)),
+        "validation_border_voxels": VALIDATION_BORDER_VOXELS,
+        "validation_patches_per_case": 8,
+        "num_dataloader_workers": 0,
+    }
+    return type(f"Lever_{lever.name}", (GDRTrainer,), settings)
+
+
+def _plans_with(plans: Any, configuration: str, changes: dict[str, Any]) -> Any:
+    """``plans`` whose configuration has the lever's patch, batch or widths."""
+    if not changes:
+        return plans
+    plan = plans.configuration(configuration)
+    network = dict(plan.network)
+    if "widths" in changes:
+        network["widths"] = list(changes["widths"])
+    replaced = dataclasses.replace(
+        plan,
+        patch_size=tuple(changes.get("patch_size", plan.patch_size)),
+        batch_size=int(changes.get("batch_size", plan.batch_size)),
+        network=network,
+    )
+    return dataclasses.replace(plans, configurations={**plans.configurations, configuration: replaced})
+
+
+def run_lever(
+    name: str, preprocessed: Path, output: Path, iterations: int, configuration: str, fold: int
+) -> dict:
+    """Train one lever (or resume it) and write ``output/name/result.json``; returns the result."""
+    import torch
+
+    from gdr_toolkit.file_io import write_json_atomic
+    from gdr_toolkit.planning.plans import load_plans
+
+    lever = LEVERS[name]
+    folder = output / name
+    result_path = folder / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    plans = _plans_with(load_plans(preprocessed / "gdrPlans.json"), configuration, lever.plan)
+    trainer = trainer_class(lever, iterations)(plans, configuration, fold, preprocessed, folder / "fold")
+    latest = folder / "fold" / "checkpoint_latest.pth"
+    if latest.is_file():
+        trainer.load_checkpoint(latest)
+    started = time.perf_counter()
+    trainer.run_training()
+    records = [json.loads(line) for line in (folder / "fold" / "training_log.jsonl").read_text().splitlines()]
+    seconds = sum(record["epoch_seconds"] for record in records)
+    result = {
+        "lever": dataclasses.asdict(lever),
+        "iterations": trainer.current_iteration,
+        "threads": torch.get_num_threads(),
+        "seconds_total": seconds,
+        "seconds_per_iteration": seconds / max(1, trainer.current_iteration),
+        "final": records[-1],
+        "curve": [
+            {
+                key: record.get(key)
+                for key in ("iteration", "validation_psnr_db", "validation_contrast_recovery")
+            }
+            for record in records
+        ],
+        "wall_seconds_this_call": time.perf_counter() - started,
+    }
+    write_json_atomic(result, result_path)
+    return result
+
+
+def run_levers(args: argparse.Namespace) -> None:
+    """Run the named levers in subprocesses, ``args.parallel`` at a time."""
+    pending = [name for name in args.names if not (args.output / name / "result.json").is_file()]
+    running: list[tuple[str, subprocess.Popen]] = []
+    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            name = pending.pop(0)
+            (args.output / name).mkdir(parents=True, exist_ok=True)
+            command = [
+                sys.executable, __file__, "run", name, "--preprocessed", str(args.preprocessed),
+                "--output", str(args.output), "--iterations", str(args.iterations),
+                "--threads", str(args.threads), "--fold", str(args.fold),
+            ]  # fmt: skip
+            log = (args.output / name / "run.log").open("a")
+            running.append(
+                (name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment))
+            )
+            print(f"started {name}", flush=True)
+        time.sleep(5)
+        for name, process in list(running):
+            if process.poll() is not None:
+                running.remove((name, process))
+                print(f"finished {name} (exit {process.returncode})", flush=True)
+
+
+def lever_table(output: Path) -> str:
+    """Markdown table of every finished lever run under ``output``."""
+    results = {
+        path.parent.name: json.loads(path.read_text()) for path in sorted(output.glob("*/result.json"))
+    }
+    lines = [
+        "| lever | change | iterations | s/it | val. PSNR (dB) | val. MAE_CE | contrast recovery | vs reference |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in [name for name in LEVERS if name in results]:
+        result, final = results[name], results[name]["final"]
+        reference = results.get(result["lever"]["reference"])
+        delta = ""
+        if reference and final["validation_contrast_recovery"] is not None:
+            gain = final["validation_contrast_recovery"] - reference["final"]["validation_contrast_recovery"]
+            psnr = final["validation_psnr_db"] - reference["final"]["validation_psnr_db"]
+            delta = f"{gain:+.3f} recovery, {psnr:+.2f} dB"
+        lines.append(
+            f"| {name} | {result['lever']['description']} | {result['iterations']} | "
+            f"{result['seconds_per_iteration']:.2f} | {final['validation_psnr_db']:.2f} | "
+            f"{final['validation_mae_enhancing']:.4f} | {final['validation_contrast_recovery']:.3f} | {delta} |"
+        )
+    return "\n".join(lines)
+
+
+CURVE_TRAINER = "GDRTrainer_Curve"
+STUDY_DATASET = "Dataset700_ReproductionStudy"
+CURVE_METRICS = ("psnr_b", "psnr_l", "c_bar", "c_hat", "mae_ce")
+
+
+def _curve_model_folder(study: Path) -> Path:
+    return study / "gdr_results" / STUDY_DATASET / f"{CURVE_TRAINER}__gdrPlans__3d_cpu"
+
+
+def train_curve(study: Path, budgets: list[int], threads: int) -> None:
+    """Train (or resume) the long run with snapshots at ``budgets``; the CPU recipe of ``GDRTrainer``."""
+    import shutil
+
+    import torch
+
+    from gdr_toolkit.file_io import write_json_atomic
+    from gdr_toolkit.planning.plans import load_plans
+    from gdr_toolkit.training.trainer import GDRTrainer
+
+    torch.set_num_threads(threads)
+    preprocessed = study / "gdr_preprocessed" / STUDY_DATASET
+    plans = load_plans(preprocessed / "gdrPlans.json")
+    settings = {"num_epochs": max(budgets) // EPOCH_ITERATIONS, "iterations_per_epoch": EPOCH_ITERATIONS}
+    settings |= {"snapshot_iterations": tuple(budgets), "validation_border_voxels": VALIDATION_BORDER_VOXELS}
+    trainer_type = type(CURVE_TRAINER, (GDRTrainer,), settings)
+    model_folder = _curve_model_folder(study)
+    trainer = trainer_type(plans, "3d_cpu", 0, preprocessed, model_folder / "fold_0")
+    model_folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plans.to_json_dict(), model_folder / "plans.json")
+    statistics = trainer.data_folder / "dataset_statistics.json"
+    if statistics.is_file():
+        shutil.copyfile(statistics, model_folder / "dataset_statistics.json")
+    latest = model_folder / "fold_0" / "checkpoint_latest.pth"
+    if (model_folder / "fold_0" / "checkpoint_final.pth").is_file():
+        return
+    if latest.is_file():
+        trainer.load_checkpoint(latest)
+    trainer.run_training()
+
+
+def _preprocessed_test_cases(study: Path, output: Path, predictor: Any) -> dict[str, Any]:
+    """The test cases preprocessed once with the model's plan (cached in ``output/test_cases.pkl``)."""
+    import pickle
+
+    from gdr_toolkit.dataset.image_io import read_image
+    from gdr_toolkit.inference.prediction_run import find_cases
+    from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
+
+    cache = output / "test_cases.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    cases = {}
+    for case in find_cases(study / "gdr_raw" / STUDY_DATASET / "imagesTs"):
+        result = predictor.preprocess(
+            read_image(case.pre_contrast), read_image(case.low_dose), case.load_metadata()
+        )
+        cases[case.case_id] = (PreprocessedCase(result.arrays, result.properties, {}), case.pre_contrast)
+    temporary = cache.with_suffix(".tmp")
+    temporary.write_bytes(pickle.dumps(cases))
+    temporary.replace(cache)
+    return cases
+
+
+def evaluate_curve(study: Path, threads: int) -> None:
+    """Predict and evaluate the test split with every snapshot not yet evaluated."""
+    import re
+
+    import torch
+
+    from gdr_toolkit.dataset.image_io import read_image
+    from gdr_toolkit.evaluation.evaluate_folder import FolderEvaluationOptions, evaluate_predictions
+    from gdr_toolkit.file_io import write_json_atomic
+    from gdr_toolkit.inference.export import ExportOptions, write_prediction
+    from gdr_toolkit.inference.model_loader import load_trained_model
+    from gdr_toolkit.inference.predictor import Predictor
+
+    torch.set_num_threads(threads)
+    model_folder, output = _curve_model_folder(study), study / "curve"
+    output.mkdir(parents=True, exist_ok=True)
+    raw = study / "gdr_raw" / STUDY_DATASET
+    snapshots = sorted(
+        (int(re.findall(r"\d+", path.stem)[0]), path.name)
+        for path in (model_folder / "fold_0").glob("checkpoint_iteration_*.pth")
+    )
+    cases: dict[str, Any] | None = None
+    for iteration, name in snapshots:
+        folder = output / f"iteration_{iteration}"
+        if (folder / "summary.json").is_file():
+            continue
+        predictor = Predictor(load_trained_model(model_folder, [0], name), use_mirroring=False)
+        cases = cases or _preprocessed_test_cases(study, output, predictor)
+        for case_id, (case, pre_contrast) in cases.items():
+            prediction = predictor.predict_preprocessed(case, read_image(pre_contrast), case_id)
+            write_prediction(prediction, folder / "predictions", ExportOptions())
+        summary = evaluate_predictions(
+            raw / "targetsTs", folder / "predictions", raw / "imagesTs", raw / "lesionsTs", suffix=("_sd", "_sdplus"),
+            options=FolderEvaluationOptions(include_low_dose=True, coregister_acquired_scans=True),
+        )  # fmt: skip
+        write_json_atomic(summary.to_json_dict(), folder / "summary.json")
+        print(f"evaluated iteration {iteration}", flush=True)
+
+
+def curve_table(study: Path, figure: Path | None) -> str:
+    """Markdown table of the evaluated snapshots (overall and by dose), and the figure."""
+    from gdr_toolkit.reproduction.results_tables import TableRow, metric_values, strata
+    from gdr_toolkit.reproduction.study_report import held_out_case_metadata
+
+    model_log = _curve_model_folder(study) / "fold_0" / "training_log.jsonl"
+    records = [json.loads(line) for line in model_log.read_text().splitlines()]
+    seconds_at = {
+        record["iteration"]: sum(r["epoch_seconds"] for r in records if r["iteration"] <= record["iteration"])
+        for record in records
+    }
+    groups = {
+        "all": None,
+        **{
+            k: v
+            for k, v in strata(
+                held_out_case_metadata(study / "gdr_raw" / STUDY_DATASET / "metadataTs"), 0.2
+            ).items()
+            if k.startswith("dose")
+        },
+    }
+    lines = [
+        "| iterations | CPU-hours | group | image | " + " | ".join(CURVE_METRICS) + " |",
+        "|---" * (4 + len(CURVE_METRICS)) + "|",
+    ]
+    points: dict[str, list[tuple[int, float, float]]] = {}
+    for folder in sorted(
+        (study / "curve").glob("iteration_*"), key=lambda path: int(path.name.split("_")[1])
+    ):
+        if not (folder / "summary.json").is_file():
+            continue
+        iteration = int(folder.name.split("_")[1])
+        summary = json.loads((folder / "summary.json").read_text())
+        hours = seconds_at.get(iteration, float("nan")) * 2 / 3600  # 2 cores
+        for group, cases in groups.items():
+            for method, label in (("low_dose", "x_LD"), ("sd", "synthesised SD"), ("sdplus", "SD+")):
+                row = TableRow(label, summary, method)
+                means = [float(np.mean(metric_values(row, metric, cases))) for metric in CURVE_METRICS]
+                lines.append(
+                    f"| {iteration} | {hours:.2f} | {group} | {label} | "
+                    + " | ".join(f"{value:.3f}" for value in means)
+                    + " |"
+                )
+                if group == "all":
+                    points.setdefault(label, []).append((iteration, hours, means[2]))
+    if figure is not None and points:
+        _draw_curve(points, figure)
+    return "\n".join(lines)
+
+
+def _draw_curve(points: dict[str, list[tuple[int, float, float]]], figure: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    fig, axes = pyplot.subplots(1, 2, figsize=(10, 4))
+    for label, values in points.items():
+        axes[0].plot([v[0] for v in values], [v[2] for v in values], marker="o", label=label)
+        axes[1].plot([v[1] for v in values], [v[2] for v in values], marker="o", label=label)
+    for axis, name in zip(axes, ("training iterations", "CPU-hours (2 cores)"), strict=True):
+        axis.set_xscale("log")
+        axis.set_xlabel(name)
+        axis.set_ylabel("c_bar on the test split")
+        axis.axhline(0.8, color="grey", linestyle=":", linewidth=1)
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(figure, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in ("levers", "run"):
+        sub = commands.add_parser(command)
+        if command == "run":
+            sub.add_argument("name", choices=sorted(LEVERS))
+        else:
+            sub.add_argument("--names", nargs="+", default=list(LEVERS), choices=sorted(LEVERS))
+            sub.add_argument("--parallel", type=int, default=2)
+        sub.add_argument("--preprocessed", type=Path, required=True, help="$gdr_preprocessed/DatasetXXX_Name")
+        sub.add_argument("--output", type=Path, required=True)
+        sub.add_argument("--iterations", type=int, default=300)
+        sub.add_argument("--threads", type=int, default=1)
+        sub.add_argument("--fold", type=int, default=0)
+        sub.add_argument("--configuration", default="3d_cpu")
+    table = commands.add_parser("table")
+    table.add_argument("--output", type=Path, required=True)
+    for command in ("curve", "curve-evaluate", "curve-table"):
+        sub = commands.add_parser(command)
+        sub.add_argument("--study", type=Path, required=True, help="gdr_reproduce's output folder")
+        sub.add_argument("--threads", type=int, default=2)
+        sub.add_argument("--budgets", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000])
+        sub.add_argument("--figure", type=Path, default=None)
+    args = parser.parse_args()
+    if args.command == "table":
+        print(lever_table(args.output))
+    elif args.command == "curve":
+        train_curve(args.study, args.budgets, args.threads)
+    elif args.command == "curve-evaluate":
+        evaluate_curve(args.study, args.threads)
+    elif args.command == "curve-table":
+        print(curve_table(args.study, args.figure))
+    elif args.command == "run":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        result = run_lever(
+            args.name, args.preprocessed, args.output, args.iterations, args.configuration, args.fold
+        )
+        print(json.dumps(result["final"]))
+    else:
+        run_levers(args)
+
+
+if __name__ == "__main__":
+    main()
