@@ -23,6 +23,12 @@ class GatedUpsampling(nn.Module):
     (``upsampled_gate``) and W~2 (``skip_gate``), all with bias. With ``method="concatenate"`` the
     fused features are a 1x1x1 convolution of [f_u, f_s] (``fusion``).
 
+    Computation (gated): every 1x1x1 convolution is linear per voxel and trilinear interpolation is a convex
+    combination of voxels, so the two commute (biases included): W1, and the f_u columns of W~1 and W~2,
+    are applied to the coarse features before upsampling (8x fewer voxels), the f_s columns and W2 at the
+    skip's resolution. Same parameters and outputs (to float rounding) as the formula; a CPU training step
+    of the CPU plan is about 10 % faster (documentation/convergence.md).
+
     Args:
         coarse_channels: channels of the coarse features (the scale below).
         skip_channels: channels of the skip features (this scale).
@@ -63,10 +69,34 @@ class GatedUpsampling(nn.Module):
         Returns:
             Float tensor ``(B, out_channels, D, H, W)``.
         """
-        upsampled = F.interpolate(coarse, size=skip.shape[2:], mode="trilinear", align_corners=False)
-        joint = torch.cat([upsampled, skip], dim=1)
         if self.method == "concatenate":
-            return self.fusion(joint)
-        upsampled_part = torch.sigmoid(self.upsampled_gate(joint)) * self.upsampled_projection(upsampled)
-        skip_part = torch.sigmoid(self.skip_gate(joint)) * self.skip_projection(skip)
-        return upsampled_part + skip_part
+            upsampled = F.interpolate(coarse, size=skip.shape[2:], mode="trilinear", align_corners=False)
+            return self.fusion(torch.cat([upsampled, skip], dim=1))
+        split = coarse.shape[1]
+        up_gate, skip_gate = self.upsampled_gate, self.skip_gate
+        coarse_weight = torch.cat(
+            [self.upsampled_projection.weight, up_gate.weight[:, :split], skip_gate.weight[:, :split]]
+        )
+        coarse_bias = torch.cat([_bias(self.upsampled_projection), _bias(up_gate), _bias(skip_gate)])
+        skip_weight = torch.cat(
+            [self.skip_projection.weight, up_gate.weight[:, split:], skip_gate.weight[:, split:]]
+        )
+        gate_biases = torch.zeros_like(coarse_bias[len(coarse_bias) // 3 :])  # W~ biases counted once
+        skip_bias = torch.cat([_bias(self.skip_projection), gate_biases])
+        from_coarse = F.interpolate(
+            F.conv3d(coarse, coarse_weight, coarse_bias),
+            size=skip.shape[2:],
+            mode="trilinear",
+            align_corners=False,
+        )
+        from_skip = F.conv3d(skip, skip_weight, skip_bias)
+        projected_up, up_gate_up, skip_gate_up = from_coarse.chunk(3, dim=1)
+        projected_skip, up_gate_skip, skip_gate_skip = from_skip.chunk(3, dim=1)
+        upsampled_part = torch.sigmoid(up_gate_up + up_gate_skip) * projected_up
+        return upsampled_part + torch.sigmoid(skip_gate_up + skip_gate_skip) * projected_skip
+
+
+def _bias(convolution: nn.Conv3d) -> torch.Tensor:
+    """The bias of a convolution built with one (every 1x1x1 convolution here)."""
+    assert convolution.bias is not None
+    return convolution.bias

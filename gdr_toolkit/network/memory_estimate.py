@@ -138,10 +138,13 @@ def _fusion(tally: _Tally, config: NetworkConfig, coarse: int, skip: int, positi
         tally.conv(joint, skip, 1, positions)
         tally.saved_values += joint * positions
         return
-    for in_channels in (coarse, skip, joint, joint):
-        tally.conv(in_channels, skip, 1, positions)
-    # upsampled, skip, [upsampled, skip], two sigmoid outputs, two projections
-    tally.saved_values += (coarse + skip + joint + 4 * skip) * positions
+    for in_channels in (coarse, skip, joint, joint):  # the parameters of W1, W2, W~1, W~2
+        tally.conv(in_channels, skip, 1, 0)
+    # as computed (gated_upsampling.py): the f_u columns on the coarse grid (positions / 8), the f_s ones here
+    coarse_positions = positions // 8
+    tally.multiply_adds += coarse * 3 * skip * coarse_positions + skip * 3 * skip * positions
+    # coarse input, skip, the upsampled and skip-side terms (3 + 3), two sigmoid outputs
+    tally.saved_values += coarse * coarse_positions + (skip + 6 * skip + 2 * skip) * positions
 
 
 def _check_arguments(config: NetworkConfig, patch_size: tuple[int, int, int], batch_size: int) -> None:

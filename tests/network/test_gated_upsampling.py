@@ -54,3 +54,16 @@ def test_upsampling_is_trilinear_and_keeps_a_constant_constant():
 def test_unknown_fusion_method_raises():
     with pytest.raises(ValueError, match="'sum'"):
         GatedUpsampling(8, 4, 4, "sum")
+
+
+@pytest.mark.parametrize("sizes", [((3, 4, 5), (6, 8, 10)), ((3, 4, 5), (5, 8, 9))])
+def test_gated_fusion_equals_the_papers_formula_on_the_upsampled_features(sizes):
+    """Projections applied before upsampling (the implementation) = the formula applied after it."""
+    torch.manual_seed(2)
+    fusion = GatedUpsampling(8, 4, 6)
+    coarse, skip = torch.randn(2, 8, *sizes[0]), torch.randn(2, 4, *sizes[1])
+    upsampled = _upsampled(coarse, skip)
+    joint = torch.cat([upsampled, skip], dim=1)
+    expected = torch.sigmoid(fusion.upsampled_gate(joint)) * fusion.upsampled_projection(upsampled)
+    expected = expected + torch.sigmoid(fusion.skip_gate(joint)) * fusion.skip_projection(skip)
+    torch.testing.assert_close(fusion(coarse, skip), expected, atol=1e-5, rtol=1e-5)
