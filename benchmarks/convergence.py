@@ -81,24 +81,23 @@ def _no_augmentation() -> Any:
 # The demo's recipe before issue 13 (GDRTrainer_CPUDemo): lr 1e-3 cosine, Adam, clip 1.0, 90 % enhancement-
 # centred patches, 8-voxel margin, affine augmentation, plain mean.
 DEMO = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
+NOISE_UNITS = {**DEMO, "noise_units": True}  # the base of the second round (the first round's winner)
 LEVERS: dict[str, Lever] = {
     lever.name: lever
     for lever in (
         Lever("demo", "reference: the demo's recipe before issue 13", DEMO, reference=""),
-        Lever("paper_lr", "the paper's peak lr 1e-4, 33 % enhancement-centred", {"initial_learning_rate": 1e-4, "oversample_fraction": 0.33}),
-        Lever("margin_2", "loss margin 2 voxels instead of 8", {**DEMO, "border_voxels": 2}),
-        Lever("noise_units", "network in units of sigma_LD (inputs z_LD, s_LD and output)", {**DEMO, "noise_units": True}),
-        Lever("lr_3e-3_warmup", "peak lr 3e-3 with 10 % linear warm-up", {**DEMO, "initial_learning_rate": 3e-3, "warmup_fraction": 0.1}),
-        Lever("poly", "polynomial decay (0.9) instead of cosine", {**DEMO, "learning_rate_schedule": "poly"}),
-        Lever("adamw", "AdamW, weight decay 1e-2", {**DEMO, "optimizer_name": "adamw", "weight_decay": 1e-2}),
-        Lever("no_clip", "no gradient clipping (instead of 1.0)", {**DEMO, "gradient_clip_norm": None}),
-        Lever("right_angle_aug", "the authors' augmentation: flips, axis permutations, +-5 % intensity", {**DEMO, "augmentation": "right_angle"}),
-        Lever("no_aug", "no augmentation", {**DEMO, "augmentation": "none"}),
-        Lever("oversample_0.5", "50 % enhancement-centred patches instead of 90 %", {**DEMO, "oversample_fraction": 0.5}),
-        Lever("weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {**DEMO, "loss_reduction": "weights"}),
-        Lever("huber_0.03", "Huber delta 0.03 (about sigma_LD) instead of 0.1", {**DEMO, "huber_delta": 0.03}),
-        Lever("patch32_b4", "patch 32^3, batch 4", DEMO, {"patch_size": (32, 32, 32), "batch_size": 4}),
-        Lever("width24", "widths 24/48/96/192", DEMO, {"widths": (24, 48, 96, 192)}),
+        Lever("noise_units", "network in units of sigma_LD (inputs z_LD, s_LD and output)", NOISE_UNITS),
+        Lever("nu_margin_2", "loss margin 2 voxels instead of 8", {**NOISE_UNITS, "border_voxels": 2}, reference="noise_units"),
+        Lever("nu_lr_3e-3_warmup", "peak lr 3e-3 with 10 % linear warm-up", {**NOISE_UNITS, "initial_learning_rate": 3e-3, "warmup_fraction": 0.1}, reference="noise_units"),
+        Lever("nu_right_angle_aug", "the authors' augmentation: flips, axis permutations, +-5 % intensity", {**NOISE_UNITS, "augmentation": "right_angle"}, reference="noise_units"),
+        Lever("nu_patch32_b4", "patch 32^3, batch 4", NOISE_UNITS, {"patch_size": (32, 32, 32), "batch_size": 4}, reference="noise_units"),
+        Lever("nu_oversample_0.5", "50 % enhancement-centred patches instead of 90 %", {**NOISE_UNITS, "oversample_fraction": 0.5}, reference="noise_units"),
+        Lever("nu_weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {**NOISE_UNITS, "loss_reduction": "weights"}, reference="noise_units"),
+        Lever("nu_poly", "polynomial decay (0.9) instead of cosine", {**NOISE_UNITS, "learning_rate_schedule": "poly"}, reference="noise_units"),
+        Lever("nu_adamw", "AdamW, weight decay 1e-2", {**NOISE_UNITS, "optimizer_name": "adamw", "weight_decay": 1e-2}, reference="noise_units"),
+        Lever("nu_no_clip", "no gradient clipping (instead of 1.0)", {**NOISE_UNITS, "gradient_clip_norm": None}, reference="noise_units"),
+        Lever("nu_huber_0.03", "Huber delta 0.03 (about sigma_LD) instead of 0.1", {**NOISE_UNITS, "huber_delta": 0.03}, reference="noise_units"),
+        Lever("nu_width24", "widths 24/48/96/192", NOISE_UNITS, {"widths": (24, 48, 96, 192)}, reference="noise_units"),
     )
 }  # fmt: skip
 AUGMENTATIONS = {"right_angle": _right_angle, "none": _no_augmentation}

@@ -37,6 +37,19 @@ def held_out_case_metadata(metadata_folder: Path) -> dict[str, dict[str, float]]
     return records
 
 
+def _schedule(settings: StudySettings) -> str:
+    """The shared optimisation settings in words."""
+    if settings.initial_learning_rate is None and settings.oversample_fraction is None:
+        return "the configuration's training recipe (training.md, convergence.md)"
+    peak = "the recipe's" if settings.initial_learning_rate is None else f"{settings.initial_learning_rate:g}"
+    share = (
+        "the recipe's share of"
+        if settings.oversample_fraction is None
+        else f"{settings.oversample_fraction:.0%}"
+    )
+    return f"Adam, peak lr {peak} with cosine decay, {share} enhancement-centred patches"
+
+
 def _settings_lines(settings: StudySettings, command_line: str, seconds: float) -> list[str]:
     simulation = simulation_settings(settings)
     return [
@@ -49,9 +62,8 @@ def _settings_lines(settings: StudySettings, command_line: str, seconds: float) 
         f"{len(simulation.agents)} agents, low dose {simulation.dose_fraction_range[0]:.0%}-"
         f"{simulation.dose_fraction_range[1]:.0%} of the standard dose.",
         f"Every method: configuration `{settings.configuration}`, {settings.iterations} iterations "
-        f"({settings.num_epochs} x {settings.iterations_per_epoch}), Adam, peak lr "
-        f"{settings.initial_learning_rate:g} with cosine decay, {settings.oversample_fraction:.0%} "
-        f"enhancement-centred patches, device {settings.device}, mirroring TTA "
+        f"({settings.num_epochs} x {settings.iterations_per_epoch}), {_schedule(settings)}, "
+        f"device {settings.device}, mirroring TTA "
         f"{'off' if settings.disable_tta else 'on'}. Nothing was tuned on the test cases.",
         f"Runtime: {seconds / 60:.0f} min in total on {platform.machine()} "
         f"({torch.get_num_threads()} torch threads), torch {torch.__version__}.",

@@ -23,8 +23,9 @@ class StudySettings:
         fold: cross-validation fold to train.
         num_epochs: epochs per method (the equal budget is ``num_epochs * iterations_per_epoch``).
         iterations_per_epoch: iterations per epoch.
-        initial_learning_rate: peak learning rate of the cosine schedule, for every method.
-        oversample_fraction: share of enhancement-centred patches, for every method.
+        initial_learning_rate: peak learning rate, for every method (None: the configuration's recipe,
+            the CPU recipe for ``3d_cpu``, training.md).
+        oversample_fraction: share of enhancement-centred patches, for every method (None: the recipe's).
         num_processes: preprocessing workers.
         device: ``cpu``, ``cuda`` or ``mps``.
         disable_tta: predict without mirroring test-time augmentation.
@@ -41,8 +42,8 @@ class StudySettings:
     fold: int = 0
     num_epochs: int = 20
     iterations_per_epoch: int = 50
-    initial_learning_rate: float = 1e-3
-    oversample_fraction: float = 0.9
+    initial_learning_rate: float | None = None
+    oversample_fraction: float | None = None
     num_processes: int = 2
     device: str = "cpu"
     disable_tta: bool = True

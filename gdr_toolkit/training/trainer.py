@@ -53,7 +53,7 @@ INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
 NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD with ``noise_units``
 # The recipe of configurations planned for CPUs (``target_device == "cpu"``), measured in
 # documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
-CPU_RECIPE: dict[str, Any] = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
+CPU_RECIPE: dict[str, Any] = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9, "noise_units": True}
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
