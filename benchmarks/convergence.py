@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def _no_augmentation() -> Any:
 # centred patches, 8-voxel margin, affine augmentation, plain mean.
 DEMO = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
 NOISE_UNITS = {**DEMO, "noise_units": True}  # the base of the second round (the first round's winner)
+MARGIN_2 = {**NOISE_UNITS, "border_voxels": 2}  # the base of the third round
 LEVERS: dict[str, Lever] = {
     lever.name: lever
     for lever in (
@@ -98,6 +100,12 @@ LEVERS: dict[str, Lever] = {
         Lever("nu_no_clip", "no gradient clipping (instead of 1.0)", {**NOISE_UNITS, "gradient_clip_norm": None}, reference="noise_units"),
         Lever("nu_huber_0.03", "Huber delta 0.03 (about sigma_LD) instead of 0.1", {**NOISE_UNITS, "huber_delta": 0.03}, reference="noise_units"),
         Lever("nu_width24", "widths 24/48/96/192", NOISE_UNITS, {"widths": (24, 48, 96, 192)}, reference="noise_units"),
+        # round 3: on noise units + 2-voxel margin (the second round's winner, ``nu_margin_2``)
+        Lever("m2_lr_3e-3_warmup", "peak lr 3e-3 with 10 % linear warm-up", {**MARGIN_2, "initial_learning_rate": 3e-3, "warmup_fraction": 0.1}, reference="nu_margin_2"),
+        Lever("m2_patch32_b4", "patch 32^3, batch 4", MARGIN_2, {"patch_size": (32, 32, 32), "batch_size": 4}, reference="nu_margin_2"),
+        Lever("m2_right_angle_aug", "the authors' augmentation: flips, axis permutations, +-5 % intensity", {**MARGIN_2, "augmentation": "right_angle"}, reference="nu_margin_2"),
+        Lever("m2_oversample_0.5", "50 % enhancement-centred patches instead of 90 %", {**MARGIN_2, "oversample_fraction": 0.5}, reference="nu_margin_2"),
+        Lever("m2_weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {**MARGIN_2, "loss_reduction": "weights"}, reference="nu_margin_2"),
     )
 }  # fmt: skip
 AUGMENTATIONS = {"right_angle": _right_angle, "none": _no_augmentation}
@@ -238,11 +246,11 @@ STUDY_DATASET = "Dataset700_ReproductionStudy"
 CURVE_METRICS = ("psnr_b", "psnr_l", "c_bar", "c_hat", "mae_ce")
 
 
-def _curve_model_folder(study: Path) -> Path:
-    return study / "gdr_results" / STUDY_DATASET / f"{CURVE_TRAINER}__gdrPlans__3d_cpu"
+def _curve_model_folder(study: Path, dataset: str) -> Path:
+    return study / "gdr_results" / dataset / f"{CURVE_TRAINER}__gdrPlans__3d_cpu"
 
 
-def train_curve(study: Path, budgets: list[int], threads: int) -> None:
+def train_curve(study: Path, dataset: str, budgets: list[int], threads: int) -> None:
     """Train (or resume) the long run with snapshots at ``budgets``; the CPU recipe of ``GDRTrainer``."""
     import shutil
 
@@ -253,12 +261,13 @@ def train_curve(study: Path, budgets: list[int], threads: int) -> None:
     from gdr_toolkit.training.trainer import GDRTrainer
 
     torch.set_num_threads(threads)
-    preprocessed = study / "gdr_preprocessed" / STUDY_DATASET
+    preprocessed = study / "gdr_preprocessed" / dataset
     plans = load_plans(preprocessed / "gdrPlans.json")
-    settings = {"num_epochs": max(budgets) // EPOCH_ITERATIONS, "iterations_per_epoch": EPOCH_ITERATIONS}
+    epoch = math.gcd(EPOCH_ITERATIONS, *budgets)  # every budget ends an epoch
+    settings = {"num_epochs": max(budgets) // epoch, "iterations_per_epoch": epoch}
     settings |= {"snapshot_iterations": tuple(budgets), "validation_border_voxels": VALIDATION_BORDER_VOXELS}
     trainer_type = type(CURVE_TRAINER, (GDRTrainer,), settings)
-    model_folder = _curve_model_folder(study)
+    model_folder = _curve_model_folder(study, dataset)
     trainer = trainer_type(plans, "3d_cpu", 0, preprocessed, model_folder / "fold_0")
     model_folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plans.to_json_dict(), model_folder / "plans.json")
@@ -273,7 +282,7 @@ def train_curve(study: Path, budgets: list[int], threads: int) -> None:
     trainer.run_training()
 
 
-def _preprocessed_test_cases(study: Path, output: Path, predictor: Any) -> dict[str, Any]:
+def _preprocessed_test_cases(raw: Path, output: Path, predictor: Any) -> dict[str, Any]:
     """The test cases preprocessed once with the model's plan (cached in ``output/test_cases.pkl``)."""
     import pickle
 
@@ -285,7 +294,7 @@ def _preprocessed_test_cases(study: Path, output: Path, predictor: Any) -> dict[
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     cases = {}
-    for case in find_cases(study / "gdr_raw" / STUDY_DATASET / "imagesTs"):
+    for case in find_cases(raw / "imagesTs"):
         result = predictor.preprocess(
             read_image(case.pre_contrast), read_image(case.low_dose), case.load_metadata()
         )
@@ -296,7 +305,7 @@ def _preprocessed_test_cases(study: Path, output: Path, predictor: Any) -> dict[
     return cases
 
 
-def evaluate_curve(study: Path, threads: int) -> None:
+def evaluate_curve(study: Path, dataset: str, threads: int) -> None:
     """Predict and evaluate the test split with every snapshot not yet evaluated."""
     import re
 
@@ -310,9 +319,9 @@ def evaluate_curve(study: Path, threads: int) -> None:
     from gdr_toolkit.inference.predictor import Predictor
 
     torch.set_num_threads(threads)
-    model_folder, output = _curve_model_folder(study), study / "curve"
+    model_folder, output = _curve_model_folder(study, dataset), study / "curve"
     output.mkdir(parents=True, exist_ok=True)
-    raw = study / "gdr_raw" / STUDY_DATASET
+    raw = study / "gdr_raw" / dataset
     snapshots = sorted(
         (int(re.findall(r"\d+", path.stem)[0]), path.name)
         for path in (model_folder / "fold_0").glob("checkpoint_iteration_*.pth")
@@ -323,7 +332,7 @@ def evaluate_curve(study: Path, threads: int) -> None:
         if (folder / "summary.json").is_file():
             continue
         predictor = Predictor(load_trained_model(model_folder, [0], name), use_mirroring=False)
-        cases = cases or _preprocessed_test_cases(study, output, predictor)
+        cases = cases or _preprocessed_test_cases(raw, output, predictor)
         for case_id, (case, pre_contrast) in cases.items():
             prediction = predictor.predict_preprocessed(case, read_image(pre_contrast), case_id)
             write_prediction(prediction, folder / "predictions", ExportOptions())
@@ -335,12 +344,12 @@ def evaluate_curve(study: Path, threads: int) -> None:
         print(f"evaluated iteration {iteration}", flush=True)
 
 
-def curve_table(study: Path, figure: Path | None) -> str:
+def curve_table(study: Path, dataset: str, figure: Path | None) -> str:
     """Markdown table of the evaluated snapshots (overall and by dose), and the figure."""
     from gdr_toolkit.reproduction.results_tables import TableRow, metric_values, strata
     from gdr_toolkit.reproduction.study_report import held_out_case_metadata
 
-    model_log = _curve_model_folder(study) / "fold_0" / "training_log.jsonl"
+    model_log = _curve_model_folder(study, dataset) / "fold_0" / "training_log.jsonl"
     records = [json.loads(line) for line in model_log.read_text().splitlines()]
     seconds_at = {
         record["iteration"]: sum(r["epoch_seconds"] for r in records if r["iteration"] <= record["iteration"])
@@ -351,7 +360,7 @@ def curve_table(study: Path, figure: Path | None) -> str:
         **{
             k: v
             for k, v in strata(
-                held_out_case_metadata(study / "gdr_raw" / STUDY_DATASET / "metadataTs"), 0.2
+                held_out_case_metadata(study / "gdr_raw" / dataset / "metadataTs"), 0.2
             ).items()
             if k.startswith("dose")
         },
@@ -430,15 +439,16 @@ def main() -> None:
         sub.add_argument("--threads", type=int, default=2)
         sub.add_argument("--budgets", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000])
         sub.add_argument("--figure", type=Path, default=None)
+        sub.add_argument("--dataset", default=STUDY_DATASET)
     args = parser.parse_args()
     if args.command == "table":
         print(lever_table(args.output))
     elif args.command == "curve":
-        train_curve(args.study, args.budgets, args.threads)
+        train_curve(args.study, args.dataset, args.budgets, args.threads)
     elif args.command == "curve-evaluate":
-        evaluate_curve(args.study, args.threads)
+        evaluate_curve(args.study, args.dataset, args.threads)
     elif args.command == "curve-table":
-        print(curve_table(args.study, args.figure))
+        print(curve_table(args.study, args.dataset, args.figure))
     elif args.command == "run":
         import torch
 

@@ -53,13 +53,15 @@ INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
 NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD with ``noise_units``
 # The recipe of configurations planned for CPUs (``target_device == "cpu"``), measured in
 # documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
-CPU_RECIPE: dict[str, Any] = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9, "noise_units": True}
+CPU_RECIPE: dict[str, Any] = {
+    "initial_learning_rate": 1e-3, "oversample_fraction": 0.9, "noise_units": True, "border_voxels": 2,
+}  # fmt: skip
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
     "final_learning_rate", "gradient_clip_norm", "oversample_fraction", "seed", "lambda1", "lambda2",
     "huber_delta", "border_voxels", "warmup_iterations", "learning_rate_schedule", "optimizer_name",
-    "weight_decay", "loss_reduction", "noise_units", "validation_border_voxels",
+    "weight_decay", "loss_reduction", "noise_units", "validation_border_voxels", "channels_last",
 )  # fmt: skip
 
 
@@ -106,6 +108,7 @@ class GDRTrainer:
     )
     validation_border_voxels: int | None = None  # margin of the validation metrics (None: border_voxels)
     snapshot_iterations: tuple[int, ...] = ()  # also keep checkpoint_iteration_N.pth at these iterations
+    channels_last: bool = False  # network weights and batches in torch.channels_last_3d (same values)
     prediction_target: PredictionTarget = "contrast_signal"  # what the output means (prediction_spec.py)
     input_channel_names: tuple[str, ...] = INPUT_CHANNELS
 
@@ -245,6 +248,7 @@ class GDRTrainer:
         """
         data = torch.from_numpy(np.ascontiguousarray(batch["data"])).to(self.device)
         inputs = data[:, [self.channel_index[name] for name in self.input_channel_names]]
+        inputs = inputs.contiguous(memory_format=self._memory_format)
         target = self._channel(data, self.prediction_spec.target_channel)
         brain = (self._channel(data, "brain_mask") > 0.5).float()
         weights = self.voxel_weights(brain, self._channel(data, "p_sd"))
@@ -335,6 +339,8 @@ class GDRTrainer:
             case: self.condition_normalisation.case_vector(props, case) for case, props in properties.items()
         }
         self.network = self.build_network().to(self.device)
+        if self.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         self.model = wrap_model(self.network, self.distributed, self.device)
         self.optimizer, self.scheduler = self.configure_optimizer()
         self.loss = self.build_loss()
@@ -461,6 +467,10 @@ class GDRTrainer:
                 f"{self.data_folder}: preprocessed data lack channels {missing} (have {list(channels)})"
             )
         self.channel_index = {name: position for position, name in enumerate(channels)}
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last_3d if self.channels_last else torch.contiguous_format
 
     def _channel(self, data: torch.Tensor, name: str) -> torch.Tensor:
         """Channel ``name`` of a (B, C, D, H, W) batch as (B, 1, D, H, W)."""

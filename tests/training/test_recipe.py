@@ -70,3 +70,20 @@ def test_snapshots_are_kept_at_the_listed_iterations(phantom_dataset, tmp_path):
     )
     assert snapshot["iteration"] == 2 and final["iteration"] == 4
     assert not torch.equal(snapshot["network_state"]["stem.weight"], final["network_state"]["stem.weight"])
+
+
+def test_channels_last_training_gives_the_same_losses(phantom_dataset, tmp_path):
+    losses = {}
+    for channels_last in (False, True):
+        trainer = TinyTestTrainer(
+            _plans(phantom_dataset), "3d_cpu", 0, phantom_dataset, tmp_path / str(channels_last)
+        )
+        trainer.channels_last = channels_last
+        trainer.initialize()
+        from gdr_toolkit.training.data import PatchLoader
+
+        with PatchLoader(trainer.train_dataset, trainer.loader_options(0)) as loader:
+            losses[channels_last] = [trainer.train_step(next(loader)) for _ in range(3)]
+        if channels_last:
+            assert trainer.network.stem.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
