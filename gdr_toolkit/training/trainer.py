@@ -172,12 +172,21 @@ class GDRTrainer:
         record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
         record["input_channels"] = len(self.input_channel_names)
         if self.noise_units:
-            unit = self.noise_unit_sigma
+            unit = self.noise_unit_sigma()
             record["input_scales"] = [
                 1.0 / unit if name in NOISE_UNIT_CHANNELS else 1.0 for name in self.input_channel_names
             ]
             record["output_scale"] = unit if self.prediction_target == "contrast_signal" else 1.0
         return NetworkConfig.from_json_dict(record)
+
+    def noise_unit_sigma(self) -> float:
+        """sigma_LD unit of ``noise_units``: the median ``noise_sigma_ld`` of the fold's training cases."""
+        if not hasattr(self, "_noise_unit"):
+            training_cases = self.fold_cases()[0]
+            dataset = PreprocessedDataset(self.data_folder, training_cases)
+            sigmas = [dataset.properties(case)["noise_sigma_ld"] for case in training_cases]
+            self._noise_unit = float(np.median(sigmas))
+        return self._noise_unit
 
     def build_network(self) -> nn.Module:
         return ConditionalUNet(self.network_config())
@@ -330,9 +339,6 @@ class GDRTrainer:
         self.gamma = reduce_gamma([properties[case]["gamma_statistic"] for case in self.train_case_ids])
         self.condition_normalisation = ConditionNormalisation.from_training_cases(
             properties, self.condition_keys
-        )
-        self.noise_unit_sigma = float(
-            np.median([properties[case]["noise_sigma_ld"] for case in self.train_case_ids])
         )
         properties |= {case: self.validation_dataset.properties(case) for case in self.validation_case_ids}
         self.case_conditions = {
