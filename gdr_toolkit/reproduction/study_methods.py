@@ -36,6 +36,10 @@ METHODS: tuple[StudyMethod, ...] = (
     OURS,
     StudyMethod("direct_2p5d", "direct 2.5D U-Net (L1+SSIM)", "GDRTrainer_DirectSD2p5D", writes_sdplus=False),
     StudyMethod("direct_3d", "direct 3D U-Net (L2)", "GDRTrainer_DirectSD3D", writes_sdplus=False),
+    # ours again at the ablations' (shorter) budget: the row the ablations are compared with
+    StudyMethod(
+        "ours_ablation_budget", "ours at the ablation budget", "GDRTrainer_Reference", role="ablation"
+    ),
     StudyMethod("no_condition", "ours without conditioning", "GDRTrainer_NoCondition", role="ablation"),
     StudyMethod(
         "no_noise_norm", "ours without noise normalisation", "GDRTrainer", NO_NOISE_NORM_PLANS, "ablation"
@@ -44,6 +48,10 @@ METHODS: tuple[StudyMethod, ...] = (
     StudyMethod("strided_down", "ours, strided downsampling", "GDRTrainer_StridedDown", role="ablation"),
     StudyMethod(
         "uniform_weights", "ours, uniform loss weights", "GDRTrainer_UniformWeights", role="ablation"
+    ),
+    # ours again at the ablations' (shorter) budget: the row the ablations are compared with
+    StudyMethod(
+        "ours_ablation_budget", "ours at the ablation budget", "GDRTrainer_Reference", role="ablation"
     ),
 )
 BASELINES = tuple(method for method in METHODS if method.role == "core" and not method.writes_sdplus)

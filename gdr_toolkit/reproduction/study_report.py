@@ -37,6 +37,15 @@ def held_out_case_metadata(metadata_folder: Path) -> dict[str, dict[str, float]]
     return records
 
 
+def _budgets(settings: StudySettings) -> str:
+    """The training budgets in words."""
+    core = f"{settings.iterations} iterations ({settings.num_epochs} x {settings.iterations_per_epoch})"
+    if settings.epochs_of("ablation") == settings.num_epochs:
+        return core
+    shorter = settings.epochs_of("ablation") * settings.iterations_per_epoch
+    return f"{core} for ours and the baselines, {shorter} for the ablations and ours at the ablation budget"
+
+
 def _schedule(settings: StudySettings) -> str:
     """The shared optimisation settings in words."""
     if settings.initial_learning_rate is None and settings.oversample_fraction is None:
@@ -61,8 +70,7 @@ def _settings_lines(settings: StudySettings, command_line: str, seconds: float) 
         f"field strengths {'/'.join(f'{b:g}' for b in simulation.field_strengths_t)} T, "
         f"{len(simulation.agents)} agents, low dose {simulation.dose_fraction_range[0]:.0%}-"
         f"{simulation.dose_fraction_range[1]:.0%} of the standard dose.",
-        f"Every method: configuration `{settings.configuration}`, {settings.iterations} iterations "
-        f"({settings.num_epochs} x {settings.iterations_per_epoch}), {_schedule(settings)}, "
+        f"Every method: configuration `{settings.configuration}`, {_budgets(settings)}, {_schedule(settings)}, "
         f"device {settings.device}, mirroring TTA "
         f"{'off' if settings.disable_tta else 'on'}. Nothing was tuned on the test cases.",
         f"Runtime: {seconds / 60:.0f} min in total on {platform.machine()} "

@@ -83,10 +83,10 @@ def prepare_data(settings: StudySettings, methods: Sequence[StudyMethod]) -> Pat
 
 
 def train_method(settings: StudySettings, method: StudyMethod) -> None:
-    """Train (or resume, or reuse) one method with the study's equal budget."""
+    """Train (or resume, or reuse) one method with its role's budget (equal within a role)."""
     job = TrainingJob(
         str(settings.dataset_id), settings.fold, settings.configuration, method.trainer, method.plans,
-        settings.device, continue_training=True, num_epochs=settings.num_epochs,
+        settings.device, continue_training=True, num_epochs=settings.epochs_of(method.role),
         iterations_per_epoch=settings.iterations_per_epoch,
         initial_learning_rate=settings.initial_learning_rate, oversample_fraction=settings.oversample_fraction,
     )  # fmt: skip

@@ -21,7 +21,10 @@ class StudySettings:
         seed: simulation seed.
         configuration: plan configuration every method trains (``3d_cpu`` or ``3d_fullres``).
         fold: cross-validation fold to train.
-        num_epochs: epochs per method (the equal budget is ``num_epochs * iterations_per_epoch``).
+        num_epochs: epochs of ours and the baselines (the equal budget is ``num_epochs *
+            iterations_per_epoch``).
+        ablation_num_epochs: epochs of every ablation (a stated shorter budget, the same for all of them;
+            None: ``num_epochs``). Ours at this budget is the ablations' reference in the report.
         iterations_per_epoch: iterations per epoch.
         initial_learning_rate: peak learning rate, for every method (None: the configuration's recipe,
             the CPU recipe for ``3d_cpu``, training.md).
@@ -40,7 +43,8 @@ class StudySettings:
     seed: int = 7
     configuration: str = "3d_cpu"
     fold: int = 0
-    num_epochs: int = 20
+    num_epochs: int = 24
+    ablation_num_epochs: int | None = 10
     iterations_per_epoch: int = 50
     initial_learning_rate: float | None = None
     oversample_fraction: float | None = None
@@ -53,6 +57,10 @@ class StudySettings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"StudySettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.ablation_num_epochs is not None and not 1 <= self.ablation_num_epochs <= self.num_epochs:
+            raise ValueError(
+                f"StudySettings.ablation_num_epochs must lie in 1..num_epochs, got {self.ablation_num_epochs}"
+            )
         if self.num_test < 2:
             raise ValueError(f"StudySettings.num_test must be >= 2 for paired tests, got {self.num_test}")
         if self.realism not in ("mixed", "uniform"):
@@ -62,8 +70,14 @@ class StudySettings:
 
     @property
     def iterations(self) -> int:
-        """The training budget of every method, in iterations."""
+        """The training budget of ours and the baselines, in iterations."""
         return self.num_epochs * self.iterations_per_epoch
+
+    def epochs_of(self, role: str) -> int:
+        """Epochs of a method with this role (``core`` or ``ablation``)."""
+        if role == "ablation" and self.ablation_num_epochs is not None:
+            return self.ablation_num_epochs
+        return self.num_epochs
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,10 +91,13 @@ class StudySettings:
 
 
 PRESETS: dict[str, StudySettings] = {
-    # 2 CPU cores, about 3 hours in the background: 1000 iterations of 48^3 x 2 per method.
+    # 2 CPU cores: 1200 iterations of 48^3 x 2 (about 45 min each) for ours and the two baselines, 500 for
+    # ours and each ablation at the shorter budget: about 6 hours in the background, resumable.
     "small": StudySettings(),
     # What this session could afford on 2 shared cores (documentation/results.md states which ran).
-    "quick": StudySettings(name="quick", num_training=16, num_test=8, num_epochs=10),
+    "quick": StudySettings(
+        name="quick", num_training=16, num_test=8, num_epochs=10, ablation_num_epochs=None
+    ),
     # A GPU: 1 mm data, the GPU plan, 20k iterations per method (about a day per method on one A40-class GPU).
     "gpu": StudySettings(
         name="gpu",
@@ -90,6 +107,7 @@ PRESETS: dict[str, StudySettings] = {
         configuration="3d_fullres",
         num_epochs=80,
         iterations_per_epoch=250,
+        ablation_num_epochs=None,
         initial_learning_rate=1e-4,
         oversample_fraction=0.33,
         num_processes=8,
@@ -104,6 +122,7 @@ PRESETS: dict[str, StudySettings] = {
         num_test=2,
         spacing_mm=4.0,
         num_epochs=1,
+        ablation_num_epochs=None,
         iterations_per_epoch=2,
     ),  # fmt: skip
 }

@@ -24,6 +24,7 @@ from gdr_toolkit.training.variants.schedules import (
     GDRTrainer_5epochs,
     GDRTrainer_5epochs_50iters,
     GDRTrainer_CPUDemo,
+    GDRTrainer_Reference,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ BUILTIN_TRAINERS: dict[str, type[GDRTrainer]] = {
         GDRTrainer_1epoch_10iters,
         GDRTrainer_5epochs_50iters,
         GDRTrainer_CPUDemo,
+        GDRTrainer_Reference,
         GDRTrainer_DirectSD3D,
         GDRTrainer_DirectSD2p5D,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -102,10 +103,29 @@ def test_a_study_folder_refuses_other_settings(tmp_path, monkeypatch):
 
 
 def test_presets_and_overrides():
-    assert PRESETS["small"].iterations == 1000
+    assert PRESETS["small"].iterations == 1200  # about 45 min of 2-core training each (convergence.md)
+    assert PRESETS["small"].epochs_of("ablation") * PRESETS["small"].iterations_per_epoch == 500
+    assert PRESETS["small"].epochs_of("core") == PRESETS["small"].num_epochs
+    with pytest.raises(ValueError, match="ablation_num_epochs"):
+        StudySettings(num_epochs=5, ablation_num_epochs=6)
     assert study_settings("quick", num_epochs=None).iterations == 500
     assert study_settings("small", device="cuda").device == "cuda"
     with pytest.raises(ValueError, match="preset"):
         study_settings("huge")
     with pytest.raises(ValueError, match="num_test"):
         StudySettings(num_test=1)
+
+
+def test_ablations_train_with_the_shorter_budget_and_ours_is_trained_at_both(tmp_path, monkeypatch):
+    steps = RecordingSteps(monkeypatch)
+    settings = dataclasses.replace(SETTINGS, num_epochs=3, ablation_num_epochs=2)
+    study_runner.run_study(settings, METHODS, tmp_path)
+    epochs = {
+        call["job"].trainer_name + "/" + call["job"].plans_name: call["job"].num_epochs
+        for call in steps.calls["train_fold"]
+    }
+    for method in METHODS:
+        assert epochs[f"{method.trainer}/{method.plans}"] == (2 if method.role == "ablation" else 3), (
+            method.key
+        )
+    assert epochs["GDRTrainer_Reference/gdrPlans"] == 2 and epochs["GDRTrainer/gdrPlans"] == 3

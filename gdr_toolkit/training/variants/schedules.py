@@ -35,3 +35,8 @@ class GDRTrainer_CPUDemo(GDRTrainer):
     num_epochs = 10
     iterations_per_epoch = 50
     validation_patches_per_case = 2
+
+
+class GDRTrainer_Reference(GDRTrainer):
+    """``GDRTrainer`` unchanged, in a model folder of its own: a second model of the same recipe (the
+    reproduction study's "ours" at the ablations' shorter budget)."""
