@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 
 EPOCH_ITERATIONS = 50
+REFERENCE_PATCH = (48, 48, 48)  # patch of every lever run that does not change it, and of the validation
+BASE_PLAN = {"patch_size": REFERENCE_PATCH, "batch_size": 2}  # the CPU plan the levers were measured on
 VALIDATION_BORDER_VOXELS = 8
 
 
@@ -131,9 +133,8 @@ def trainer_class(lever: Lever, iterations: int) -> type:
 
 
 def _plans_with(plans: Any, configuration: str, changes: dict[str, Any]) -> Any:
-    """``plans`` whose configuration has the lever's patch, batch or widths."""
-    if not changes:
-        return plans
+    """``plans`` whose configuration has the base patch and batch, or the lever's, and its widths."""
+    changes = {**BASE_PLAN, **changes}
     plan = plans.configuration(configuration)
     network = dict(plan.network)
     if "widths" in changes:
@@ -169,6 +170,7 @@ def run_lever(
     started = time.perf_counter()
     trainer.run_training()
     records = [json.loads(line) for line in (folder / "fold" / "training_log.jsonl").read_text().splitlines()]
+    reference_metrics = metrics_on_reference_patches(trainer, plans.configuration(configuration).batch_size)
     seconds = sum(record["epoch_seconds"] for record in records)
     result = {
         "lever": dataclasses.asdict(lever),
@@ -176,7 +178,7 @@ def run_lever(
         "threads": torch.get_num_threads(),
         "seconds_total": seconds,
         "seconds_per_iteration": seconds / max(1, trainer.current_iteration),
-        "final": records[-1],
+        "final": {**records[-1], **reference_metrics},
         "curve": [
             {
                 key: record.get(key)
@@ -188,6 +190,42 @@ def run_lever(
     }
     write_json_atomic(result, result_path)
     return result
+
+
+def metrics_on_reference_patches(trainer: Any, batch_size: int) -> dict[str, Any]:
+    """The validation metrics of the trained network on the 48^3 validation patches every run shares
+    (a run with another training patch validates on patches of its own size during training)."""
+    import torch
+
+    from gdr_toolkit.training.data import LazyValidationBatches, validation_patch_positions
+    from gdr_toolkit.training.validation import SUM_SLOTS, finalise_metrics
+
+    positions = validation_patch_positions(
+        trainer.validation_dataset, REFERENCE_PATCH, trainer.validation_patches_per_case, trainer.seed
+    )
+    batches = LazyValidationBatches(trainer.validation_dataset, positions, REFERENCE_PATCH, batch_size)
+    trainer.network.eval()
+    sums = torch.zeros(len(SUM_SLOTS), dtype=torch.float64)
+    for batch in batches:
+        sums += trainer.validation_step(batch)
+    return finalise_metrics(sums)
+
+
+def reevaluate(name: str, preprocessed: Path, output: Path, configuration: str, fold: int) -> None:
+    """Replace a finished run's final metrics by those on the shared 48^3 validation patches."""
+    from gdr_toolkit.file_io import write_json_atomic
+    from gdr_toolkit.planning.plans import load_plans
+
+    result_path = output / name / "result.json"
+    result = json.loads(result_path.read_text())
+    lever = LEVERS[name]
+    plans = _plans_with(load_plans(preprocessed / "gdrPlans.json"), configuration, lever.plan)
+    trainer = trainer_class(lever, result["iterations"])(
+        plans, configuration, fold, preprocessed, output / name / "fold"
+    )
+    trainer.load_checkpoint(output / name / "fold" / "checkpoint_final.pth")
+    result["final"] |= metrics_on_reference_patches(trainer, plans.configuration(configuration).batch_size)
+    write_json_atomic(result, result_path)
 
 
 def run_levers(args: argparse.Namespace) -> None:
@@ -418,9 +456,9 @@ def _draw_curve(points: dict[str, list[tuple[int, float, float]]], figure: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in ("levers", "run"):
+    for command in ("levers", "run", "reevaluate"):
         sub = commands.add_parser(command)
-        if command == "run":
+        if command in ("run", "reevaluate"):
             sub.add_argument("name", choices=sorted(LEVERS))
         else:
             sub.add_argument("--names", nargs="+", default=list(LEVERS), choices=sorted(LEVERS))
@@ -449,6 +487,8 @@ def main() -> None:
         evaluate_curve(args.study, args.dataset, args.threads)
     elif args.command == "curve-table":
         print(curve_table(args.study, args.dataset, args.figure))
+    elif args.command == "reevaluate":
+        reevaluate(args.name, args.preprocessed, args.output, args.configuration, args.fold)
     elif args.command == "run":
         import torch
 

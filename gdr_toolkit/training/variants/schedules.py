@@ -29,10 +29,10 @@ class GDRTrainer_5epochs_50iters(GDRTrainer):
 
 
 class GDRTrainer_CPUDemo(GDRTrainer):
-    """The demo's budget on 2 CPU cores: 10 epochs of 50 iterations, 2 validation patches per case; the rest
+    """The demo's budget on 2 CPU cores: 6 epochs of 50 iterations, 2 validation patches per case; the rest
     is the configuration's recipe (the CPU recipe for ``3d_cpu``, ``trainer.CPU_RECIPE``)."""
 
-    num_epochs = 10
+    num_epochs = 6
     iterations_per_epoch = 50
     validation_patches_per_case = 2
 
