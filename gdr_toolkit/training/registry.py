@@ -24,6 +24,7 @@ from gdr_toolkit.training.variants.schedules import (
     GDRTrainer_5epochs,
     GDRTrainer_5epochs_50iters,
     GDRTrainer_CPUDemo,
+    GDRTrainer_NoiseUnits,
     GDRTrainer_Reference,
 )
 
@@ -43,6 +44,7 @@ BUILTIN_TRAINERS: dict[str, type[GDRTrainer]] = {
         GDRTrainer_5epochs_50iters,
         GDRTrainer_CPUDemo,
         GDRTrainer_Reference,
+        GDRTrainer_NoiseUnits,
         GDRTrainer_DirectSD3D,
         GDRTrainer_DirectSD2p5D,
     )

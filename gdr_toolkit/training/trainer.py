@@ -55,6 +55,7 @@ NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD
 # documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
 CPU_RECIPE: dict[str, Any] = {
     "initial_learning_rate": 1e-3, "oversample_fraction": 0.9, "noise_units": True, "border_voxels": 2,
+    "augmentation": AugmentationOptions.right_angle(),
 }  # fmt: skip
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (

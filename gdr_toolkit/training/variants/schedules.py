@@ -40,3 +40,10 @@ class GDRTrainer_CPUDemo(GDRTrainer):
 class GDRTrainer_Reference(GDRTrainer):
     """``GDRTrainer`` unchanged, in a model folder of its own: a second model of the same recipe (the
     reproduction study's "ours" at the ablations' shorter budget)."""
+
+
+class GDRTrainer_NoiseUnits(GDRTrainer):
+    """The paper's settings with the network in units of sigma_LD (``noise_units``): the CPU recipe's
+    largest single lever (documentation/convergence.md), to try on a GPU configuration."""
+
+    noise_units = True
