@@ -54,7 +54,7 @@ NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD
 # The recipe of configurations planned for CPUs (``target_device == "cpu"``), measured in
 # documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
 CPU_RECIPE: dict[str, Any] = {
-    "initial_learning_rate": 1e-3, "oversample_fraction": 0.9, "noise_units": True, "border_voxels": 2,
+    "initial_learning_rate": 1e-3, "oversample_fraction": 0.5, "noise_units": True, "border_voxels": 2,
     "augmentation": AugmentationOptions.right_angle(),
 }  # fmt: skip
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
