@@ -43,6 +43,7 @@ from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum,
 from gdr_toolkit.training.learning_rate import Schedule, learning_rate_factor
 from gdr_toolkit.training.loss import Reduction, WeightedVoxelLoss, voxel_weights
 from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
+from gdr_toolkit.training.recipe import CPU_RECIPE, set_by_variant
 from gdr_toolkit.training.training_log import TrainingLog
 from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics
 
@@ -51,12 +52,6 @@ Fold = int | Literal["all"]
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
 INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
 NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD with ``noise_units``
-# The recipe of configurations planned for CPUs (``target_device == "cpu"``), measured in
-# documentation/convergence.md; GPU configurations keep the paper's settings (the class attributes).
-CPU_RECIPE: dict[str, Any] = {
-    "initial_learning_rate": 1e-3, "oversample_fraction": 0.5, "noise_units": True, "border_voxels": 2,
-    "augmentation": AugmentationOptions.right_angle(),
-}  # fmt: skip
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
@@ -129,7 +124,7 @@ class GDRTrainer:
         self.plans, self.configuration_name, self.fold = plans, configuration, fold
         self.configuration = plans.configuration(configuration)
         for name, value in self.configuration_recipe().items():
-            if not _set_by_variant(type(self), name):
+            if not set_by_variant(type(self), name, GDRTrainer):
                 setattr(self, name, value)
         self.preprocessed_dataset_folder = Path(preprocessed_dataset_folder)
         self.data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
@@ -487,16 +482,6 @@ class GDRTrainer:
         random.seed(self.seed)
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
-
-
-def _set_by_variant(trainer_class: type, name: str) -> bool:
-    """Whether a subclass of GDRTrainer (``trainer_class`` or a base below GDRTrainer) sets ``name``."""
-    for klass in trainer_class.__mro__:
-        if klass is GDRTrainer:
-            return False
-        if name in vars(klass):
-            return True
-    return False
 
 
 def _format(value: float | None) -> str:

@@ -30,7 +30,7 @@ class GDRTrainer_5epochs_50iters(GDRTrainer):
 
 class GDRTrainer_CPUDemo(GDRTrainer):
     """The demo's budget on 2 CPU cores: 6 epochs of 50 iterations, 2 validation patches per case; the rest
-    is the configuration's recipe (the CPU recipe for ``3d_cpu``, ``trainer.CPU_RECIPE``)."""
+    is the configuration's recipe (the CPU recipe for ``3d_cpu``, ``training.recipe.CPU_RECIPE``)."""
 
     num_epochs = 6
     iterations_per_epoch = 50
