@@ -157,6 +157,10 @@ def build_network(checkpoint: dict[str, Any], plans: Plans) -> nn.Module:
         network = build_network_from_record(architecture, record)
     else:
         trainer = trainer_class(plans, checkpoint["configuration"], checkpoint["fold"], Path(), Path())
+        # the network's units as trained (checkpoints before noise units have none), not today's recipe
+        trainer.noise_units = bool((checkpoint.get("trainer_settings") or {}).get("noise_units", False))
+        if trainer.noise_units:
+            trainer.noise_unit = float(record.get("output_scale", 1.0))  # measured in training, stored
         network = trainer.build_network()
         if architecture in ARCHITECTURES:
             stored = parse_network_config(architecture, record)

@@ -57,7 +57,7 @@ SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
     "final_learning_rate", "gradient_clip_norm", "oversample_fraction", "seed", "lambda1", "lambda2",
     "huber_delta", "border_voxels", "warmup_iterations", "learning_rate_schedule", "optimizer_name",
-    "weight_decay", "loss_reduction", "noise_units", "validation_border_voxels", "channels_last",
+    "weight_decay", "loss_reduction", "noise_units", "noise_unit", "validation_border_voxels", "channels_last",
 )  # fmt: skip
 
 
@@ -99,9 +99,8 @@ class GDRTrainer:
     border_voxels: int = 8
     loss_reduction: Reduction = "mean"  # "weights": sum(w * rho) / sum(w) (loss.py)
     augmentation: AugmentationOptions = AugmentationOptions()
-    noise_units: bool = (
-        False  # network inputs z_LD, s_LD and its output in units of sigma_LD (network_config)
-    )
+    noise_units: bool = False  # inputs z_LD, s_LD and the output in units of sigma_LD (network_config)
+    noise_unit: float | None = None  # that unit; None: measured from the fold's training cases
     validation_border_voxels: int | None = None  # margin of the validation metrics (None: border_voxels)
     snapshot_iterations: tuple[int, ...] = ()  # also keep checkpoint_iteration_N.pth at these iterations
     channels_last: bool = False  # network weights and batches in torch.channels_last_3d (same values)
@@ -163,11 +162,13 @@ class GDRTrainer:
 
         With ``noise_units`` the network's fixed input factors divide z_LD and s_LD by the median sigma_LD
         of the training cases and its output is multiplied by it: the layers work in units of the low
-        dose's noise, where inputs and target are of order one (documentation/convergence.md).
+        dose's noise, where inputs and target are of order one (documentation/convergence.md). Models of
+        images (direct regression: no z_LD or s_LD input, x_SD output) have nothing in those units.
         """
         record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
         record["input_channels"] = len(self.input_channel_names)
-        if self.noise_units:
+        in_noise_units = NOISE_UNIT_CHANNELS & set(self.input_channel_names)
+        if self.noise_units and (in_noise_units or self.prediction_target == "contrast_signal"):
             unit = self.noise_unit_sigma()
             record["input_scales"] = [
                 1.0 / unit if name in NOISE_UNIT_CHANNELS else 1.0 for name in self.input_channel_names
@@ -176,13 +177,15 @@ class GDRTrainer:
         return NetworkConfig.from_json_dict(record)
 
     def noise_unit_sigma(self) -> float:
-        """sigma_LD unit of ``noise_units``: the median ``noise_sigma_ld`` of the fold's training cases."""
-        if not hasattr(self, "_noise_unit"):
+        """sigma_LD unit of ``noise_units``: ``noise_unit``, or when None the median ``noise_sigma_ld`` of the
+        fold's training cases (then kept in ``noise_unit``, so checkpoints record it)."""
+        unit: float | None = self.noise_unit
+        if unit is None:
             training_cases = self.fold_cases()[0]
             dataset = PreprocessedDataset(self.data_folder, training_cases)
-            sigmas = [dataset.properties(case)["noise_sigma_ld"] for case in training_cases]
-            self._noise_unit = float(np.median(sigmas))
-        return self._noise_unit
+            unit = float(np.median([dataset.properties(case)["noise_sigma_ld"] for case in training_cases]))
+            self.noise_unit = unit
+        return unit
 
     def build_network(self) -> nn.Module:
         return ConditionalUNet(self.network_config())

@@ -88,3 +88,23 @@ def test_channels_last_training_gives_the_same_losses(phantom_dataset, tmp_path)
         if channels_last:
             assert trainer.network.stem.weight.is_contiguous(memory_format=torch.channels_last_3d)
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
+
+
+def test_a_noise_units_model_loads_for_inference_without_training_data(phantom_dataset, tmp_path):
+    from gdr_toolkit.file_io import write_json_atomic
+    from gdr_toolkit.inference.model_loader import load_trained_model
+
+    trainer = TinyTestTrainer(
+        _plans(phantom_dataset), "3d_cpu", 0, phantom_dataset, tmp_path / "model" / "fold_0"
+    )
+    trainer.noise_units, trainer.num_epochs, trainer.iterations_per_epoch = True, 1, 1
+    trainer.run_training()
+    write_json_atomic(trainer.plans.to_json_dict(), tmp_path / "model" / "plans.json")
+    network = load_trained_model(tmp_path / "model", [0]).folds[0].network
+    assert network.config.output_scale == pytest.approx(trainer.noise_unit)
+    assert (
+        load_checkpoint(tmp_path / "model" / "fold_0" / "checkpoint_final.pth")["trainer_settings"][
+            "noise_unit"
+        ]
+        == trainer.noise_unit
+    )
