@@ -343,8 +343,9 @@ def _preprocessed_test_cases(raw: Path, output: Path, predictor: Any) -> dict[st
     return cases
 
 
-def evaluate_curve(study: Path, dataset: str, threads: int) -> None:
-    """Predict and evaluate the test split with every snapshot not yet evaluated."""
+def evaluate_curve(study: Path, dataset: str, threads: int, latest_too: bool = False) -> None:
+    """Predict and evaluate the test split with every snapshot not yet evaluated (and with the run's latest
+    checkpoint, as the point of its iteration, when ``latest_too``: an unfinished run's newest point)."""
     import re
 
     import torch
@@ -364,6 +365,12 @@ def evaluate_curve(study: Path, dataset: str, threads: int) -> None:
         (int(re.findall(r"\d+", path.stem)[0]), path.name)
         for path in (model_folder / "fold_0").glob("checkpoint_iteration_*.pth")
     )
+    if latest_too and (model_folder / "fold_0" / "checkpoint_latest.pth").is_file():
+        from gdr_toolkit.training.checkpoint import load_checkpoint
+
+        iteration = int(load_checkpoint(model_folder / "fold_0" / "checkpoint_latest.pth")["iteration"])
+        if iteration not in dict(snapshots):
+            snapshots.append((iteration, "checkpoint_latest.pth"))
     cases: dict[str, Any] | None = None
     for iteration, name in snapshots:
         folder = output / f"iteration_{iteration}"
@@ -478,13 +485,14 @@ def main() -> None:
         sub.add_argument("--budgets", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000])
         sub.add_argument("--figure", type=Path, default=None)
         sub.add_argument("--dataset", default=STUDY_DATASET)
+        sub.add_argument("--latest", action="store_true", help="curve-evaluate: also the latest checkpoint")
     args = parser.parse_args()
     if args.command == "table":
         print(lever_table(args.output))
     elif args.command == "curve":
         train_curve(args.study, args.dataset, args.budgets, args.threads)
     elif args.command == "curve-evaluate":
-        evaluate_curve(args.study, args.dataset, args.threads)
+        evaluate_curve(args.study, args.dataset, args.threads, args.latest)
     elif args.command == "curve-table":
         print(curve_table(args.study, args.dataset, args.figure))
     elif args.command == "reevaluate":

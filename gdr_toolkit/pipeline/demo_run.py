@@ -107,10 +107,11 @@ def run_demo(settings: DemoSettings, output: Path, progress: ProgressFactory | N
 
 
 def _train_and_validate(settings: DemoSettings, dataset: Path, progress: ProgressFactory | None) -> Path:
-    """Train fold 0 (a finished fold is reused) and validate it on its raw validation cases."""
+    """Train fold 0 (a finished fold is reused, an interrupted one continued) and validate it on its raw
+    validation cases."""
     job = TrainingJob(
         str(DEMO_DATASET_ID), 0, CONFIGURATION, settings.trainer, num_epochs=settings.num_epochs,
-        iterations_per_epoch=settings.iterations_per_epoch,
+        iterations_per_epoch=settings.iterations_per_epoch, continue_training=True,  # an interrupted demo resumes
     )  # fmt: skip
     fold_folder = train_fold(job, progress)
     logger.info("validation summary: %s", validate_fold(fold_folder, dataset))
