@@ -43,7 +43,7 @@ class StudySettings:
     seed: int = 7
     configuration: str = "3d_cpu"
     fold: int = 0
-    num_epochs: int = 24
+    num_epochs: int = 40
     ablation_num_epochs: int | None = 10
     iterations_per_epoch: int = 50
     initial_learning_rate: float | None = None
@@ -91,8 +91,8 @@ class StudySettings:
 
 
 PRESETS: dict[str, StudySettings] = {
-    # 2 CPU cores: 1200 iterations of 48^3 x 2 (about 45 min each) for ours and the two baselines, 500 for
-    # ours and each ablation at the shorter budget: about 6 hours in the background, resumable.
+    # 2 CPU cores: 2000 iterations of 32^3 x 4 (about 45 min each) for ours and the two baselines, 500 for
+    # ours and each ablation at the shorter budget: about 4 hours in the background, resumable.
     "small": StudySettings(),
     # What this session could afford on 2 shared cores (documentation/results.md states which ran).
     "quick": StudySettings(
