@@ -1,0 +1,70 @@
+"""benchmarks/convergence.py: lever trainers, the pinned base plan, and the lever table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "convergence.py"
+
+
+def _load(name: str, path: Path):
+    specification = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(specification)
+    sys.modules[name] = module  # dataclasses look their module up
+    specification.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def convergence():
+    return _load("convergence_benchmark", SCRIPT)
+
+
+def test_every_lever_changes_something_against_an_existing_reference(convergence):
+    for lever in convergence.LEVERS.values():
+        if lever.reference:
+            reference = convergence.LEVERS[lever.reference]
+            assert lever.reference in convergence.LEVERS
+            assert (lever.settings, lever.plan) != (reference.settings, reference.plan), lever.name
+
+
+def test_lever_trainer_has_the_budget_and_the_levers_settings(convergence):
+    trainer = convergence.trainer_class(convergence.LEVERS["nu_lr_3e-3_warmup"], 200)
+    assert trainer.num_epochs * trainer.iterations_per_epoch == 200
+    assert trainer.warmup_iterations == 20 and trainer.initial_learning_rate == 3e-3 and trainer.noise_units
+    assert trainer.validation_border_voxels == 8
+    augmented = convergence.trainer_class(convergence.LEVERS["m2_right_angle_aug"], 100)
+    assert augmented.augmentation.permute_axes and augmented.border_voxels == 2
+
+
+def test_lever_runs_use_the_48_cubed_base_plan_unless_they_change_it(convergence):
+    training_fixtures = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
+    plans = _load("convergence_test_training_fixtures", training_fixtures).tiny_plans()
+    base = convergence._plans_with(plans, "3d_cpu", {}).configuration("3d_cpu")
+    assert base.patch_size == (48, 48, 48) and base.batch_size == 2
+    lever = convergence.LEVERS["m2_patch32_b4"]
+    changed = convergence._plans_with(plans, "3d_cpu", lever.plan).configuration("3d_cpu")
+    assert changed.patch_size == (32, 32, 32) and changed.batch_size == 4
+
+
+def test_lever_table_reports_the_difference_to_the_reference(convergence, tmp_path):
+    def write(name, recovery, psnr):
+        final = {
+            "validation_psnr_db": psnr,
+            "validation_mae_enhancing": 0.2,
+            "validation_contrast_recovery": recovery,
+        }
+        record = {"lever": {"reference": convergence.LEVERS[name].reference, "description": name}, "iterations": 200,
+                  "seconds_per_iteration": 1.5, "final": final}  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(json.dumps(record))
+
+    write("demo", 0.1, 26.0)
+    write("noise_units", 0.35, 27.5)
+    table = convergence.lever_table(tmp_path)
+    assert "| noise_units |" in table and "+0.250 recovery, +1.50 dB" in table
