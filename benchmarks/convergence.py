@@ -290,12 +290,11 @@ def _curve_model_folder(study: Path, dataset: str) -> Path:
 
 def train_curve(study: Path, dataset: str, budgets: list[int], threads: int) -> None:
     """Train (or resume) the long run with snapshots at ``budgets``; the CPU recipe of ``GDRTrainer``."""
-    import shutil
-
     import torch
 
-    from gdr_toolkit.file_io import write_json_atomic
     from gdr_toolkit.planning.plans import load_plans
+    from gdr_toolkit.preprocessing.preprocessor import STATISTICS_FILE
+    from gdr_toolkit.training.fold_training import copy_plans
     from gdr_toolkit.training.trainer import GDRTrainer
 
     torch.set_num_threads(threads)
@@ -307,11 +306,7 @@ def train_curve(study: Path, dataset: str, budgets: list[int], threads: int) -> 
     trainer_type = type(CURVE_TRAINER, (GDRTrainer,), settings)
     model_folder = _curve_model_folder(study, dataset)
     trainer = trainer_type(plans, "3d_cpu", 0, preprocessed, model_folder / "fold_0")
-    model_folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(plans.to_json_dict(), model_folder / "plans.json")
-    statistics = trainer.data_folder / "dataset_statistics.json"
-    if statistics.is_file():
-        shutil.copyfile(statistics, model_folder / "dataset_statistics.json")
+    copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, model_folder)
     latest = model_folder / "fold_0" / "checkpoint_latest.pth"
     if (model_folder / "fold_0" / "checkpoint_final.pth").is_file():
         return

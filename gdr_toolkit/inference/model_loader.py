@@ -157,10 +157,10 @@ def build_network(checkpoint: dict[str, Any], plans: Plans) -> nn.Module:
         network = build_network_from_record(architecture, record)
     else:
         trainer = trainer_class(plans, checkpoint["configuration"], checkpoint["fold"], Path(), Path())
-        # the network's units as trained (checkpoints before noise units have none), not today's recipe
-        trainer.noise_units = bool((checkpoint.get("trainer_settings") or {}).get("noise_units", False))
-        if trainer.noise_units:
-            trainer.noise_unit = float(record.get("output_scale", 1.0))  # measured in training, stored
+        # the network as trained (e.g. its noise units), not today's recipe for the configuration
+        trainer.restore_settings(
+            checkpoint.get("trainer_settings") or {}, checkpoint["trainer_name"], warn=False
+        )
         network = trainer.build_network()
         if architecture in ARCHITECTURES:
             stored = parse_network_config(architecture, record)

@@ -121,7 +121,7 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
         if getattr(job, name) is not None:
             setattr(trainer, name, getattr(job, name))
     if context.is_main:
-        _copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, output)
+        copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, output)
     barrier(context)
     if resume:
         trainer.load_checkpoint(latest)
@@ -135,7 +135,8 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
     return fold_folder
 
 
-def _copy_plans(plans: dict, statistics: Path, output: Path) -> None:
+def copy_plans(plans: dict, statistics: Path, output: Path) -> None:
+    """Write ``plans.json`` and a copy of ``dataset_statistics.json`` (when present) into a model folder."""
     output.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plans, output / "plans.json")
     if statistics.is_file():

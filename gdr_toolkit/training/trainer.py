@@ -418,12 +418,7 @@ class GDRTrainer:
         checkpoint = checkpoints.load_checkpoint(path)
         if checkpoint["trainer_name"] != type(self).__name__:
             raise ValueError(f"{path} was written by {checkpoint['trainer_name']}, not {type(self).__name__}")
-        for name, value in checkpoint["trainer_settings"].items():
-            if getattr(self, name) != value:
-                logger.warning(
-                    "%s: %s = %r from the checkpoint (was %r)", path, name, value, getattr(self, name)
-                )
-            setattr(self, name, value)
+        self.restore_settings(checkpoint["trainer_settings"], str(path))
         self.initialize()
         self.network.load_state_dict(checkpoint["network_state"])
         self.optimizer.load_state_dict(checkpoint["optimizer_state"])
@@ -436,6 +431,17 @@ class GDRTrainer:
         if self.log is not None:
             self.log.truncate(self.current_epoch)
         logger.info("resumed %s at epoch %d, iteration %d", path, self.current_epoch, self.current_iteration)
+
+    def restore_settings(self, saved: dict[str, Any], source: str, warn: bool = True) -> None:
+        """Take the settings a checkpoint was trained with (its ``trainer_settings``). A setting the checkpoint
+        predates takes this class's own value, which is what trained it, not the configuration's recipe."""
+        for name in dict.fromkeys([*saved, *SAVED_SETTINGS]):
+            value = saved[name] if name in saved else getattr(type(self), name)
+            if warn and getattr(self, name) != value:
+                logger.warning(
+                    "%s: %s = %r from the checkpoint (was %r)", source, name, value, getattr(self, name)
+                )
+            setattr(self, name, value)
 
     def load_pretrained_weights(self, path: Path) -> None:
         """Copy the network parameters of a checkpoint whose names and shapes match; warn about the rest."""

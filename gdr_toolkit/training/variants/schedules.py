@@ -44,6 +44,6 @@ class GDRTrainer_Reference(GDRTrainer):
 
 class GDRTrainer_NoiseUnits(GDRTrainer):
     """The paper's settings with the network in units of sigma_LD (``noise_units``): the CPU recipe's
-    largest single lever (documentation/convergence.md), to try on a GPU configuration."""
+    first lever (documentation/convergence.md), to try on a GPU configuration."""
 
     noise_units = True
