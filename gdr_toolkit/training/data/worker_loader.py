@@ -98,7 +98,27 @@ class WorkerLoader:
         return {"data": batch["data"].numpy(), "case_ids": list(batch["case_ids"])}
 
     def close(self) -> None:
-        """Stop the workers; idempotent."""
+        """Stop the workers; idempotent.
+
+        A worker that dies by a signal while it exits (a C++ library aborting during interpreter teardown,
+        "terminate called without an active exception") has delivered every batch it made: that is logged,
+        not raised, and torch still terminates and reaps the other workers.
+        """
         shutdown = getattr(self._iterator, "_shutdown_workers", None)
-        if shutdown is not None:
+        if shutdown is None or getattr(self._iterator, "_shutdown", True):
+            return
+        processes = list(getattr(self._iterator, "_workers", []))
+        try:
             shutdown()
+        except RuntimeError as error:
+            if "killed by signal" not in str(error):
+                raise
+        for process in processes:
+            process.join(timeout=10)
+            if process.exitcode is not None and process.exitcode < 0:
+                logger.warning(
+                    "Data-loading worker %s ended abnormally while stopping (signal %d); the batches it "
+                    "delivered are unaffected.",
+                    process.pid,
+                    -process.exitcode,
+                )

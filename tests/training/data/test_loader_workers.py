@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
+import logging
 import os
 import signal
 
@@ -19,6 +21,14 @@ PATCH = (16, 16, 16)
 @pytest.fixture(scope="module")
 def dataset(blob_folder) -> PreprocessedDataset:
     return PreprocessedDataset(blob_folder, ["blob_a", "blob_b", "no_enhancement"])
+
+
+class AbortAtExitDataset(PreprocessedDataset):
+    """Its copies in the worker processes abort the process when it exits (SIGABRT at teardown)."""
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        atexit.register(os.abort)
 
 
 def options(num_workers: int, seed: int = 5) -> LoaderOptions:
@@ -82,3 +92,16 @@ def test_workers_persist_between_batches(dataset):
         first = loader.worker_pids
         take(loader, 6)
         assert loader.worker_pids == first and len(first) == 2
+
+
+def test_worker_aborting_at_exit_does_not_fail_the_shutdown(blob_folder, caplog):
+    dataset = AbortAtExitDataset(blob_folder, ["blob_a", "blob_b"])
+    with caplog.at_level(logging.WARNING), PatchLoader(dataset, options(2)) as loader:
+        batches = take(loader, 3)
+        processes = list(loader._pool._iterator._workers)
+    assert len(batches) == 3
+    for process in processes:
+        process.join(timeout=10)
+    assert not any(process.is_alive() for process in processes)
+    assert any(process.exitcode == -signal.SIGABRT for process in processes)
+    assert "ended abnormally while stopping (signal 6)" in caplog.text
