@@ -409,7 +409,7 @@ def curve_table(study: Path, dataset: str, figure: Path | None) -> str:
         "| iterations | CPU-hours | group | image | " + " | ".join(CURVE_METRICS) + " |",
         "|---" * (4 + len(CURVE_METRICS)) + "|",
     ]
-    points: dict[str, list[tuple[int, float, float]]] = {}
+    points: dict[str, list[tuple[int, float, float, float]]] = {}  # (iterations, CPU-h, c_bar, PSNR_L)
     for folder in sorted(
         (study / "curve").glob("iteration_*"), key=lambda path: int(path.name.split("_")[1])
     ):
@@ -428,29 +428,34 @@ def curve_table(study: Path, dataset: str, figure: Path | None) -> str:
                     + " |"
                 )
                 if group == "all":
-                    points.setdefault(label, []).append((iteration, hours, means[2]))
+                    points.setdefault(label, []).append((iteration, hours, means[2], means[1]))
     if figure is not None and points:
         _draw_curve(points, figure)
     return "\n".join(lines)
 
 
-def _draw_curve(points: dict[str, list[tuple[int, float, float]]], figure: Path) -> None:
+def _draw_curve(points: dict[str, list[tuple[int, float, float, float]]], figure: Path) -> None:
+    """c_bar (top) and PSNR_L (bottom) of each image against iterations (left) and CPU-hours (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    fig, axes = pyplot.subplots(1, 2, figsize=(10, 4))
-    for label, values in points.items():
-        axes[0].plot([v[0] for v in values], [v[2] for v in values], marker="o", label=label)
-        axes[1].plot([v[1] for v in values], [v[2] for v in values], marker="o", label=label)
-    for axis, name in zip(axes, ("training iterations", "CPU-hours (2 cores)"), strict=True):
-        axis.set_xscale("log")
-        axis.set_xlabel(name)
-        axis.set_ylabel("c_bar on the test split")
-        axis.axhline(0.8, color="grey", linestyle=":", linewidth=1)
-        axis.grid(alpha=0.3)
-    axes[0].legend()
+    fig, axes = pyplot.subplots(2, 2, figsize=(10, 7.5))
+    metrics = ((2, "c_bar on the test split", 0.8), (3, "PSNR_L (dB) on the test split", None))
+    for row, (index, name, target) in zip(axes, metrics, strict=True):
+        for column, (axis, x_name) in enumerate(
+            zip(row, ("training iterations", "CPU-hours (2 cores)"), strict=True)
+        ):
+            for label, values in points.items():
+                axis.plot([v[column] for v in values], [v[index] for v in values], marker="o", label=label)
+            axis.set_xscale("log")
+            axis.set_xlabel(x_name)
+            axis.set_ylabel(name)
+            if target is not None:
+                axis.axhline(target, color="grey", linestyle=":", linewidth=1)
+            axis.grid(alpha=0.3)
+    axes[0][0].legend()
     fig.tight_layout()
     fig.savefig(figure, dpi=100)
 
