@@ -49,10 +49,6 @@ METHODS: tuple[StudyMethod, ...] = (
     StudyMethod(
         "uniform_weights", "ours, uniform loss weights", "GDRTrainer_UniformWeights", role="ablation"
     ),
-    # ours again at the ablations' (shorter) budget: the row the ablations are compared with
-    StudyMethod(
-        "ours_ablation_budget", "ours at the ablation budget", "GDRTrainer_Reference", role="ablation"
-    ),
 )
 BASELINES = tuple(method for method in METHODS if method.role == "core" and not method.writes_sdplus)
 

@@ -129,3 +129,9 @@ def test_ablations_train_with_the_shorter_budget_and_ours_is_trained_at_both(tmp
             method.key
         )
     assert epochs["GDRTrainer_Reference/gdrPlans"] == 2 and epochs["GDRTrainer/gdrPlans"] == 3
+
+
+def test_each_method_is_listed_once():
+    keys = [method.key for method in METHODS]
+    assert len(keys) == len(set(keys)), keys
+    assert [key for key in keys if key == "ours_ablation_budget"] == ["ours_ablation_budget"]
