@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gdr_reproduce", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add(
-        "--preset", choices=sorted(PRESETS), default="small", help="study size (default small: ~3 h, 2 cores)"
+        "--preset",
+        choices=sorted(PRESETS),
+        default="small",
+        help="study size (default small: about 4 h on 2 cores, resumable)",
     )
     add(
         "-o",
