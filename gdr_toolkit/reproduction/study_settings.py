@@ -91,7 +91,7 @@ class StudySettings:
 
 
 PRESETS: dict[str, StudySettings] = {
-    # 2 CPU cores: 2000 iterations of 32^3 x 4 (about 45 min each) for ours and the two baselines, 500 for
+    # 2 CPU cores: 2000 iterations of 32^3 x 4 (about 55 min each) for ours and the two baselines, 500 for
     # ours and each ablation at the shorter budget: about 4 hours in the background, resumable.
     "small": StudySettings(),
     # What this session could afford on 2 shared cores (documentation/results.md states which ran).

@@ -55,9 +55,8 @@ def write_model_folder(
     for fold in folds:
         torch.manual_seed(seed + fold)
         trainer = GDRTrainer(plans, CONFIGURATION, fold, Path(), model_folder / f"fold_{fold}")
-        trainer.noise_units = (
-            False  # the network in preprocessing's units (no training data to measure sigma)
-        )
+        # the network in preprocessing's units (no training data to measure sigma)
+        trainer.noise_units = False
         network = trainer.build_network()
         head = network.head[-1]
         with torch.no_grad():

@@ -103,7 +103,7 @@ def test_a_study_folder_refuses_other_settings(tmp_path, monkeypatch):
 
 
 def test_presets_and_overrides():
-    assert PRESETS["small"].iterations == 2000  # about 45 min of 2-core training each (convergence.md)
+    assert PRESETS["small"].iterations == 2000  # about 55 min of 2-core training each (convergence.md)
     assert PRESETS["small"].epochs_of("ablation") * PRESETS["small"].iterations_per_epoch == 500
     assert PRESETS["small"].epochs_of("core") == PRESETS["small"].num_epochs
     with pytest.raises(ValueError, match="ablation_num_epochs"):

@@ -102,9 +102,5 @@ def test_a_noise_units_model_loads_for_inference_without_training_data(phantom_d
     write_json_atomic(trainer.plans.to_json_dict(), tmp_path / "model" / "plans.json")
     network = load_trained_model(tmp_path / "model", [0]).folds[0].network
     assert network.config.output_scale == pytest.approx(trainer.noise_unit)
-    assert (
-        load_checkpoint(tmp_path / "model" / "fold_0" / "checkpoint_final.pth")["trainer_settings"][
-            "noise_unit"
-        ]
-        == trainer.noise_unit
-    )
+    settings = load_checkpoint(tmp_path / "model" / "fold_0" / "checkpoint_final.pth")["trainer_settings"]
+    assert settings["noise_unit"] == trainer.noise_unit
