@@ -351,6 +351,7 @@ def evaluate_curve(study: Path, dataset: str, threads: int, latest_too: bool = F
     from gdr_toolkit.inference.export import ExportOptions, write_prediction
     from gdr_toolkit.inference.model_loader import load_trained_model
     from gdr_toolkit.inference.predictor import Predictor
+    from gdr_toolkit.reproduction.study_runner import EVALUATION_CACHE
 
     torch.set_num_threads(threads)
     model_folder, output = _curve_model_folder(study, dataset), study / "curve"
@@ -379,6 +380,7 @@ def evaluate_curve(study: Path, dataset: str, threads: int, latest_too: bool = F
         summary = evaluate_predictions(
             raw / "targetsTs", folder / "predictions", raw / "imagesTs", raw / "lesionsTs", suffix=("_sd", "_sdplus"),
             options=FolderEvaluationOptions(include_low_dose=True, coregister_acquired_scans=True),
+            cache_folder=study / EVALUATION_CACHE,
         )  # fmt: skip
         write_json_atomic(summary.to_json_dict(), folder / "summary.json")
         print(f"evaluated iteration {iteration}", flush=True)

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--coregister", action="store_true", help="rigidly register x_SD and x_LD to x_PC first"
     )
     parser.add_argument(
+        "--cache", metavar="DIR",
+        help="keep derived brain masks and co-registered x_SD/x_LD in DIR and reuse them when other "
+        "predictions of the same cases are evaluated (keyed by the files' bytes)",
+    )  # fmt: skip
+    parser.add_argument(
         "--align-predictions", action="store_true", help="radiometrically scale predictions to x_PC"
     )
     parser.add_argument("--ce-sigmas", type=float, default=3.0, help="CE threshold in noise sigmas (3)")
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = evaluate_predictions(
                 args.ref, args.pred, args.pc, args.lesions, args.brain, tuple(args.suffix), options,
                 on_case_done=lambda _case: bar.update(), valid_mask_folder=args.valid,
+                cache_folder=args.cache,
             )  # fmt: skip
         record = summary.to_json_dict()
         write_json_atomic(record, args.output)

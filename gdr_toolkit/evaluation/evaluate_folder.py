@@ -49,6 +49,7 @@ from gdr_toolkit.evaluation.case_evaluation import (
     build_frame,
     evaluate_image,
 )
+from gdr_toolkit.evaluation.derived_cache import DerivedImageCache
 from gdr_toolkit.evaluation.guard_evaluation import GUARD_SUFFIX, GuardMetrics, evaluate_guard
 from gdr_toolkit.evaluation.summary import LOW_DOSE_METHOD, CaseFrameInfo, EvaluationSummary
 
@@ -131,12 +132,12 @@ def derive_brain_mask(pre_contrast: sitk.Image, rule: BrainMaskRule) -> sitk.Ima
 
 def _coregistered(
     moving: sitk.Image, pre_contrast: sitk.Image, brain_mask: sitk.Image
-) -> tuple[sitk.Image, np.ndarray]:
-    """``moving`` on PC's grid and where it has data there (bool (z, y, x): its field of view)."""
+) -> dict[str, sitk.Image]:
+    """``moving`` on PC's grid (``image``) and where it has data there (``field_of_view``, uint8)."""
     from gdr_toolkit.preprocessing.coregistration import coregister_to_reference  # noqa: PLC0415
 
     result = coregister_to_reference(moving, pre_contrast, brain_mask)
-    return result.image, sitk.GetArrayFromImage(result.valid_mask) > 0
+    return {"image": result.image, "field_of_view": result.valid_mask}
 
 
 def _array(image: sitk.Image) -> np.ndarray:
@@ -157,6 +158,7 @@ class _Folders:
     lesions: Path | None
     brain_masks: Path | None
     valid_masks: Path | None = None
+    cache: DerivedImageCache = DerivedImageCache()
 
 
 VALID_MASK_SUFFIX = "_valid_mask"
@@ -178,13 +180,50 @@ def _valid_mask(
     return np.logical_and.reduce(masks), ", ".join(path.name for path in found)
 
 
+@dataclass(frozen=True)
+class _Brain:
+    """A case's brain mask on the evaluation grid and the files and rule it was derived from."""
+
+    mask: sitk.Image
+    sources: tuple[Path, ...]
+    rule: str
+
+
+def _brain_mask(
+    case_id: str, folders: _Folders, grid: sitk.Image, grid_path: Path, options: FolderEvaluationOptions
+) -> _Brain:
+    """The mask of the brain-mask folder, or the one derived from the grid's image (cached)."""
+    if folders.brain_masks is not None:
+        path = folders.brain_masks / f"{case_id}{options.file_ending}"
+        return _Brain(_grid_checked(path, grid, grid_path), (path,), "folder")
+    rule = options.brain_mask_rule
+    derived = folders.cache.images(
+        f"brain_mask:{rule}", [grid_path], grid, lambda: {"mask": derive_brain_mask(grid, rule)}
+    )
+    return _Brain(derived["mask"], (grid_path,), rule)
+
+
 def _acquired_on_grid(
-    path: Path, grid: sitk.Image, grid_path: Path, brain: sitk.Image, options: FolderEvaluationOptions
+    path: Path,
+    grid: sitk.Image,
+    grid_path: Path,
+    brain: _Brain,
+    folders: _Folders,
+    options: FolderEvaluationOptions,
 ) -> tuple[sitk.Image, np.ndarray | None]:
     """An acquired scan on the grid and, when co-registered, its field of view there (None: everywhere)."""
-    if options.coregister_acquired_scans:
-        return _coregistered(read_image(path), grid, brain)
-    return _grid_checked(path, grid, grid_path), None
+    if not options.coregister_acquired_scans:
+        return _grid_checked(path, grid, grid_path), None
+    from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions  # noqa: PLC0415
+
+    kind = f"coregistered:mask={brain.rule}:{CoregistrationOptions()!r}"
+    registered = folders.cache.images(
+        kind,
+        [path, grid_path, *brain.sources],
+        grid,
+        lambda: _coregistered(read_image(path), grid, brain.mask),
+    )
+    return registered["image"], sitk.GetArrayFromImage(registered["field_of_view"]) > 0
 
 
 def _evaluate_case(
@@ -198,12 +237,9 @@ def _evaluate_case(
         grid_path = folders.pre_contrast / f"{case_id}_0000{ending}"
         pre_contrast = read_image(grid_path)
     grid = pre_contrast if pre_contrast is not None else read_image(first_prediction_path)
-    if folders.brain_masks is not None:
-        brain = _grid_checked(folders.brain_masks / f"{case_id}{ending}", grid, grid_path)
-    else:
-        brain = derive_brain_mask(pre_contrast if pre_contrast is not None else grid, options.brain_mask_rule)
+    brain = _brain_mask(case_id, folders, grid, grid_path, options)
     reference_path = folders.reference / f"{case_id}{ending}"
-    reference, reference_fov = _acquired_on_grid(reference_path, grid, grid_path, brain, options)
+    reference, reference_fov = _acquired_on_grid(reference_path, grid, grid_path, brain, folders, options)
     if not options.coregister_acquired_scans:
         grid, grid_path = reference, reference_path  # name the reference in later mismatch errors
     lesions = None
@@ -216,7 +252,7 @@ def _evaluate_case(
     if reference_fov is not None and not reference_fov.all():  # a reference slab missing part of the head
         valid = reference_fov if valid is None else valid & reference_fov
         valid_name = ", ".join(filter(None, [valid_name, "the reference's field of view"]))
-    brain_array = sitk.GetArrayFromImage(brain) > 0
+    brain_array = sitk.GetArrayFromImage(brain.mask) > 0
     frame = build_frame(_array(reference), pc_array, brain_array, options.metrics, valid)
     results = {}
     for suffix in suffixes:
@@ -224,7 +260,7 @@ def _evaluate_case(
         results[method_name(suffix)] = evaluate_image(_array(prediction), frame, lesions, options.metrics)
     if options.include_low_dose:
         low_dose_path = folders.pre_contrast / f"{case_id}_0001{ending}"  # type: ignore[operator]
-        low_dose, _ = _acquired_on_grid(low_dose_path, grid, grid_path, brain, options)
+        low_dose, _ = _acquired_on_grid(low_dose_path, grid, grid_path, brain, folders, options)
         results[LOW_DOSE_METHOD] = evaluate_image(
             _array(low_dose), frame, lesions, options.metrics, acquired=True
         )
@@ -275,6 +311,7 @@ def evaluate_predictions(
     options: FolderEvaluationOptions = FolderEvaluationOptions(),
     on_case_done: Callable[[str], None] | None = None,
     valid_mask_folder: Path | str | None = None,
+    cache_folder: Path | str | None = None,
 ) -> EvaluationSummary:
     """Evaluate every prediction in ``prediction_folder`` (file matching: module docstring).
 
@@ -289,6 +326,8 @@ def evaluate_predictions(
         options: :class:`FolderEvaluationOptions`.
         on_case_done: called with each case id when it is finished (progress bars).
         valid_mask_folder: valid-data masks ``CASE<ending>`` (non-zero = valid), or None (module docstring).
+        cache_folder: where derived brain masks and co-registered x_SD / x_LD are kept and reused across
+            evaluations of the same test cases (``derived_cache``), or None to compute them every time.
 
     Raises:
         FileNotFoundError: a folder or a matching file is missing (the message names it).
@@ -305,6 +344,7 @@ def evaluate_predictions(
         _require_folder(lesion_folder, "lesion"),
         _require_folder(brain_mask_folder, "brain mask"),
         _require_folder(valid_mask_folder, "valid mask"),
+        DerivedImageCache(None if cache_folder is None else Path(cache_folder)),
     )
     if folders.pre_contrast is None and (options.include_low_dose or options.coregister_acquired_scans):
         raise ValueError("the low-dose baseline and co-registration need the pre-contrast folder (-pc).")
@@ -331,7 +371,11 @@ def evaluate_predictions(
         methods=methods,
         options=options.metrics,
         brain_mask_source="folder" if folders.brain_masks is not None else options.brain_mask_rule,
-        inputs={key: None if value is None else str(value) for key, value in vars(folders).items()},
+        inputs={
+            key: None if value is None else str(value)
+            for key, value in vars(folders).items()
+            if key != "cache"
+        },
         not_predicted=tuple(sorted(set(referenced) - set(case_ids))),
         guard={case: metrics for case, metrics in guard.items() if metrics is not None},
     )

@@ -38,6 +38,7 @@ from gdr_toolkit.training.fold_training import TrainingJob, train_fold, trainer_
 logger = logging.getLogger(__name__)
 DATASET_NAME = "ReproductionStudy"
 STUDY_RECORD = "study.json"
+EVALUATION_CACHE = "evaluation_cache"  # brain masks and co-registered test scans, shared by the methods
 EMBEDDING_FIGURE = "embedding.png"
 
 
@@ -111,8 +112,10 @@ def predict_method(settings: StudySettings, method: StudyMethod, raw: Path, outp
             raise RuntimeError(f"{len(summary.failures)} case(s) failed: {sorted(summary.failures)}")
 
 
-def evaluate_method(method: StudyMethod, raw: Path, output: Path) -> Path:
-    """Evaluate one method's predictions against the true SD (x_LD too for ours); the summary path."""
+def evaluate_method(method: StudyMethod, raw: Path, output: Path, cache: Path | None = None) -> Path:
+    """Evaluate one method's predictions against the true SD (x_LD too for ours); the summary path.
+
+    ``cache``: folder of the brain masks and co-registered scans shared by every method's evaluation."""
     summary = output / "summary.json"
     predictions = sorted(output.glob("*_sd.nii.gz"))
     if summary.is_file() and all(path.stat().st_mtime <= summary.stat().st_mtime for path in predictions):
@@ -122,8 +125,9 @@ def evaluate_method(method: StudyMethod, raw: Path, output: Path) -> Path:
     options = FolderEvaluationOptions(include_low_dose=method == OURS, coregister_acquired_scans=True)
     with _step(f"evaluating {method.key}"):
         result = evaluate_predictions(
-            raw / "targetsTs", output, raw / "imagesTs", raw / "lesionsTs", suffix=suffixes, options=options
-        )
+            raw / "targetsTs", output, raw / "imagesTs", raw / "lesionsTs", suffix=suffixes, options=options,
+            cache_folder=cache,
+        )  # fmt: skip
         write_json_atomic(result.to_json_dict(), summary)
     return summary
 
@@ -163,7 +167,8 @@ def run_study(settings: StudySettings, methods: Sequence[StudyMethod], study_fol
         output = study_folder / "predictions" / method.key
         train_method(settings, method)
         predict_method(settings, method, raw, output)
-        record["summaries"][method.key] = str(evaluate_method(method, raw, output))
+        summary = evaluate_method(method, raw, output, study_folder / EVALUATION_CACHE)
+        record["summaries"][method.key] = str(summary)
         save()
     embedding = plot_condition_embedding(settings, study_folder)
     save(methods=[method.key for method in methods], embedding_figure=str(embedding))
