@@ -67,3 +67,27 @@ def test_valid_mask_flags_reach_the_summary(tmp_path):
     )
     assert main([*base, "--ignore-valid-masks", "-o", str(summary)]) == 0
     assert json.loads(summary.read_text())["cases"]["case_b"]["valid_mask"] is None
+
+
+def test_cache_flag_stores_the_derived_masks_and_reuses_them(tmp_path):
+    folders = write_dataset(tmp_path)
+    cache, summary = tmp_path / "cache", tmp_path / "summary.json"
+    arguments = [
+        "-ref",
+        str(folders["targets"]),
+        "-pred",
+        str(folders["pred"]),
+        "-pc",
+        str(folders["images"]),
+    ]
+    arguments += ["--brain-mask-rule", "head_threshold", "--cache", str(cache), "-o", str(summary)]
+    assert main(arguments) == 0
+    entries = sorted(cache.glob("brain_mask_*.npz"))
+    assert len(entries) == 3  # one mask per case
+    first = json.loads(summary.read_text())
+    stamps = [entry.stat().st_mtime_ns for entry in entries]
+    assert main(arguments) == 0
+    assert [
+        entry.stat().st_mtime_ns for entry in sorted(cache.glob("*.npz"))
+    ] == stamps  # read, not rewritten
+    assert json.loads(summary.read_text()) == first
