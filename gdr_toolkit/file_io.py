@@ -6,6 +6,7 @@ also when the writer is killed (kill -9) in the middle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 TEMPORARY_PREFIX = ".tmp-"
+_HASH_CHUNK_BYTES = 1 << 20
 
 
 @contextmanager
@@ -39,6 +41,15 @@ def write_json_atomic(data: Any, path: Path | str, indent: int = 2) -> None:
     """Write ``data`` as JSON (sorted keys off, UTF-8) atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(data, indent=indent) + "\n", encoding="utf-8")
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes: its content, whatever its name or modification time."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_json(path: Path | str) -> Any:

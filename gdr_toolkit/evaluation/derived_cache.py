@@ -24,28 +24,18 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.file_io import atomic_path
+from gdr_toolkit.file_io import atomic_path, file_sha256
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
-_CHUNK_BYTES = 1 << 20
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def entry_key(kind: str, sources: Sequence[Path]) -> str:
     """Hex key of a derivation ``kind`` (its name and settings) applied to the files ``sources``."""
     digest = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}|{kind}".encode())
     for source in sources:
-        digest.update(b"|" + file_digest(source).encode())
+        digest.update(b"|" + file_sha256(source).encode())
     return digest.hexdigest()
 
 

@@ -28,7 +28,6 @@ the same; otherwise it is ignored (logged) and the case is registered from scrat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import types
@@ -41,7 +40,7 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import write_image_atomic
 from gdr_toolkit.dataset.raw_layout import RawCase
-from gdr_toolkit.file_io import read_json, write_json_atomic
+from gdr_toolkit.file_io import file_sha256, read_json, write_json_atomic
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions
 from gdr_toolkit.preprocessing.coregistration import (
     CoregisteredScan,
@@ -56,7 +55,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 REGISTRATION_FOLDER = "registrations"
 SCAN_NAMES = ("pre_contrast", "low_dose", "standard_dose")
-_HASH_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,11 +72,7 @@ class CachedRegistrations:
 
 def file_identity(path: Path) -> dict[str, Any]:
     """``{"file": name, "size_bytes": n, "sha256": hex}`` of a raw file (its content, not its mtime)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return {"file": Path(path).name, "size_bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+    return {"file": Path(path).name, "size_bytes": Path(path).stat().st_size, "sha256": file_sha256(path)}
 
 
 def _inputs(case: RawCase) -> dict[str, Path]:
