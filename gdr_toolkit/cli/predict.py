@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Literal
 
 from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
@@ -45,6 +46,13 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "-step_size", type=float, default=0.5, help="sliding-window step, fraction of the patch (default 0.5)"
+    )
+    add(
+        "-tile_edge",
+        type=tile_edge_argument,
+        default="auto",
+        help="largest sliding-window tile edge in voxels, or 'patch' for the training patch (default auto: "
+        "128 on a CPU, where fewer overlapping passes are faster; the training patch on a GPU)",
     )
     add("--disable_tta", action="store_true", help="no mirroring test-time augmentation (8x faster)")
     add("--save_contrast_signal", action="store_true", help="also write CASE_contrast.nii.gz")
@@ -84,6 +92,19 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     add("-v", "--verbose", action="store_true")
 
 
+def tile_edge_argument(value: str) -> int | None | Literal["auto"]:
+    """``-tile_edge``: ``auto``, ``patch`` (None: the training patch) or a positive number of voxels."""
+    if value in ("auto", "patch"):
+        return "auto" if value == "auto" else None
+    try:
+        edge = int(value)
+    except ValueError:
+        edge = 0
+    if edge < 1:
+        raise argparse.ArgumentTypeError(f"expected auto, patch or a number of voxels >= 1, got {value!r}")
+    return edge
+
+
 def metadata_from_flags(args: argparse.Namespace) -> CaseMetadata | None:
     """Metadata for every case from --dose/--field-strength/--agent, or None when none is given."""
     values = {
@@ -106,7 +127,7 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
             ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format),
             args.continue_prediction, args.npp, args.nps,
         ),
-        precision=args.precision, shard=shard_from_arguments(args),
+        precision=args.precision, shard=shard_from_arguments(args), tile_edge=args.tile_edge,
     )  # fmt: skip
     summary = predict_folder(model_folder, args.input, args.output, request, tqdm_progress)
     logger.info(

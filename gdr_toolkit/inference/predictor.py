@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -36,7 +36,11 @@ from gdr_toolkit.inference.case_guard import guard_case
 from gdr_toolkit.inference.case_quality import CaseQuality, assess_case
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
-from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
+from gdr_toolkit.inference.sliding_window import (
+    SlidingWindowOptions,
+    inference_tile,
+    sliding_window_inference,
+)
 from gdr_toolkit.network.precision import inference_precision
 from gdr_toolkit.preprocessing.case_preprocessing import (
     INPUT_ARRAYS,
@@ -52,6 +56,16 @@ from gdr_toolkit.preprocessing.resampling import crop, resample_array, to_networ
 from gdr_toolkit.training.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
 
 logger = logging.getLogger(__name__)
+
+CPU_TILE_EDGE = 128  # voxels; the CPU default of ``tile_edge`` (documentation/inference.md, Tiles)
+
+
+def default_tile_edge(device: torch.device) -> int | None:
+    """``tile_edge="auto"``: tiles of up to ``CPU_TILE_EDGE`` voxels on a CPU (compute-bound: fewer
+    overlapping passes are faster), the training patch elsewhere (GPU memory decides)."""
+    return CPU_TILE_EDGE if device.type == "cpu" else None
+
+
 Box = tuple[tuple[int, int], ...]
 
 
@@ -198,6 +212,9 @@ class Predictor:
         use_autocast: False forces float32 (else ``precision`` decides).
         precision: ``auto`` (the checkpoint's training precision where the device runs it natively,
             float32 on CPU/MPS; ``network.precision.inference_precision``), ``bf16``, ``fp16`` or ``fp32``.
+        tile_edge: largest edge (voxels) of the sliding-window tile, which grows from the training patch
+            towards the whole volume (``sliding_window.inference_tile``); None: the training patch;
+            ``"auto"``: :func:`default_tile_edge`.
     """
 
     def __init__(
@@ -210,6 +227,7 @@ class Predictor:
         enhancement_factor: float = 1.0,
         use_autocast: bool = True,
         precision: str = "auto",
+        tile_edge: int | None | Literal["auto"] = "auto",
     ) -> None:
         if not np.isfinite(enhancement_factor) or enhancement_factor < 0:
             raise ValueError(f"enhancement_factor must be a finite number >= 0, got {enhancement_factor}.")
@@ -224,6 +242,11 @@ class Predictor:
             use_autocast=use_autocast,
             precision=inference_precision(precision, model.precision, self.device),
         )
+        self.tile_edge = default_tile_edge(self.device) if tile_edge == "auto" else tile_edge
+        if self.tile_edge is not None and self.tile_edge < 1:
+            raise ValueError(
+                f"tile_edge must be >= 1 voxel or None (the training patch), got {self.tile_edge}."
+            )
         logger.info("predicting on %s in %s", self.device, self.window.precision.name)
 
     @property
@@ -303,7 +326,8 @@ class Predictor:
     ) -> np.ndarray:
         """One fold's float32 (d, h, w) output: y~ (eq. 1 reverted) or the x_SD prediction as is."""
         condition = torch.from_numpy(condition_vector(case.properties, fold.condition_normalisation, case_id))
-        output = sliding_window_inference(fold.network, image, condition, self.window, self.device)[0].numpy()
+        window = self.window_for(tuple(image.shape[1:]))
+        output = sliding_window_inference(fold.network, image, condition, window, self.device)[0].numpy()
         if self.model.prediction.prediction_target == "standard_dose":
             return output
         return revert_noise_normalisation(
@@ -313,6 +337,14 @@ class Predictor:
             fold.gamma,
             self.model.noise_normalised,
         )
+
+    def window_for(self, shape: tuple[int, ...]) -> SlidingWindowOptions:
+        """The sliding-window options for a network-grid volume of ``shape`` (D, H, W): its tile."""
+        if self.tile_edge is None:
+            return self.window
+        divisor = 2 ** (len(self.model.configuration.network["widths"]) - 1)
+        tile = inference_tile(shape, self.window.patch_size, divisor, self.tile_edge)
+        return replace(self.window, patch_size=tile)
 
     def _compose(
         self,

@@ -70,6 +70,26 @@ class SlidingWindowOptions:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
 
 
+def inference_tile(
+    shape: tuple[int, ...], patch_size: tuple[int, int, int], divisor: int, max_edge: int
+) -> tuple[int, int, int]:
+    """The tile (D, H, W) to predict a volume of ``shape`` with: as much of it per pass as ``max_edge`` allows.
+
+    The networks are fully convolutional and have no normalisation layers, so a tile larger than the
+    training patch is a valid input that gives each voxel more context and the volume fewer overlapping
+    passes. Per axis: the volume's extent rounded up to a multiple of ``divisor`` (the network's
+    2**(scales - 1)), at most ``max_edge`` rounded down to one, never less than the training patch.
+    """
+    if divisor < 1 or max_edge < 1:
+        raise ValueError(f"divisor and max_edge must be >= 1, got {divisor} and {max_edge}.")
+    limit = max(divisor, max_edge // divisor * divisor)
+    tile = []
+    for extent, patch in zip(shape[-3:], patch_size, strict=True):
+        wanted = min(-(-int(extent) // divisor) * divisor, limit)
+        tile.append(max(patch, wanted))
+    return cast("tuple[int, int, int]", tuple(tile))
+
+
 def patch_starts(size: int, patch: int, step_size: float) -> list[int]:
     """Starts along one axis of length ``size`` >= ``patch``: first 0, last ``size - patch``, evenly spread.
 

@@ -46,6 +46,8 @@ class PredictionRequest:
         precision: ``auto`` (the checkpoint's policy where the device runs it) or a
             ``network.precision.PRECISION_CHOICES`` name.
         shard: the part of the sorted case list to predict (``-num_parts/-part_id``).
+        tile_edge: largest sliding-window tile edge in voxels, None for the training patch, ``"auto"``
+            for the device's default (``inference.predictor.default_tile_edge``).
     """
 
     folds: list[str] | None = None
@@ -59,6 +61,7 @@ class PredictionRequest:
     run: RunOptions = field(default_factory=RunOptions)
     precision: str = "auto"
     shard: Shard = field(default_factory=Shard)
+    tile_edge: int | None | Literal["auto"] = "auto"
 
 
 def predict_folder(
@@ -73,7 +76,7 @@ def predict_folder(
     device = resolve_device(resolve_device_name(request.device))
     predictor = Predictor(
         model, device, request.step_size, request.use_mirroring,
-        enhancement_factor=request.enhancement_factor, precision=request.precision,
+        enhancement_factor=request.enhancement_factor, precision=request.precision, tile_edge=request.tile_edge,
     )  # fmt: skip
     found = find_cases(input_folder, request.metadata_folder, request.metadata)
     cases = request.shard.select(found, lambda case: case.case_id)

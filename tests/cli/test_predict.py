@@ -205,3 +205,16 @@ def test_sharded_prediction_writes_the_same_files_as_unsharded(folders, tmp_path
         )
     assert {"case_b_sd.nii.gz", "case_c_sd.nii.gz"} <= {path.name for path in (tmp_path / "whole").iterdir()}
     _assert_same_outputs(tmp_path / "whole", tmp_path / "parts")
+
+
+def test_tile_edge_flag_takes_auto_patch_or_voxels():
+    import argparse
+
+    from gdr_toolkit.cli.predict import tile_edge_argument
+
+    assert tile_edge_argument("auto") == "auto"
+    assert tile_edge_argument("patch") is None
+    assert tile_edge_argument("96") == 96
+    for bad in ("0", "-8", "big"):
+        with pytest.raises(argparse.ArgumentTypeError, match="auto, patch"):
+            tile_edge_argument(bad)

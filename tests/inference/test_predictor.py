@@ -10,7 +10,7 @@ from inference_fixtures import anisotropic, oblique_permuted_direction, simulate
 
 from gdr_toolkit.dataset.metadata import parse_case_metadata
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel, load_trained_model
-from gdr_toolkit.inference.predictor import Predictor, condition_vector, ensemble
+from gdr_toolkit.inference.predictor import CPU_TILE_EDGE, Predictor, condition_vector, ensemble
 from gdr_toolkit.simulation import SimulationSettings
 from gdr_toolkit.training.conditions import ConditionNormalisation
 
@@ -134,3 +134,35 @@ def test_missing_metadata_key_names_the_case_and_the_key(
     with pytest.raises(ValueError, match=r"case 'patient_8'.*relaxivity"):
         condition_vector(without, normalisation, "patient_8")
     assert condition_vector(properties, normalisation, "p").shape == (1,)
+
+
+def test_tile_grows_to_the_volume_on_cpu_and_stays_the_patch_when_asked(
+    identity_case, preprocessed_identity_case, two_fold_model_folder
+):
+    model = load_trained_model(two_fold_model_folder, folds=[0])
+    patch = model.configuration.patch_size
+    automatic, fixed = (
+        Predictor(model, use_mirroring=False),
+        Predictor(model, use_mirroring=False, tile_edge=None),
+    )
+    assert automatic.tile_edge == CPU_TILE_EDGE and fixed.tile_edge is None
+    shape = tuple(4 * size + 3 for size in patch)
+    divisor = 2 ** (len(model.configuration.network["widths"]) - 1)
+    tile = automatic.window_for(shape).patch_size
+    assert all(
+        size >= extent and size % divisor == 0 and size - extent < divisor
+        for size, extent in zip(tile, shape, strict=True)
+    )
+    assert fixed.window_for(shape).patch_size == patch
+    with pytest.raises(ValueError, match="tile_edge"):
+        Predictor(model, tile_edge=0)
+    # both give finite outputs on PC's grid; they differ only in the context each voxel saw
+    pre_contrast = identity_case[0]
+    signals = [
+        sitk.GetArrayFromImage(
+            predictor.predict_preprocessed(preprocessed_identity_case, pre_contrast, "case_a").contrast_signal
+        )
+        for predictor in (automatic, fixed)
+    ]
+    assert all(np.isfinite(signal).all() for signal in signals)
+    assert signals[0].shape == signals[1].shape

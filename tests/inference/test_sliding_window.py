@@ -9,6 +9,7 @@ from gdr_toolkit.inference import sliding_window
 from gdr_toolkit.inference.sliding_window import (
     SlidingWindowOptions,
     gaussian_importance_map,
+    inference_tile,
     patch_positions,
     patch_starts,
     sliding_window_inference,
@@ -140,3 +141,34 @@ def test_mirror_flips_sharing_a_pass_equal_one_flip_per_pass(monkeypatch):
             results.append(sliding_window.predict_patches(network, patches, condition, options))
     for result in results[1:]:
         torch.testing.assert_close(result, results[0], rtol=0, atol=1e-5)
+
+
+def test_inference_tile_grows_from_the_patch_to_the_volume_up_to_the_limit():
+    # a 2 mm head on the network grid fits one tile: its extent rounded up to the divisor
+    assert inference_tile((43, 117, 99), (32, 32, 32), 8, 128) == (48, 120, 104)
+    # a 1 mm head does not: 128 per axis, tiled with overlap
+    assert inference_tile((180, 220, 181), (32, 32, 32), 8, 128) == (128, 128, 128)
+    # never below the training patch, never off the divisor
+    assert inference_tile((10, 20, 33), (32, 32, 32), 8, 128) == (32, 32, 40)
+    assert inference_tile((200, 200, 200), (32, 32, 32), 8, 100) == (96, 96, 96)
+    assert inference_tile((200, 200, 200), (128, 128, 128), 16, 64) == (128, 128, 128)
+    assert inference_tile((1, 43, 117, 99), (32, 32, 32), 8, 128) == (48, 120, 104)  # (C, D, H, W) too
+    with pytest.raises(ValueError, match="divisor"):
+        inference_tile((40, 40, 40), (32, 32, 32), 0, 128)
+
+
+def test_one_large_tile_equals_patch_tiling_for_a_context_free_network():
+    """The tiling, padding and cropping of a whole-volume tile and of overlapping patches agree exactly
+    where the network's output does not depend on context (a 1x1x1 convolution)."""
+    volume = torch.randn(3, 37, 21, 50)
+    pointwise = torch.nn.Conv3d(3, 1, 1)
+
+    def network(image, condition):
+        return pointwise(image)
+
+    results = []
+    for patch in ((16, 16, 16), inference_tile(tuple(volume.shape), (16, 16, 16), 8, 128)):
+        options = SlidingWindowOptions(patch, use_mirroring=False, batch_size=2)
+        results.append(sliding_window_inference(network, volume, torch.zeros(0), options))
+    assert results[1].shape == (1, 37, 21, 50)
+    torch.testing.assert_close(results[0], results[1])
