@@ -372,7 +372,10 @@ def evaluate_curve(study: Path, dataset: str, threads: int, latest_too: bool = F
         folder = output / f"iteration_{iteration}"
         if (folder / "summary.json").is_file():
             continue
-        predictor = Predictor(load_trained_model(model_folder, [0], name), use_mirroring=False)
+        # patch tiles, as the snapshots evaluated before inference tiles existed (inference.md)
+        predictor = Predictor(
+            load_trained_model(model_folder, [0], name), use_mirroring=False, tile_edge=None
+        )
         cases = cases or _preprocessed_test_cases(raw, output, predictor)
         for case_id, (case, pre_contrast) in cases.items():
             prediction = predictor.predict_preprocessed(case, read_image(pre_contrast), case_id)
