@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,7 @@ class DerivedImageCache:
         sources: Sequence[Path],
         grid: sitk.Image,
         compute: Callable[[], dict[str, sitk.Image]],
+        names: tuple[str, ...],
     ) -> dict[str, sitk.Image]:
         """The named images ``compute()`` derives from ``sources``, all on ``grid``: read from the cache
         when an entry exists, else computed and stored.
@@ -64,19 +67,23 @@ class DerivedImageCache:
             sources: every file the result depends on; their bytes are part of the key.
             grid: the image whose geometry the derived images share (size, spacing, origin, direction).
             compute: returns the images by name; each must lie on ``grid``.
+            names: the names ``compute`` returns (an entry without one of them is recomputed).
 
         Raises:
-            ValueError: a computed image does not lie on ``grid`` (it could not be rebuilt from the cache).
+            ValueError: a computed image does not lie on ``grid`` (it could not be rebuilt from the cache),
+                or ``compute`` returned other names.
         """
         if self.folder is None:
             return compute()
         path = self.folder / f"{kind.split(':')[0]}_{entry_key(kind, sources)}.npz"
         if path.is_file():
             try:
-                return self._read(path, grid)
-            except (OSError, ValueError, KeyError) as error:  # a damaged entry is recomputed
+                return self._read(path, grid, names)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
                 logger.warning("evaluation cache entry %s is unreadable (%s); recomputing", path, error)
         images = compute()
+        if set(images) != set(names):
+            raise ValueError(f"{kind!r} computed {sorted(images)}, expected {sorted(names)}")
         arrays = {}
         for name, image in images.items():
             if image.GetSize() != grid.GetSize() or not _same_geometry(image, grid):
@@ -84,15 +91,15 @@ class DerivedImageCache:
             arrays[name] = sitk.GetArrayFromImage(image)
         with atomic_path(path) as temporary:
             with temporary.open("wb") as stream:
-                np.savez_compressed(stream, allow_pickle=False, **arrays)
+                np.savez_compressed(stream, **arrays)  # type: ignore[arg-type]  # names are str keys
         return images
 
     @staticmethod
-    def _read(path: Path, grid: sitk.Image) -> dict[str, sitk.Image]:
+    def _read(path: Path, grid: sitk.Image, names: tuple[str, ...]) -> dict[str, sitk.Image]:
         images = {}
         with np.load(path, allow_pickle=False) as stored:
-            for name in stored.files:
-                array = stored[name]
+            for name in names:
+                array = stored[name]  # KeyError when missing
                 if array.shape != tuple(reversed(grid.GetSize())):
                     raise ValueError(f"array {name!r} has shape {array.shape}, the grid {grid.GetSize()}")
                 image = sitk.GetImageFromArray(array)

@@ -182,7 +182,8 @@ def _valid_mask(
 
 @dataclass(frozen=True)
 class _Brain:
-    """A case's brain mask on the evaluation grid and the files and rule it was derived from."""
+    """A case's brain mask on the evaluation grid, the files it came from and how (``folder`` or the
+    derivation's cache kind)."""
 
     mask: sitk.Image
     sources: tuple[Path, ...]
@@ -197,10 +198,22 @@ def _brain_mask(
         path = folders.brain_masks / f"{case_id}{options.file_ending}"
         return _Brain(_grid_checked(path, grid, grid_path), (path,), "folder")
     rule = options.brain_mask_rule
-    derived = folders.cache.images(
-        f"brain_mask:{rule}", [grid_path], grid, lambda: {"mask": derive_brain_mask(grid, rule)}
+    kind = f"brain_mask:{rule}:{_mask_settings(rule)}"
+    cache = folders.cache if folders.pre_contrast is not None else DerivedImageCache()  # no reuse per model
+    derived = cache.images(
+        kind, [grid_path], grid, lambda: {"mask": derive_brain_mask(grid, rule)}, ("mask",)
     )
-    return _Brain(derived["mask"], (grid_path,), rule)
+    return _Brain(derived["mask"], (grid_path,), kind)
+
+
+def _mask_settings(rule: BrainMaskRule) -> str:
+    """What a derived mask depends on besides x_PC: the atlas rule's options and threshold (cache key)."""
+    if rule == "head_threshold":
+        return ""
+    from gdr_toolkit.atlas import BRAIN_MASK_THRESHOLD  # noqa: PLC0415
+    from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions  # noqa: PLC0415
+
+    return f"{BrainMaskOptions()!r}:template_threshold={BRAIN_MASK_THRESHOLD}"
 
 
 def _acquired_on_grid(
@@ -222,6 +235,7 @@ def _acquired_on_grid(
         [path, grid_path, *brain.sources],
         grid,
         lambda: _coregistered(read_image(path), grid, brain.mask),
+        ("image", "field_of_view"),
     )
     return registered["image"], sitk.GetArrayFromImage(registered["field_of_view"]) > 0
 

@@ -85,7 +85,8 @@ class CasePrediction:
         seconds: wall time of ``preprocessing``, ``network`` and ``resampling``.
         unsupported: uint8 hallucination-guard map (1 = predicted enhancement without low-dose support,
             ``inference/case_guard.py``), or None.
-        summary: the per-case summary (condition values, sigma_LD, the guard's numbers), JSON-ready.
+        summary: the per-case summary (condition values, sigma_LD, the guard's numbers, the sliding-window
+            tile (D, H, W) on the network grid), JSON-ready.
         valid_mask: uint8 0/1 on PC's grid, 1 where LD has data; None when the case has no valid mask.
         quality: LD coverage and registration check of the case (warnings, flag), or None.
     """
@@ -308,6 +309,8 @@ class Predictor:
         }
         logger.info("%s: predicted with %d fold(s), %s", case_id, len(self.model.folds), seconds)
         quality = assess_case(case, case_id)
+        tile = list(self.window_for(tuple(image.shape[1:])).patch_size)
+        prediction["summary"] = {**prediction["summary"], "sliding_window_tile": tile}
         return CasePrediction(**{**prediction, "seconds": seconds, "quality": quality})
 
     def check_metadata(self, metadata: CaseMetadata | None, case_id: str) -> None:

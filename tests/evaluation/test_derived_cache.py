@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from evaluation_data import write
 from gdr_toolkit.evaluation import FolderEvaluationOptions, evaluate_predictions
 from gdr_toolkit.evaluation import evaluate_folder as evaluate_folder_module
 from gdr_toolkit.evaluation.derived_cache import DerivedImageCache, entry_key
+
+NAMES = ("image", "field_of_view")
 
 
 def _oblique_grid() -> sitk.Image:
@@ -53,8 +56,8 @@ def test_cached_images_equal_the_computed_ones_in_values_dtype_and_geometry(tmp_
         return _derived(grid)
 
     cache = DerivedImageCache(tmp_path / "cache")
-    computed = cache.images("coregistered:test", [source], grid, compute)
-    cached = cache.images("coregistered:test", [source], grid, compute)
+    computed = cache.images("coregistered:test", [source], grid, compute, NAMES)
+    cached = cache.images("coregistered:test", [source], grid, compute, NAMES)
     assert len(calls) == 1
     assert len(list((tmp_path / "cache").glob("coregistered_*.npz"))) == 1
     for name, image in computed.items():
@@ -76,20 +79,41 @@ def test_changed_source_damaged_entry_and_no_folder_recompute(tmp_path) -> None:
         return _derived(grid, seed=len(calls))
 
     cache = DerivedImageCache(tmp_path / "cache")
-    cache.images("mask:atlas", [source], grid, compute)
+    cache.images("mask:atlas", [source], grid, compute, NAMES)
     source.write_bytes(b"version 2")  # a replaced scan must not get the old mask
-    cache.images("mask:atlas", [source], grid, compute)
+    cache.images("mask:atlas", [source], grid, compute, NAMES)
     assert len(calls) == 2
-    for entry in (tmp_path / "cache").glob("*.npz"):
-        entry.write_bytes(b"not an npz archive")
-    recomputed = cache.images("mask:atlas", [source], grid, compute)
-    assert len(calls) == 3
-    np.testing.assert_array_equal(
-        sitk.GetArrayFromImage(recomputed["image"]), sitk.GetArrayFromImage(_derived(grid, seed=3)["image"])
-    )
-    DerivedImageCache(None).images("mask:atlas", [source], grid, compute)
-    DerivedImageCache(None).images("mask:atlas", [source], grid, compute)
-    assert len(calls) == 5
+    entry = tmp_path / "cache" / f"mask_{entry_key('mask:atlas', [source])}.npz"
+    whole = entry.read_bytes()
+    damages = {
+        "not an archive": b"not an npz archive",
+        "truncated archive": whole[: len(whole) // 2],
+        "a name missing": _archive_without_field_of_view(grid),
+    }
+    for count, damaged in enumerate(damages.values(), start=3):
+        entry.write_bytes(damaged)
+        recomputed = cache.images("mask:atlas", [source], grid, compute, NAMES)
+        assert len(calls) == count
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(recomputed["image"]),
+            sitk.GetArrayFromImage(_derived(grid, seed=count)["image"]),
+        )
+    DerivedImageCache(None).images("mask:atlas", [source], grid, compute, NAMES)
+    DerivedImageCache(None).images("mask:atlas", [source], grid, compute, NAMES)
+    assert len(calls) == 7
+
+
+def _archive_without_field_of_view(grid: sitk.Image) -> bytes:
+    stream = io.BytesIO()
+    np.savez_compressed(stream, image=sitk.GetArrayFromImage(_derived(grid)["image"]))
+    return stream.getvalue()
+
+
+def test_computed_names_must_be_the_declared_ones(tmp_path) -> None:
+    grid, source = _oblique_grid(), tmp_path / "pc.bin"
+    source.write_bytes(b"pc")
+    with pytest.raises(ValueError, match="expected"):
+        DerivedImageCache(tmp_path / "cache").images("x", [source], grid, lambda: _derived(grid), ("mask",))
 
 
 def test_an_image_off_the_grid_is_refused(tmp_path) -> None:
@@ -98,7 +122,7 @@ def test_an_image_off_the_grid_is_refused(tmp_path) -> None:
     shifted = _derived(grid)
     shifted["image"].SetOrigin((0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="'image'.*evaluation grid"):
-        DerivedImageCache(tmp_path / "cache").images("coregistered:x", [source], grid, lambda: shifted)
+        DerivedImageCache(tmp_path / "cache").images("coregistered:x", [source], grid, lambda: shifted, NAMES)
 
 
 def _count_calls(monkeypatch) -> dict[str, int]:

@@ -137,7 +137,7 @@ def test_missing_metadata_key_names_the_case_and_the_key(
 
 
 def test_tile_grows_to_the_volume_on_cpu_and_stays_the_patch_when_asked(
-    identity_case, preprocessed_identity_case, two_fold_model_folder
+    identity_case, preprocessed_identity_case, two_fold_model_folder, monkeypatch
 ):
     model = load_trained_model(two_fold_model_folder, folds=[0])
     patch = model.configuration.patch_size
@@ -156,13 +156,28 @@ def test_tile_grows_to_the_volume_on_cpu_and_stays_the_patch_when_asked(
     assert fixed.window_for(shape).patch_size == patch
     with pytest.raises(ValueError, match="tile_edge"):
         Predictor(model, tile_edge=0)
-    # both give finite outputs on PC's grid; they differ only in the context each voxel saw
+    # the prediction runs with the tile of its network-grid volume
+    from gdr_toolkit.inference import predictor as predictor_module
+
+    used = []
+    real = predictor_module.sliding_window_inference
+
+    def recording(network, volume, condition, options, device):
+        used.append((tuple(volume.shape[1:]), options.patch_size))
+        return real(network, volume, condition, options, device)
+
+    monkeypatch.setattr(predictor_module, "sliding_window_inference", recording)
     pre_contrast = identity_case[0]
-    signals = [
-        sitk.GetArrayFromImage(
-            predictor.predict_preprocessed(preprocessed_identity_case, pre_contrast, "case_a").contrast_signal
-        )
+    predictions = [
+        predictor.predict_preprocessed(preprocessed_identity_case, pre_contrast, "case_a")
         for predictor in (automatic, fixed)
+    ]
+    signals = [sitk.GetArrayFromImage(prediction.contrast_signal) for prediction in predictions]
+    (volume, automatic_tile), (_, fixed_tile) = used
+    assert automatic_tile == automatic.window_for(volume).patch_size and fixed_tile == patch
+    assert [prediction.summary["sliding_window_tile"] for prediction in predictions] == [
+        list(automatic_tile),
+        list(patch),
     ]
     assert all(np.isfinite(signal).all() for signal in signals)
     assert signals[0].shape == signals[1].shape
