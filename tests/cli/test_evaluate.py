@@ -12,17 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
 from evaluation_data import SHAPE, write, write_dataset  # noqa: E402
 
 
+def _reference_prediction_and_pc(folders: dict[str, Path]) -> list[str]:
+    return ["-ref", str(folders["targets"]), "-pred", str(folders["pred"]), "-pc", str(folders["images"])]
+
+
 def test_evaluate_then_compare(tmp_path, capsys):
     folders = write_dataset(tmp_path)
     summary = tmp_path / "out" / "summary.json"
-    arguments = [
-        "-ref",
-        str(folders["targets"]),
-        "-pred",
-        str(folders["pred"]),
-        "-pc",
-        str(folders["images"]),
-    ]
+    arguments = _reference_prediction_and_pc(folders)
     arguments += ["-lesions", str(folders["lesions"]), "-brain", str(folders["brain"]), "-o", str(summary)]
     assert main([*arguments, "--suffix", "_sd", "_sdplus", "--low-dose"]) == 0
     record = json.loads(summary.read_text())
@@ -72,14 +69,7 @@ def test_valid_mask_flags_reach_the_summary(tmp_path):
 def test_cache_flag_stores_the_derived_masks_and_reuses_them(tmp_path):
     folders = write_dataset(tmp_path)
     cache, summary = tmp_path / "cache", tmp_path / "summary.json"
-    arguments = [
-        "-ref",
-        str(folders["targets"]),
-        "-pred",
-        str(folders["pred"]),
-        "-pc",
-        str(folders["images"]),
-    ]
+    arguments = _reference_prediction_and_pc(folders)
     arguments += ["--brain-mask-rule", "head_threshold", "--cache", str(cache), "-o", str(summary)]
     assert main(arguments) == 0
     entries = sorted(cache.glob("brain_mask_*.npz"))

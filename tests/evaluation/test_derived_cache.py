@@ -35,6 +35,17 @@ def _derived(grid: sitk.Image, seed: int = 0) -> dict[str, sitk.Image]:
     return {"image": image, "field_of_view": mask}
 
 
+def _counting(grid: sitk.Image, same_result: bool):
+    """A ``compute`` that counts its calls; its n-th result is ``_derived(grid, seed=n)`` (or seed 0)."""
+    calls: list[int] = []
+
+    def compute() -> dict[str, sitk.Image]:
+        calls.append(1)
+        return _derived(grid, seed=0 if same_result else len(calls))
+
+    return calls, compute
+
+
 def test_key_follows_the_bytes_and_kind_not_the_path(tmp_path) -> None:
     first, copy, other = tmp_path / "a.bin", tmp_path / "b.bin", tmp_path / "c.bin"
     first.write_bytes(b"scan one")
@@ -49,12 +60,7 @@ def test_key_follows_the_bytes_and_kind_not_the_path(tmp_path) -> None:
 def test_cached_images_equal_the_computed_ones_in_values_dtype_and_geometry(tmp_path) -> None:
     grid, source = _oblique_grid(), tmp_path / "pc.bin"
     source.write_bytes(b"pre-contrast")
-    calls = []
-
-    def compute() -> dict[str, sitk.Image]:
-        calls.append(1)
-        return _derived(grid)
-
+    calls, compute = _counting(grid, same_result=True)
     cache = DerivedImageCache(tmp_path / "cache")
     computed = cache.images("coregistered:test", [source], grid, compute, NAMES)
     cached = cache.images("coregistered:test", [source], grid, compute, NAMES)
@@ -72,12 +78,7 @@ def test_cached_images_equal_the_computed_ones_in_values_dtype_and_geometry(tmp_
 def test_changed_source_damaged_entry_and_no_folder_recompute(tmp_path) -> None:
     grid, source = _oblique_grid(), tmp_path / "pc.bin"
     source.write_bytes(b"version 1")
-    calls = []
-
-    def compute() -> dict[str, sitk.Image]:
-        calls.append(1)
-        return _derived(grid, seed=len(calls))
-
+    calls, compute = _counting(grid, same_result=False)
     cache = DerivedImageCache(tmp_path / "cache")
     cache.images("mask:atlas", [source], grid, compute, NAMES)
     source.write_bytes(b"version 2")  # a replaced scan must not get the old mask
