@@ -94,8 +94,10 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tile_edge_argument(value: str) -> int | None | Literal["auto"]:
     """``-tile_edge``: ``auto``, ``patch`` (None: the training patch) or a positive number of voxels."""
-    if value in ("auto", "patch"):
-        return "auto" if value == "auto" else None
+    if value == "auto":
+        return "auto"
+    if value == "patch":
+        return None
     try:
         edge = int(value)
     except ValueError:

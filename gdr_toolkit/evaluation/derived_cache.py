@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from gdr_toolkit.dataset.verify import same_grid
 from gdr_toolkit.file_io import atomic_path, file_sha256
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class DerivedImageCache:
             raise ValueError(f"{kind!r} computed {sorted(images)}, expected {sorted(names)}")
         arrays = {}
         for name, image in images.items():
-            if image.GetSize() != grid.GetSize() or not _same_geometry(image, grid):
+            if not same_grid(image, grid):
                 raise ValueError(f"derived image {name!r} of {kind!r} does not lie on the evaluation grid")
             arrays[name] = sitk.GetArrayFromImage(image)
         with atomic_path(path) as temporary:
@@ -106,12 +107,3 @@ class DerivedImageCache:
                 image.CopyInformation(grid)
                 images[name] = image
         return images
-
-
-def _same_geometry(image: sitk.Image, grid: sitk.Image, tolerance: float = 1e-6) -> bool:
-    pairs = [
-        (image.GetSpacing(), grid.GetSpacing()),
-        (image.GetOrigin(), grid.GetOrigin()),
-        (image.GetDirection(), grid.GetDirection()),
-    ]
-    return all(np.allclose(first, second, rtol=0.0, atol=tolerance) for first, second in pairs)

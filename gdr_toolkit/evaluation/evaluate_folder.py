@@ -187,7 +187,7 @@ class _Brain:
 
     mask: sitk.Image
     sources: tuple[Path, ...]
-    rule: str
+    derivation: str
 
 
 def _brain_mask(
@@ -229,7 +229,7 @@ def _acquired_on_grid(
         return _grid_checked(path, grid, grid_path), None
     from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions  # noqa: PLC0415
 
-    kind = f"coregistered:mask={brain.rule}:{CoregistrationOptions()!r}"
+    kind = f"coregistered:mask={brain.derivation}:{CoregistrationOptions()!r}"
     registered = folders.cache.images(
         kind,
         [path, grid_path, *brain.sources],

@@ -296,8 +296,9 @@ class Predictor:
         case = on_network_grid_noise(case, pre_contrast, spacing, estimator)  # sigma_LD, s_LD as trained
         inputs = network_inputs(case.arrays, pre_contrast, spacing, channels)
         image = torch.from_numpy(inputs.images)
+        window = self.window_for(tuple(image.shape[1:]))
         signal, spread = ensemble(
-            [self._fold_output(fold, image, inputs, case, case_id) for fold in self.model.folds]
+            [self._fold_output(fold, image, window, inputs, case, case_id) for fold in self.model.folds]
         )
         network_seconds = time.perf_counter() - start
         start = time.perf_counter()
@@ -309,8 +310,7 @@ class Predictor:
         }
         logger.info("%s: predicted with %d fold(s), %s", case_id, len(self.model.folds), seconds)
         quality = assess_case(case, case_id)
-        tile = list(self.window_for(tuple(image.shape[1:])).patch_size)
-        prediction["summary"] = {**prediction["summary"], "sliding_window_tile": tile}
+        prediction["summary"] = {**prediction["summary"], "sliding_window_tile": list(window.patch_size)}
         return CasePrediction(**{**prediction, "seconds": seconds, "quality": quality})
 
     def check_metadata(self, metadata: CaseMetadata | None, case_id: str) -> None:
@@ -323,13 +323,14 @@ class Predictor:
         self,
         fold: FoldModel,
         image: torch.Tensor,
+        window: SlidingWindowOptions,
         inputs: NetworkInputs,
         case: PreprocessedCase,
         case_id: str,
     ) -> np.ndarray:
-        """One fold's float32 (d, h, w) output: y~ (eq. 1 reverted) or the x_SD prediction as is."""
+        """One fold's float32 (d, h, w) output with the case's ``window``: y~ (eq. 1 reverted) or the x_SD
+        prediction as is."""
         condition = torch.from_numpy(condition_vector(case.properties, fold.condition_normalisation, case_id))
-        window = self.window_for(tuple(image.shape[1:]))
         output = sliding_window_inference(fold.network, image, condition, window, self.device)[0].numpy()
         if self.model.prediction.prediction_target == "standard_dose":
             return output
