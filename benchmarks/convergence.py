@@ -86,6 +86,7 @@ def _no_augmentation() -> Any:
 DEMO = {"initial_learning_rate": 1e-3, "oversample_fraction": 0.9}
 NOISE_UNITS = {**DEMO, "noise_units": True}  # the base of the second round (the first round's winner)
 MARGIN_2 = {**NOISE_UNITS, "border_voxels": 2}  # the base of the third round
+RECIPE_PLAN = {"patch_size": (32, 32, 32), "batch_size": 4}  # the fourth round: the CPU plan of the recipe
 LEVERS: dict[str, Lever] = {
     lever.name: lever
     for lever in (
@@ -108,6 +109,15 @@ LEVERS: dict[str, Lever] = {
         Lever("m2_right_angle_aug", "the authors' augmentation: flips, axis permutations, +-5 % intensity", {**MARGIN_2, "augmentation": "right_angle"}, reference="nu_margin_2"),
         Lever("m2_oversample_0.5", "50 % enhancement-centred patches instead of 90 %", {**MARGIN_2, "oversample_fraction": 0.5}, reference="nu_margin_2"),
         Lever("m2_weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {**MARGIN_2, "loss_reduction": "weights"}, reference="nu_margin_2"),
+        # round 4: on the CPU recipe itself (``CPU_RECIPE``, applied by the 3d_cpu configuration, 32^3 x 4)
+        Lever("recipe", "reference: the CPU recipe (CPU_RECIPE, patch 32^3, batch 4)", {}, RECIPE_PLAN, reference=""),
+        Lever("r_structure_sampling", "enhancement-centred patches per structure, not per voxel", {"enhancement_sampling": "structure"}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_weights_reduction", "loss normalised by the weights: sum(w rho) / sum(w)", {"loss_reduction": "weights"}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_huber_0.03", "Huber delta 0.03 (about sigma_LD) instead of 0.1", {"huber_delta": 0.03}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_poly", "polynomial decay (0.9) instead of cosine", {"learning_rate_schedule": "poly"}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_adamw", "AdamW, weight decay 1e-2", {"optimizer_name": "adamw", "weight_decay": 1e-2}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_no_clip", "no gradient clipping (instead of 1.0)", {"gradient_clip_norm": None}, RECIPE_PLAN, reference="recipe"),
+        Lever("r_width24", "widths 24/48/96/192", {}, {**RECIPE_PLAN, "widths": (24, 48, 96, 192)}, reference="recipe"),
     )
 }  # fmt: skip
 AUGMENTATIONS = {"right_angle": _right_angle, "none": _no_augmentation}

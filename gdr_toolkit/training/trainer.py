@@ -38,6 +38,7 @@ from gdr_toolkit.training.data import (
     validation_patch_positions,
 )
 from gdr_toolkit.training.data.options import AugmentationOptions
+from gdr_toolkit.training.data.patch_sampling import EnhancementSampling
 from gdr_toolkit.training.data.valid_mask import valid_voxels
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
 from gdr_toolkit.training.learning_rate import Schedule, learning_rate_factor
@@ -58,6 +59,7 @@ SAVED_SETTINGS = (
     "final_learning_rate", "gradient_clip_norm", "oversample_fraction", "seed", "lambda1", "lambda2",
     "huber_delta", "border_voxels", "warmup_iterations", "learning_rate_schedule", "optimizer_name",
     "weight_decay", "loss_reduction", "noise_units", "noise_unit", "validation_border_voxels", "channels_last",
+    "enhancement_sampling",
 )  # fmt: skip
 
 
@@ -91,6 +93,7 @@ class GDRTrainer:
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay
     gradient_clip_norm: float | None = 1.0  # None: no clipping
     oversample_fraction: float = 0.33
+    enhancement_sampling: EnhancementSampling = "voxel"  # "structure": each enhancing structure equally often
     num_dataloader_workers: int | None = None
     seed: int = 0
     lambda1: float = 0.01
@@ -232,6 +235,7 @@ class GDRTrainer:
             patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
             batch_size=self.configuration.batch_size,
             oversample_fraction=self.oversample_fraction,
+            enhancement_sampling=self.enhancement_sampling,
             augmentation=self.augmentation,
             num_workers=self.dataloader_workers(),
             seed=seed,

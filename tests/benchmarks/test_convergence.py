@@ -42,6 +42,16 @@ def test_lever_trainer_has_the_budget_and_the_levers_settings(convergence):
     assert augmented.augmentation.permute_axes and augmented.border_voxels == 2
 
 
+def test_round_four_levers_leave_the_cpu_recipe_to_the_configuration(convergence):
+    from gdr_toolkit.training.recipe import CPU_RECIPE, set_by_variant
+    from gdr_toolkit.training.trainer import GDRTrainer
+
+    trainer = convergence.trainer_class(convergence.LEVERS["r_structure_sampling"], 200)
+    assert trainer.enhancement_sampling == "structure"
+    assert not any(set_by_variant(trainer, name, GDRTrainer) for name in CPU_RECIPE)
+    assert convergence.LEVERS["r_width24"].plan["patch_size"] == (32, 32, 32)
+
+
 def test_lever_runs_use_the_48_cubed_base_plan_unless_they_change_it(convergence):
     training_fixtures = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
     plans = _load("convergence_test_training_fixtures", training_fixtures).tiny_plans()

@@ -43,6 +43,9 @@ MASK_CHANNELS = frozenset({"p_sd", "brain_mask", "valid_mask"})  # never intensi
 def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: LoaderOptions) -> PatchDraw:
     """Draw a case uniformly, then the patch position, then the augmentation (in this order)."""
     case_id = dataset.case_ids[int(rng.integers(len(dataset.case_ids)))]
+    weights = None
+    if options.enhancement_sampling == "structure":
+        weights = dataset.structure_balanced_weights(case_id)
     start, oversampled = sample_patch_start(
         rng,
         dataset.shape(case_id),
@@ -50,6 +53,7 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
         options.patch_size,
         options.oversample_fraction,
         dataset.validity_grid(case_id),
+        weights,
     )
     spatial = sample_spatial_parameters(rng, options.augmentation, options.patch_size)
     factor = 1.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gdr_toolkit.training.data.patch_sampling import ENHANCEMENT_SAMPLING_MODES, EnhancementSampling
+
 SPATIAL_AXES = (0, 1, 2)
 
 
@@ -73,6 +75,9 @@ class LoaderOptions:
         batch_size: patches per batch.
         oversample_fraction: probability that a patch is centred (with a small jitter) on one of the
             case's stored enhancing locations instead of a uniform position.
+        enhancement_sampling: which location a centred patch uses: ``"voxel"`` (every stored location
+            equally likely) or ``"structure"`` (every connected enhancing structure equally likely, then a
+            voxel in it; ``patch_sampling.structure_balanced_weights``).
         augmentation: spatial augmentation options.
         num_workers: background processes that assemble batches; 0 assembles them in the calling process.
         seed: base seed; batch i of the stream is drawn from ``numpy.random.default_rng([seed, i])``
@@ -84,6 +89,7 @@ class LoaderOptions:
     patch_size: tuple[int, int, int]
     batch_size: int
     oversample_fraction: float = 0.33
+    enhancement_sampling: EnhancementSampling = "voxel"
     augmentation: AugmentationOptions = field(default_factory=AugmentationOptions)
     num_workers: int = 2
     seed: int = 0
@@ -99,6 +105,11 @@ class LoaderOptions:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
         _check_probability("oversample_fraction", self.oversample_fraction)
+        if self.enhancement_sampling not in ENHANCEMENT_SAMPLING_MODES:
+            raise ValueError(
+                f"enhancement_sampling must be one of {ENHANCEMENT_SAMPLING_MODES}, got "
+                f"{self.enhancement_sampling!r}."
+            )
         if self.num_workers < 0:
             raise ValueError(
                 f"num_workers must be >= 0 (0 = load in the calling process), got {self.num_workers}."

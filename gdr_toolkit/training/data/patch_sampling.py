@@ -4,18 +4,50 @@ With a valid-data mask (``valid_mask.ValidityGrid``) a uniform position whose ce
 CE scan's field of view) is drawn again, up to ``VALID_CENTRE_TRIES`` times, and then the patch is
 centred on a random valid voxel instead. Enhancing locations are valid by construction (p_SD = 0 where a
 scan has no data).
+
+Which enhancing location a centred patch uses is set by ``EnhancementSampling``: ``"voxel"`` draws every
+stored location with equal probability, so a large lesion (or vessel) is drawn in proportion to its volume;
+``"structure"`` first draws one connected enhancing structure (26-connectivity) with equal probability and
+then a voxel inside it, so a 10-voxel lesion is drawn as often as a 1,000-voxel one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+from scipy import ndimage
 
 from gdr_toolkit.training.data.valid_mask import ValidityGrid
 
 VALID_CENTRE_TRIES = 10
 JITTER_FRACTION = 1 / 8  # largest jitter of an oversampled centre, as a fraction of the patch edge
+EnhancementSampling = Literal["voxel", "structure"]
+ENHANCEMENT_SAMPLING_MODES: tuple[str, ...] = ("voxel", "structure")
+
+
+def structure_balanced_weights(locations_zyx: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Probabilities that give every connected enhancing structure the same chance, split evenly among its
+    voxels.
+
+    Args:
+        locations_zyx: int (N, 3) enhancing voxels (z, y, x) inside a volume of ``shape``; N may be 0.
+        shape: the volume's spatial shape (z, y, x), voxels.
+
+    Returns:
+        float64 (N,) summing to 1 (empty for N = 0): 1 / (number of structures x voxels of the location's
+        structure), structures being the 26-connected components of the locations.
+    """
+    locations = np.asarray(locations_zyx, dtype=np.int64).reshape(-1, 3)
+    if len(locations) == 0:
+        return np.zeros(0, dtype=np.float64)
+    occupied = np.zeros(tuple(int(edge) for edge in shape), dtype=bool)
+    occupied[tuple(locations.T)] = True
+    labels, count = ndimage.label(occupied, structure=np.ones((3, 3, 3), dtype=bool))
+    location_labels = labels[tuple(locations.T)]
+    sizes = np.bincount(location_labels, minlength=count + 1)
+    return 1.0 / (count * sizes[location_labels].astype(np.float64))
 
 
 def uniform_patch_start(
@@ -75,6 +107,7 @@ def sample_patch_start(
     patch_size: Sequence[int],
     oversample_fraction: float,
     validity: ValidityGrid | None = None,
+    location_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Draw one patch position for a case.
 
@@ -86,12 +119,18 @@ def sample_patch_start(
         oversample_fraction: probability of centring the patch on a random enhancing location; a case
             without locations falls back to a uniform position.
         validity: the case's coarse valid mask (uniform positions avoid invalid centres), or None.
+        location_weights: float (N,) probabilities of the enhancing locations (e.g.
+            ``structure_balanced_weights``); None: every location equally likely.
 
     Returns:
         The patch start, int64 (3,), and whether it was centred on an enhancing location.
     """
     oversample = rng.random() < oversample_fraction
     if oversample and len(enhancing_locations) > 0:
-        location = enhancing_locations[rng.integers(len(enhancing_locations))]
+        if location_weights is None:
+            index = int(rng.integers(len(enhancing_locations)))
+        else:
+            index = int(rng.choice(len(enhancing_locations), p=location_weights))
+        location = enhancing_locations[index]
         return patch_start_around(rng, location, patch_size), True
     return valid_uniform_patch_start(rng, shape, patch_size, validity), False

@@ -11,6 +11,7 @@ import blosc2
 import numpy as np
 
 from gdr_toolkit.preprocessing import case_storage
+from gdr_toolkit.training.data.patch_sampling import structure_balanced_weights
 from gdr_toolkit.training.data.valid_mask import VALID_MASK_CHANNEL, ValidityGrid
 
 PROPERTIES_CACHE_SIZE = 32
@@ -59,6 +60,7 @@ class PreprocessedDataset:
     def _reset_caches(self) -> None:
         self._arrays: dict[str, blosc2.NDArray] = {}
         self._locations: dict[str, np.ndarray] = {}
+        self._structure_weights: dict[str, np.ndarray] = {}
         self._validity: dict[str, ValidityGrid | None] = {}
         self._properties: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -83,6 +85,15 @@ class PreprocessedDataset:
             locations = self.properties(case_id).get("enhancing_locations_zyx", [])
             self._locations[case_id] = np.asarray(locations, dtype=np.int32).reshape(-1, 3)
         return self._locations[case_id]
+
+    def structure_balanced_weights(self, case_id: str) -> np.ndarray:
+        """Probabilities of ``enhancing_locations`` that draw each connected enhancing structure equally
+        often (``patch_sampling.structure_balanced_weights``), float64 (N,); cached per case."""
+        if case_id not in self._structure_weights:
+            self._structure_weights[case_id] = structure_balanced_weights(
+                self.enhancing_locations(case_id), self.shape(case_id)
+            )
+        return self._structure_weights[case_id]
 
     def validity_grid(self, case_id: str) -> ValidityGrid | None:
         """Coarse copy of the case's ``valid_mask`` channel (kept), or None when the case is valid
