@@ -104,13 +104,16 @@ class EvaluationFrame:
 
 @dataclass(frozen=True)
 class LesionMetrics:
-    """Metrics of one lesion (label value ``label``): PSNR_L in dB, c_bar, c_hat (NaN if undefined)."""
+    """Metrics of one lesion (label value ``label``): PSNR_L in dB, c_bar, c_hat (NaN if undefined), and
+    ``enhancement_cnr``, the lesion's standard-dose enhancement mean_L(x_SD - x_PC) / sigma_SD (a property
+    of the reference, the same for every image under test; NaN without x_PC or a positive sigma_SD)."""
 
     label: int
     voxels: int
     psnr_l: float
     c_bar: float
     c_hat: float
+    enhancement_cnr: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -244,9 +247,12 @@ def _lesion_metrics(
             if not lesion.any():
                 logger.warning("lesion %d lies entirely outside the valid-data mask; not evaluated", label)
                 continue
-        c_bar = c_hat = math.nan
+        c_bar = c_hat = cnr = math.nan
         if frame.pre_contrast is not None:
             c_bar, c_hat = metrics.relative_enhancement(image, frame.reference, frame.pre_contrast, lesion)
+            if frame.noise_sigma:
+                enhancement = float(np.mean(frame.reference[lesion] - frame.pre_contrast[lesion]))
+                cnr = enhancement / frame.noise_sigma
         psnr_l = metrics.psnr(frame.reference, image, frame.peak, lesion)
-        results.append(LesionMetrics(label, int(lesion.sum()), psnr_l, c_bar, c_hat))
+        results.append(LesionMetrics(label, int(lesion.sum()), psnr_l, c_bar, c_hat, cnr))
     return tuple(results)

@@ -10,7 +10,7 @@ the exact definitions; JSON conversion (``summary.json``, format below).
                       "brain_voxels": n, "ce_voxels": n, "excluded_brain_voxels": n,
                       "valid_mask": FILE or null}},
      "methods": {NAME: {"cases": {CASE: {"psnr_i", "psnr_b", "ssim", "mae_ce", "intensity_alignment",
-                                         "lesions": {LABEL: {"voxels", "psnr_l", "c_bar", "c_hat"}}}},
+                                         "lesions": {LABEL: {"voxels", "psnr_l", "c_bar", "c_hat", "cnr"}}}},
                         "aggregate": {METRIC: {"mean", "std", "n", "n_excluded"}}}}}
 
 With guard maps in the prediction folder, ``"hallucination_guard": {"cases": {CASE: {...}}, "pooled": {...}}``
@@ -53,6 +53,8 @@ DEFINITIONS = {
     "k = ce_threshold_sigmas, sigma_SD = median(-(x_SD - x_PC) | < 0, brain) / 0.6745.",
     "c_bar": "sum_L (x - x_PC) / sum_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
     "c_hat": "max_L (x - x_PC) / max_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
+    "cnr": "mean_L (x_SD - x_PC) / sigma_SD per lesion L: its standard-dose enhancement in units of the noise "
+    "of x_SD - x_PC (the same for every image set; null without x_PC). Not aggregated.",
     "valid_mask": "where a valid-data mask is given (the predictor's CASE_valid_mask, 1 where the low dose has "
     "data), only valid voxels are evaluated: the brain mask is brain & valid, PSNR_I averages over valid "
     "voxels, lesions are cut to their valid voxels and the image under test equals x_SD outside valid for "
@@ -184,7 +186,11 @@ def _image_dict(result: ImageMetrics) -> dict[str, Any]:
     record = _clean({metric: getattr(result, metric) for metric in (*CASE_METRICS, "intensity_alignment")})
     record["lesions"] = {
         str(lesion.label): _clean(
-            {"voxels": lesion.voxels, **{m: getattr(lesion, m) for m in LESION_METRICS}}
+            {
+                "voxels": lesion.voxels,
+                **{m: getattr(lesion, m) for m in LESION_METRICS},
+                "cnr": lesion.enhancement_cnr,
+            }
         )
         for lesion in result.lesions
     }

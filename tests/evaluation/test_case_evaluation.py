@@ -55,3 +55,20 @@ def test_valid_mask_of_another_shape_is_refused():
     case, _ = _cropped_case()
     with pytest.raises(ValueError, match="valid_mask must have"):
         build_frame(case["standard_dose"], case["pre_contrast"], case["brain"], OPTIONS, np.ones((2, 2, 2)))
+
+
+def test_lesion_cnr_recovers_the_injected_enhancement_over_the_injected_noise():
+    rng = np.random.default_rng(5)
+    shape, noise_std, enhancement = (40, 40, 40), 2.0, 5.0
+    pre_contrast = np.full(shape, 100.0)
+    brain = np.zeros(shape, bool)
+    brain[4:36, 4:36, 4:36] = True
+    labels = np.zeros(shape, np.int16)
+    labels[10:16, 10:16, 10:16] = 1
+    reference = pre_contrast + rng.normal(0.0, noise_std, shape) + enhancement * (labels == 1)
+    options = MetricOptions(align_acquired_scans=False, normalisation_percentile=50.0)
+    frame = build_frame(reference, pre_contrast, brain, options)
+    (lesion,) = evaluate_image(pre_contrast, frame, labels, options).lesions
+    # normalisation divides both the enhancement and sigma_SD by s: the ratio is in raw units
+    assert lesion.enhancement_cnr == pytest.approx(enhancement / noise_std, rel=0.08)
+    assert lesion.c_bar == pytest.approx(0.0, abs=1e-12)

@@ -37,7 +37,9 @@ def test_summary_json_holds_cases_lesions_aggregates_and_definitions(evaluation_
     assert set(record["cases"]) == {"case_a", "case_b", "case_c"}
     case = record["methods"]["sd"]["cases"]["case_a"]
     assert set(CASE_METRICS) <= set(case) and set(case["lesions"]) == {"1", "2"}
-    assert set(case["lesions"]["1"]) == {"voxels", *LESION_METRICS}
+    assert set(case["lesions"]["1"]) == {"voxels", *LESION_METRICS, "cnr"}
+    low_dose = record["methods"]["low_dose"]["cases"]["case_a"]["lesions"]["1"]
+    assert case["lesions"]["1"]["cnr"] > 3 and case["lesions"]["1"]["cnr"] == low_dose["cnr"]
     aggregate = record["methods"]["sd"]["aggregate"]
     assert aggregate["psnr_b"]["n"] == 3 and aggregate["psnr_l"]["n"] == 6
     assert set(record["definitions"]) >= {"psnr_i", "psnr_b", "psnr_l", "ssim", "mae_ce", "c_bar", "c_hat"}
