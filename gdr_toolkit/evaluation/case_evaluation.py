@@ -105,7 +105,7 @@ class EvaluationFrame:
 @dataclass(frozen=True)
 class LesionMetrics:
     """Metrics of one lesion (label value ``label``): PSNR_L in dB, c_bar, c_hat (NaN if undefined), and
-    ``enhancement_cnr``, the lesion's standard-dose enhancement mean_L(x_SD - x_PC) / sigma_SD (a property
+    ``cnr``, the lesion's standard-dose enhancement mean_L(x_SD - x_PC) / sigma_SD (a property
     of the reference, the same for every image under test; NaN without x_PC or a positive sigma_SD)."""
 
     label: int
@@ -113,7 +113,7 @@ class LesionMetrics:
     psnr_l: float
     c_bar: float
     c_hat: float
-    enhancement_cnr: float = math.nan
+    cnr: float = math.nan
 
 
 @dataclass(frozen=True)

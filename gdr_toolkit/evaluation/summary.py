@@ -54,7 +54,7 @@ DEFINITIONS = {
     "c_bar": "sum_L (x - x_PC) / sum_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
     "c_hat": "max_L (x - x_PC) / max_L (x_SD - x_PC) per lesion L (null if the denominator <= 0).",
     "cnr": "mean_L (x_SD - x_PC) / sigma_SD per lesion L: its standard-dose enhancement in units of the noise "
-    "of x_SD - x_PC (the same for every image set; null without x_PC). Not aggregated.",
+    "of x_SD - x_PC (the same for every image set; null without x_PC or when sigma_SD is 0). Not aggregated.",
     "valid_mask": "where a valid-data mask is given (the predictor's CASE_valid_mask, 1 where the low dose has "
     "data), only valid voxels are evaluated: the brain mask is brain & valid, PSNR_I averages over valid "
     "voxels, lesions are cut to their valid voxels and the image under test equals x_SD outside valid for "
@@ -189,7 +189,7 @@ def _image_dict(result: ImageMetrics) -> dict[str, Any]:
             {
                 "voxels": lesion.voxels,
                 **{m: getattr(lesion, m) for m in LESION_METRICS},
-                "cnr": lesion.enhancement_cnr,
+                "cnr": lesion.cnr,
             }
         )
         for lesion in result.lesions

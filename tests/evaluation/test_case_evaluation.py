@@ -70,5 +70,5 @@ def test_lesion_cnr_recovers_the_injected_enhancement_over_the_injected_noise():
     frame = build_frame(reference, pre_contrast, brain, options)
     (lesion,) = evaluate_image(pre_contrast, frame, labels, options).lesions
     # normalisation divides both the enhancement and sigma_SD by s: the ratio is in raw units
-    assert lesion.enhancement_cnr == pytest.approx(enhancement / noise_std, rel=0.08)
+    assert lesion.cnr == pytest.approx(enhancement / noise_std, rel=0.08)
     assert lesion.c_bar == pytest.approx(0.0, abs=1e-12)

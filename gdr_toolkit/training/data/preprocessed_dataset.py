@@ -11,10 +11,12 @@ import blosc2
 import numpy as np
 
 from gdr_toolkit.preprocessing import case_storage
+from gdr_toolkit.preprocessing.preprocessor import ENHANCING_PROBABILITY
 from gdr_toolkit.training.data.patch_sampling import structure_balanced_weights
 from gdr_toolkit.training.data.valid_mask import VALID_MASK_CHANNEL, ValidityGrid
 
 PROPERTIES_CACHE_SIZE = 32
+P_SD_CHANNEL = "p_sd"
 
 
 class PreprocessedDataset:
@@ -60,7 +62,7 @@ class PreprocessedDataset:
     def _reset_caches(self) -> None:
         self._arrays: dict[str, blosc2.NDArray] = {}
         self._locations: dict[str, np.ndarray] = {}
-        self._structure_weights: dict[str, np.ndarray] = {}
+        self._structure_weights: dict[str, np.ndarray | None] = {}
         self._validity: dict[str, ValidityGrid | None] = {}
         self._properties: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -86,12 +88,16 @@ class PreprocessedDataset:
             self._locations[case_id] = np.asarray(locations, dtype=np.int32).reshape(-1, 3)
         return self._locations[case_id]
 
-    def structure_balanced_weights(self, case_id: str) -> np.ndarray:
-        """Probabilities of ``enhancing_locations`` that draw each connected enhancing structure equally
-        often (``patch_sampling.structure_balanced_weights``), float64 (N,); cached per case."""
+    def structure_balanced_weights(self, case_id: str) -> np.ndarray | None:
+        """Probabilities of ``enhancing_locations`` that draw each connected enhancing structure (p_SD > 0.5,
+        at least ``MIN_STRUCTURE_VOXELS``) equally often (``patch_sampling.structure_balanced_weights``),
+        float64 (N,), or None (draw uniformly); computed from the case's p_SD channel once, then cached."""
         if case_id not in self._structure_weights:
+            enhancing = (
+                np.asarray(self._array(case_id)[self.channels.index(P_SD_CHANNEL)]) > ENHANCING_PROBABILITY
+            )
             self._structure_weights[case_id] = structure_balanced_weights(
-                self.enhancing_locations(case_id), self.shape(case_id)
+                self.enhancing_locations(case_id), enhancing
             )
         return self._structure_weights[case_id]
 
