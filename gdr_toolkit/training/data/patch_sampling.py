@@ -56,10 +56,11 @@ def structure_balanced_weights(
     kept = (location_labels > 0) & (sizes[location_labels] >= min_voxels)
     if not kept.any():
         return None
-    kept_labels, stored_per_structure = np.unique(location_labels[kept], return_counts=True)
-    stored = dict(zip(kept_labels.tolist(), stored_per_structure.tolist(), strict=True))
+    structures, structure_of, stored = np.unique(
+        location_labels[kept], return_inverse=True, return_counts=True
+    )
     weights = np.zeros(len(locations), dtype=np.float64)
-    weights[kept] = [1.0 / (len(stored) * stored[label]) for label in location_labels[kept].tolist()]
+    weights[kept] = 1.0 / (len(structures) * stored[structure_of])
     return weights
 
 
