@@ -102,7 +102,7 @@ class WorkerLoader:
 
         A worker that dies by a signal while it exits (a C++ library aborting during interpreter teardown,
         "terminate called without an active exception") has delivered every batch it made: that is logged,
-        not raised, and torch still terminates and reaps the other workers.
+        not raised. Torch's own shutdown stops at that signal, so a worker still alive after it is killed.
         """
         shutdown = getattr(self._iterator, "_shutdown_workers", None)
         if shutdown is None or getattr(self._iterator, "_shutdown", True):
@@ -115,6 +115,9 @@ class WorkerLoader:
                 raise
         for process in processes:
             process.join(timeout=10)
+            if process.is_alive():  # torch's shutdown was cut short by another worker's signal
+                process.kill()
+                process.join(timeout=10)
             if process.exitcode is not None and process.exitcode < 0:
                 logger.warning(
                     "Data-loading worker %s ended abnormally while stopping (signal %d); the batches it "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import gc
 import logging
 import os
+import resource
 import signal
 
 import numpy as np
@@ -16,6 +18,7 @@ from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset
 
 PATCH = (16, 16, 16)
+PR_SET_DUMPABLE = 4  # linux/prctl.h
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +27,16 @@ def dataset(blob_folder) -> PreprocessedDataset:
 
 
 class AbortAtExitDataset(PreprocessedDataset):
-    """Its copies in the worker processes abort the process when it exits (SIGABRT at teardown)."""
+    """Its copies in the worker processes abort the process when it exits (SIGABRT at teardown).
+
+    The workers are made non-dumpable first: where core dumps are enabled, writing a torch process's core
+    takes longer than any join timeout (the CI failure this test once had).
+    """
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         atexit.register(os.abort)
 
 
