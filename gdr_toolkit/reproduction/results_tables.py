@@ -3,7 +3,8 @@
 Rows: x_LD (the trivial baseline, from our method's evaluation), each method's synthesised SD, and our
 SD+ (LD + predicted signal). Cells are mean +- sample std (case metrics over test cases, lesion metrics
 over pooled lesions, as the paper's tables). Significance: paired t-tests of our SD against the best
-baseline (highest mean PSNR_B), pairing cases or lesions.
+baseline (highest mean PSNR_B), and of each ablation against ours at the ablation budget, pairing cases
+or lesions.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from gdr_toolkit.evaluation.statistics import compare_summaries, summary_values
+from gdr_toolkit.evaluation.statistics import PairedTestResult, compare_summaries, summary_values
 from gdr_toolkit.evaluation.summary import LOW_DOSE_METHOD
-from gdr_toolkit.reproduction.study_methods import BASELINES, OURS, StudyMethod
+from gdr_toolkit.reproduction.study_methods import ABLATION_REFERENCE, BASELINES, OURS, StudyMethod
 
 TABLE_METRICS = ("psnr_i", "psnr_b", "psnr_l", "ssim", "mae_ce", "c_bar", "c_hat")
 HEADERS = {
@@ -107,6 +108,36 @@ def significance_table(ours: Summary, baseline: Summary) -> str:
             f"{result.t_statistic:.2f} | {result.p_value:.3g} | {result.n} |"
         )
     return "\n".join(lines)
+
+
+ABLATION_METRICS = ("psnr_b", "psnr_l", "mae_ce", "c_bar")
+
+
+def ablation_table(summaries: Mapping[str, Summary], methods: Sequence[StudyMethod]) -> str | None:
+    """Each ablation's x_SD minus ours at the ablation budget: mean paired difference and its p per metric.
+
+    None when the reference or every ablation lacks a summary.
+    """
+    reference = summaries.get(ABLATION_REFERENCE.key)
+    ablations = [
+        m for m in methods if m.role == "ablation" and m != ABLATION_REFERENCE and m.key in summaries
+    ]
+    if reference is None or not ablations:
+        return None
+    header = " | ".join(f"{HEADERS[metric]}: difference (p)" for metric in ABLATION_METRICS)
+    lines = [f"| ablation | {header} |", "|---|" + "---|" * len(ABLATION_METRICS)]
+    for method in ablations:
+        results = compare_summaries(summaries[method.key], "sd", reference, "sd")
+        cells = [_difference_cell(results[metric], DIGITS[metric]) for metric in ABLATION_METRICS]
+        lines.append(f"| {method.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _difference_cell(result: PairedTestResult | None, digits: int) -> str:
+    if result is None:
+        return "n/a"
+    p_value = "n/a" if math.isnan(result.p_value) else f"{result.p_value:.2g}"  # nan: no variance
+    return f"{result.mean_difference:+.{digits}f} ({p_value})"
 
 
 def strata(case_metadata: Mapping[str, Mapping[str, float]], dose_edge: float) -> dict[str, set[str]]:

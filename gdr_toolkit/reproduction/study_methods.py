@@ -32,14 +32,15 @@ class StudyMethod:
 
 
 OURS = StudyMethod("ours", "ours", "GDRTrainer")
+# ours again at the ablations' (shorter) budget: the row the ablations are compared with
+ABLATION_REFERENCE = StudyMethod(
+    "ours_ablation_budget", "ours at the ablation budget", "GDRTrainer_Reference", role="ablation"
+)
 METHODS: tuple[StudyMethod, ...] = (
     OURS,
     StudyMethod("direct_2p5d", "direct 2.5D U-Net (L1+SSIM)", "GDRTrainer_DirectSD2p5D", writes_sdplus=False),
     StudyMethod("direct_3d", "direct 3D U-Net (L2)", "GDRTrainer_DirectSD3D", writes_sdplus=False),
-    # ours again at the ablations' (shorter) budget: the row the ablations are compared with
-    StudyMethod(
-        "ours_ablation_budget", "ours at the ablation budget", "GDRTrainer_Reference", role="ablation"
-    ),
+    ABLATION_REFERENCE,
     StudyMethod("no_condition", "ours without conditioning", "GDRTrainer_NoCondition", role="ablation"),
     StudyMethod(
         "no_noise_norm", "ours without noise normalisation", "GDRTrainer", NO_NOISE_NORM_PLANS, "ablation"

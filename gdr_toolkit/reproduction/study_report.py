@@ -12,13 +12,14 @@ import torch
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.file_io import read_json
 from gdr_toolkit.reproduction.results_tables import (
+    ablation_table,
     best_baseline,
     markdown_table,
     significance_table,
     strata,
     study_rows,
 )
-from gdr_toolkit.reproduction.study_methods import OURS, StudyMethod
+from gdr_toolkit.reproduction.study_methods import ABLATION_REFERENCE, OURS, StudyMethod
 from gdr_toolkit.reproduction.study_runner import simulation_settings
 from gdr_toolkit.reproduction.study_settings import StudySettings
 
@@ -97,6 +98,13 @@ def results_markdown(
         parts += [
             f"## Ours (x_SD) against the best baseline ({baseline.label}), paired t-tests", "",
             significance_table(summaries[OURS.key], summaries[baseline.key]), "",
+        ]  # fmt: skip
+    if (ablations := ablation_table(summaries, methods)) is not None:
+        parts += [
+            f"## Ablations (x_SD) against {ABLATION_REFERENCE.label}, paired t-tests", "",
+            "Mean difference ablation - reference over the test cases (PSNR_B, MAE_CE) or the lesions "
+            "(PSNR_L, c_bar), two-sided p in brackets; one training run per row.", "",
+            ablations, "",
         ]  # fmt: skip
     groups = strata(held_out_case_metadata(Path(record["metadata_folder"])), DOSE_EDGE)
     for group, cases in groups.items():

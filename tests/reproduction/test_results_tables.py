@@ -6,6 +6,7 @@ import pytest
 
 from gdr_toolkit.reproduction.results_tables import (
     TableRow,
+    ablation_table,
     best_baseline,
     format_cell,
     markdown_table,
@@ -73,6 +74,21 @@ def test_significance_uses_paired_differences():
     table = significance_table(OURS, DIRECT_3D)
     # ours - direct_3d PSNR_B differences: 1, 2, 3 -> mean 2, t = 2 / (1 / sqrt(3)) = 3.46
     assert "| PSNR_B (dB) | +2.00 | 3.46 |" in table
+
+
+def test_ablation_table_pairs_each_ablation_with_the_reference():
+    reference = _summary(sd=[(34, 0.8), (35, 0.9), (36, 1.0)])
+    no_condition = _summary(sd=[(33, 0.6), (33, 0.8), (33, 0.7)])
+    summaries = {**SUMMARIES, "ours_ablation_budget": reference, "no_condition": no_condition}
+    lines = ablation_table(summaries, METHODS).splitlines()
+    assert len(lines) == 3  # header, rule, the one ablation with a summary (the reference is no row)
+    # PSNR_B differences -1, -2, -3: mean -2, t = -2 / (1 / sqrt(3)) = -3.46, two-sided p(t, 2 dof) = 0.074
+    # c_bar differences -0.2, -0.1, -0.3: mean -0.2, t = -3.46 as well
+    # MAE_CE is 0.1 everywhere: difference 0 without variance, no p
+    assert lines[2] == (
+        "| ours without conditioning | -2.00 (0.074) | -2.00 (0.074) | +0.0000 (n/a) | -0.200 (0.074) |"
+    )
+    assert ablation_table(SUMMARIES, METHODS) is None  # no reference, no table
 
 
 def test_strata_split_by_dose_edge_and_field_strength():
