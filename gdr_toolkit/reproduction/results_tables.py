@@ -134,9 +134,10 @@ def ablation_table(summaries: Mapping[str, Summary], methods: Sequence[StudyMeth
 
 
 def _difference_cell(result: PairedTestResult | None, digits: int) -> str:
+    """``+difference (p)``; ``n/a`` without two pairs, p ``n/a`` when the differences have no variance."""
     if result is None:
         return "n/a"
-    p_value = "n/a" if math.isnan(result.p_value) else f"{result.p_value:.2g}"  # nan: no variance
+    p_value = "n/a" if math.isnan(result.p_value) else f"{result.p_value:.2g}"
     return f"{result.mean_difference:+.{digits}f} ({p_value})"
 
 
