@@ -22,6 +22,7 @@ from gdr_toolkit.training.data.options import LoaderOptions
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
 
 logger = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 10.0  # how long close() lets a worker exit by itself before killing it
 DEATH_HINT = (
     "A data-loading worker died unexpectedly; most likely it ran out of memory (the out-of-memory killer "
     "sends SIGKILL). Lower the number of data-loading workers (num_workers), or the patch or batch size, "
@@ -98,11 +99,13 @@ class WorkerLoader:
         return {"data": batch["data"].numpy(), "case_ids": list(batch["case_ids"])}
 
     def close(self) -> None:
-        """Stop the workers; idempotent.
+        """Stop the workers and return with none alive; idempotent.
 
-        A worker that dies by a signal while it exits (a C++ library aborting during interpreter teardown,
-        "terminate called without an active exception") has delivered every batch it made: that is logged,
-        not raised. Torch's own shutdown stops at that signal, so a worker still alive after it is killed.
+        Torch's shutdown asks the workers to exit; a worker that has not exited ``STOP_GRACE_SECONDS``
+        after it is killed (SIGKILL) and reaped, so no worker outlives ``close()`` whatever torch's
+        shutdown did. A worker that dies by a signal while it exits (a C++ library aborting during
+        interpreter teardown, "terminate called without an active exception") has delivered every batch it
+        made: that is logged, not raised.
         """
         shutdown = getattr(self._iterator, "_shutdown_workers", None)
         if shutdown is None or getattr(self._iterator, "_shutdown", True):
@@ -113,15 +116,24 @@ class WorkerLoader:
         except RuntimeError as error:
             if "killed by signal" not in str(error):
                 raise
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():  # torch's shutdown was cut short by another worker's signal
-                process.kill()
-                process.join(timeout=10)
-            if process.exitcode is not None and process.exitcode < 0:
-                logger.warning(
-                    "Data-loading worker %s ended abnormally while stopping (signal %d); the batches it "
-                    "delivered are unaffected.",
-                    process.pid,
-                    -process.exitcode,
-                )
+        finally:
+            for process in processes:
+                _stop(process)
+
+
+def _stop(process) -> None:
+    """Reap one worker process: wait up to ``STOP_GRACE_SECONDS``, then SIGKILL it and wait for its end."""
+    process.join(timeout=STOP_GRACE_SECONDS)
+    if process.is_alive():  # torch's shutdown was cut short (another worker's signal, a hung worker)
+        process.kill()
+        process.join()  # SIGKILL cannot be caught or ignored: this returns
+        logger.warning(
+            "Data-loading worker %s did not stop within %g s and was killed.", process.pid, STOP_GRACE_SECONDS
+        )
+    elif process.exitcode is not None and process.exitcode < 0:
+        logger.warning(
+            "Data-loading worker %s ended abnormally while stopping (signal %d); the batches it "
+            "delivered are unaffected.",
+            process.pid,
+            -process.exitcode,
+        )

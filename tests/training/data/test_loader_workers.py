@@ -9,13 +9,15 @@ import logging
 import os
 import resource
 import signal
+import time
 
 import numpy as np
 import pytest
+import torch
 from synthetic_cases import blob_stack, write_synthetic_case
 
 from gdr_toolkit.preprocessing import case_storage
-from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset
+from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset, worker_loader
 
 PATCH = (16, 16, 16)
 PR_SET_DUMPABLE = 4  # linux/prctl.h
@@ -24,6 +26,20 @@ PR_SET_DUMPABLE = 4  # linux/prctl.h
 @pytest.fixture(scope="module")
 def dataset(blob_folder) -> PreprocessedDataset:
     return PreprocessedDataset(blob_folder, ["blob_a", "blob_b", "no_enhancement"])
+
+
+class HangAtExitDataset(PreprocessedDataset):
+    """Its copies in the worker processes never finish exiting: SIGTERM ignored, an atexit hook that sleeps."""
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        atexit.register(_hang)
+
+
+def _hang() -> None:
+    """Never return, whatever torch's shutdown sends but SIGKILL (its worker handles SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(3600)
 
 
 class AbortAtExitDataset(PreprocessedDataset):
@@ -91,8 +107,6 @@ def test_garbage_collection_stops_the_workers(dataset):
     processes = list(loader._pool._iterator._workers)
     del loader
     gc.collect()
-    for process in processes:
-        process.join(timeout=10)
     assert not any(process.is_alive() for process in processes)
 
 
@@ -109,8 +123,18 @@ def test_worker_aborting_at_exit_does_not_fail_the_shutdown(blob_folder, caplog)
         batches = take(loader, 3)
         processes = list(loader._pool._iterator._workers)
     assert len(batches) == 3
-    for process in processes:
-        process.join(timeout=10)
-    assert not any(process.is_alive() for process in processes)
+    assert not any(process.is_alive() for process in processes)  # close() reaps: no join here
     assert any(process.exitcode == -signal.SIGABRT for process in processes)
     assert "ended abnormally while stopping (signal 6)" in caplog.text
+
+
+def test_worker_hanging_at_exit_is_killed_by_close(blob_folder, caplog, monkeypatch):
+    monkeypatch.setattr(worker_loader, "STOP_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(torch.utils.data._utils, "MP_STATUS_CHECK_INTERVAL", 0.5)  # torch's own waits
+    dataset = HangAtExitDataset(blob_folder, ["blob_a", "blob_b"])
+    with caplog.at_level(logging.WARNING), PatchLoader(dataset, options(1)) as loader:
+        take(loader, 1)
+        processes = list(loader._pool._iterator._workers)
+    assert not any(process.is_alive() for process in processes)
+    assert processes[0].exitcode == -signal.SIGKILL
+    assert "did not stop within 0.5 s and was killed" in caplog.text
