@@ -165,3 +165,15 @@ def test_dicom_ld_without_metadata_headers_fails_naming_them(test_folder, two_fo
     message = summary.failures["dicom"]
     assert "dose_fraction" in message and "--metadata" in message
     assert "lack MagneticFieldStrength, ContrastBolusVolume, PatientWeight" in message
+
+
+def test_incomplete_headers_are_no_error_for_a_model_that_needs_no_metadata(test_folder, tmp_path):
+    from gdr_toolkit.inference.prediction_run import _case_metadata
+
+    class NeedsNoMetadata:
+        def check_metadata(self, metadata, case_id) -> None:
+            """Like Predictor.check_metadata for a model whose condition is sigma_LD only."""
+
+    _dicom_case(tmp_path / "in", test_folder, {})
+    (case,) = find_cases(tmp_path / "in")
+    assert _case_metadata(case, NeedsNoMetadata()) is None  # type: ignore[arg-type]
