@@ -9,8 +9,9 @@ What a series carries, by origin:
   reproduces) and documented defaults for the Type 1/2 attributes (:data:`MR_DEFAULTS`);
 - equipment: gdr_toolkit, its version and the model's fingerprint (:class:`Provenance`);
 - marking: ImageType ``DERIVED\\SECONDARY\\OTHER\\SYNTHETIC``, ImageComments, BurnedInAnnotation ``NO``;
-- references: SourceImageSequence (the PC slice at the same position), the LD series (and PC's) in the
-  Common Instance Reference module, DerivationCodeSequence.
+- references (per slice, :func:`add_slice_references`): SourceImageSequence (the PC slice at the same
+  position and the nearest LD slice), the same instances by series in the Common Instance Reference
+  module; DerivationCodeSequence.
 Text is written in UTF-8 (SpecificCharacterSet ``ISO_IR 192``).
 """
 
@@ -225,7 +226,6 @@ def series_dataset(
         dataset.ContrastBolusAgent = str(agent)
     dataset.DerivationDescription = _derivation_description(sources)
     dataset.DerivationCodeSequence = DicomSequence([_code(*code) for code in DERIVATION_CODES])
-    _add_instance_references(dataset, sources)
     return dataset
 
 
@@ -239,31 +239,44 @@ def _derivation_description(sources: SeriesSources) -> str:
     return f"synthesised by {', '.join(version)}{source}; not for diagnosis"[:1024]
 
 
-def _add_instance_references(dataset: Dataset, sources: SeriesSources) -> None:
-    """Common Instance Reference module: PC's and LD's series with all their instances; a series of
-    another study goes under StudiesContainingOtherReferencedInstancesSequence."""
+def add_slice_references(dataset: Dataset, pc_slice: Dataset | None, ld_slice: Dataset | None) -> None:
+    """References of one output slice: SourceImageSequence naming the PC slice it lies on and the LD slice
+    nearest to it (LD was registered and resampled onto PC's grid, so neighbouring LD slices contribute
+    too), and the Common Instance Reference module listing those instances by series. A series of another
+    study than ``dataset``'s goes under StudiesContainingOtherReferencedInstancesSequence."""
+    referenced = [
+        header for header in (pc_slice, ld_slice) if header is not None and "SOPInstanceUID" in header
+    ]
+    referenced = [header for header in referenced if "SOPClassUID" in header]
+    if not referenced:
+        return
+    items = []
+    for header in referenced:
+        item = _instance(header)
+        item.PurposeOfReferenceCodeSequence = DicomSequence([_code(*SOURCE_IMAGE_PURPOSE)])
+        items.append(item)
+    dataset.SourceImageSequence = DicomSequence(items)
     same_study: list[Dataset] = []
     other_studies: dict[str, list[Dataset]] = {}
-    for headers in (sources.pre_contrast, sources.low_dose):
-        referenced = [header for header in headers if "SOPInstanceUID" in header and "SOPClassUID" in header]
-        if not referenced or "SeriesInstanceUID" not in referenced[0]:
+    for header in referenced:
+        if "SeriesInstanceUID" not in header:
             continue
-        item = Dataset()
-        item.SeriesInstanceUID = referenced[0].SeriesInstanceUID
-        item.ReferencedInstanceSequence = DicomSequence([_instance(header) for header in referenced])
-        study = str(referenced[0].get("StudyInstanceUID", ""))
+        series = Dataset()
+        series.SeriesInstanceUID = header.SeriesInstanceUID
+        series.ReferencedInstanceSequence = DicomSequence([_instance(header)])
+        study = str(header.get("StudyInstanceUID", ""))
         if study and study != str(dataset.StudyInstanceUID):
-            other_studies.setdefault(study, []).append(item)
+            other_studies.setdefault(study, []).append(series)
         else:
-            same_study.append(item)
+            same_study.append(series)
     if same_study:
         dataset.ReferencedSeriesSequence = DicomSequence(same_study)
     if other_studies:
         studies = []
-        for study, series in other_studies.items():
+        for study, series_items in other_studies.items():
             study_item = Dataset()
             study_item.StudyInstanceUID = study
-            study_item.ReferencedSeriesSequence = DicomSequence(series)
+            study_item.ReferencedSeriesSequence = DicomSequence(series_items)
             studies.append(study_item)
         dataset.StudiesContainingOtherReferencedInstancesSequence = DicomSequence(studies)
 
@@ -275,21 +288,29 @@ def _instance(header: Dataset) -> Dataset:
     return item
 
 
-def source_image_item(
-    pre_contrast: Sequence[Dataset], position_mm: np.ndarray, normal: np.ndarray, tolerance_mm: float
-) -> Dataset | None:
-    """SourceImageSequence item for the output slice at ``position_mm``: the PC slice whose position
-    along ``normal`` is nearest, when within ``tolerance_mm``; None when no PC slice lies there."""
-    best, best_distance = None, tolerance_mm
-    for header in pre_contrast:
-        position = slice_position(header)
-        if position is None or "SOPInstanceUID" not in header:
-            continue
-        distance = abs(float((position - position_mm) @ normal))
-        if distance <= best_distance:
-            best, best_distance = header, distance
-    if best is None:
-        return None
-    item = _instance(best)
-    item.PurposeOfReferenceCodeSequence = DicomSequence([_code(*SOURCE_IMAGE_PURPOSE)])
-    return item
+def nearest_slices(
+    headers: Sequence[Dataset], positions_mm: np.ndarray, normal: np.ndarray, tolerance_mm: float = np.inf
+) -> list[Dataset | None]:
+    """For each output slice position, the header whose position along ``normal`` is nearest to it.
+
+    Args:
+        headers: single-frame headers (those without a position or SOPInstanceUID are ignored).
+        positions_mm: (n, 3) output slice positions (mm, LPS).
+        normal: (3,) unit slice normal of the output.
+        tolerance_mm: farther than this gives None for that slice.
+
+    Returns:
+        n headers or None (none within the tolerance, or no usable header).
+    """
+    usable = [
+        header for header in headers if slice_position(header) is not None and "SOPInstanceUID" in header
+    ]
+    if not usable:
+        return [None] * len(positions_mm)
+    depths = np.array([float(slice_position(header) @ normal) for header in usable])
+    distances = np.abs(np.asarray(positions_mm) @ normal - depths[:, None])  # (headers, slices)
+    nearest = np.argmin(distances, axis=0)
+    return [
+        usable[index] if distances[index, column] <= tolerance_mm else None
+        for column, index in enumerate(nearest)
+    ]

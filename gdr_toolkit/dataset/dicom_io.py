@@ -26,14 +26,14 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from gdr_toolkit.dataset.dicom_derived_series import (
     MAX_LONG_STRING,
     SeriesSources,
+    add_slice_references,
+    nearest_slices,
     series_dataset,
-    source_image_item,
 )
 
 logger = logging.getLogger(__name__)
@@ -287,18 +287,18 @@ def _write_slices(
     image: sitk.Image, stored: np.ndarray, shared: Dataset, sources: SeriesSources, folder: Path
 ) -> None:
     """One file per slice: ``shared`` plus position, instance number and UID, source image, pixels."""
-    direction = np.reshape(image.GetDirection(), (3, 3))
-    normal = direction[:, 2]
-    tolerance_mm = image.GetSpacing()[2] / 4
-    for index in range(stored.shape[0]):
+    normal = np.reshape(image.GetDirection(), (3, 3))[:, 2]
+    positions = np.array(
+        [image.TransformIndexToPhysicalPoint((0, 0, index)) for index in range(stored.shape[0])]
+    )
+    pc_slices = nearest_slices(sources.pre_contrast, positions, normal, image.GetSpacing()[2] / 4)
+    ld_slices = nearest_slices(sources.low_dose, positions, normal)
+    for index, position in enumerate(positions):
         dataset = Dataset(shared)
-        position = np.asarray(image.TransformIndexToPhysicalPoint((0, 0, index)))
         dataset.SOPInstanceUID = new_uid()
         dataset.InstanceNumber = index + 1
         dataset.ImagePositionPatient = _decimal_strings(tuple(position))
-        source = source_image_item(sources.pre_contrast, position, normal, tolerance_mm)
-        if source is not None:
-            dataset.SourceImageSequence = DicomSequence([source])
+        add_slice_references(dataset, pc_slices[index], ld_slices[index])
         dataset.PixelData = np.ascontiguousarray(stored[index]).astype("<i2").tobytes()
         dataset.file_meta = FileMetaDataset()
         dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID

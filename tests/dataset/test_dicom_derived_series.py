@@ -119,22 +119,39 @@ def test_series_description_over_64_characters_is_refused():
         DerivedSeries("X" * 65)
 
 
-def test_each_slice_references_the_pc_slice_at_its_position_and_the_ld_series(case, tmp_path):
+def test_each_slice_references_the_pc_and_ld_slices_at_its_position(case, tmp_path):
     sources = case()
     write_dicom_series(synthetic(), tmp_path / "sd", DerivedSeries("SD"), sources=sources)
     pc_by_z = {float(header.ImagePositionPatient[2]): header for header in sources.pre_contrast}
+    ld_by_z = {float(header.ImagePositionPatient[2]): header for header in sources.low_dose}
     for dataset in read_series(tmp_path / "sd"):
-        (item,) = dataset.SourceImageSequence
-        expected = pc_by_z[float(dataset.ImagePositionPatient[2])]
-        assert item.ReferencedSOPInstanceUID == expected.SOPInstanceUID
-        assert item.PurposeOfReferenceCodeSequence[0].CodeValue == "121322"
-        referenced = {str(series.SeriesInstanceUID): series for series in dataset.ReferencedSeriesSequence}
-        ld_series = referenced[str(sources.low_dose[0].SeriesInstanceUID)]
-        ld_instances = {str(header.SOPInstanceUID) for header in sources.low_dose}
-        assert {
-            str(item.ReferencedSOPInstanceUID) for item in ld_series.ReferencedInstanceSequence
-        } == ld_instances
-        assert str(sources.pre_contrast[0].SeriesInstanceUID) in referenced
+        z = float(dataset.ImagePositionPatient[2])
+        pc_item, ld_item = dataset.SourceImageSequence
+        assert pc_item.ReferencedSOPInstanceUID == pc_by_z[z].SOPInstanceUID
+        assert ld_item.ReferencedSOPInstanceUID == ld_by_z[z].SOPInstanceUID
+        assert pc_item.PurposeOfReferenceCodeSequence[0].CodeValue == "121322"
+        referenced = {
+            str(series.SeriesInstanceUID): [
+                str(item.ReferencedSOPInstanceUID) for item in series.ReferencedInstanceSequence
+            ]
+            for series in dataset.ReferencedSeriesSequence
+        }
+        assert referenced == {
+            str(pc_by_z[z].SeriesInstanceUID): [str(pc_by_z[z].SOPInstanceUID)],
+            str(ld_by_z[z].SeriesInstanceUID): [str(ld_by_z[z].SOPInstanceUID)],
+        }
+
+
+def test_pc_slices_off_the_output_grid_are_not_source_images(case, tmp_path):
+    """Output slices 1 mm above PC's (beyond a quarter of the 3 mm spacing): no PC source; LD's nearest
+    slice (1 mm below, not 2 mm above) is still referenced."""
+    sources = case()
+    shifted = synthetic()
+    shifted.SetOrigin((ORIGIN_MM[0], ORIGIN_MM[1], ORIGIN_MM[2] + 1.0))
+    write_dicom_series(shifted, tmp_path / "sd", DerivedSeries("SD"), sources=sources)
+    for index, dataset in enumerate(read_series(tmp_path / "sd")):
+        (ld_item,) = dataset.SourceImageSequence
+        assert ld_item.ReferencedSOPInstanceUID == sources.low_dose[index].SOPInstanceUID
 
 
 def test_ld_of_another_study_is_referenced_under_its_study(case, tmp_path):
