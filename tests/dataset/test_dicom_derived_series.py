@@ -222,3 +222,31 @@ def test_window_spans_the_central_99_percent_of_the_values(tmp_path):
     dataset = read_series(tmp_path / "sd")[0]
     assert float(dataset.WindowCenter) == pytest.approx(500, abs=1)
     assert float(dataset.WindowWidth) == pytest.approx(990, abs=2)
+
+
+@pytest.mark.slow
+def test_real_sized_latin1_head_gives_a_conformant_series_with_the_name_intact(real_pair, tmp_path):
+    """(~30 s) The BraTS head (240 x 240 x 155) as a Latin-1 scanner series; the synthetic series written
+    from its headers keeps the name in UTF-8 in every file, passes dciodvfy, and holds the values."""
+    head = sitk.GetArrayFromImage(sitk.ReadImage(str(real_pair.pre_contrast))).astype(np.int16)
+    write_scanner_series(tmp_path / "pc", head, character_set="ISO_IR 100", patient_name=NAME)
+    write_scanner_series(tmp_path / "ld", head, character_set="ISO_IR 100", series_number=8)
+    sources = SeriesSources(
+        "real", read_series_headers(tmp_path / "pc"), read_series_headers(tmp_path / "ld")
+    )
+    values = head.astype(np.float32) * 1.1 + 0.3
+    rescale = write_dicom_series(on_pc_grid(values), tmp_path / "sd", DerivedSeries("SD"), sources=sources)
+    paths = sorted((tmp_path / "sd").glob("*.dcm"))
+    assert len(paths) == head.shape[0]
+    names = {str(pydicom.dcmread(path, stop_before_pixels=True).PatientName) for path in paths}
+    assert names == {NAME}
+    back = np.stack(
+        [
+            ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+            for ds in read_series(tmp_path / "sd")
+        ]
+    )
+    assert np.abs(back - values).max() <= rescale.slope / 2 * 1.001
+    if shutil.which("dciodvfy"):
+        for path in (paths[0], paths[len(paths) // 2], paths[-1]):
+            assert dciodvfy_errors(path) == [], path
