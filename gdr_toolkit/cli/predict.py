@@ -70,6 +70,11 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DICOM_SERIES_OFFSET,
         help=f"DICOM SeriesNumber of SD = PC's + this (default {DEFAULT_DICOM_SERIES_OFFSET}; SD+ +1, ...)",
     )
+    add(
+        "--dicom_burned_in_banner",
+        action="store_true",
+        help="burn 'SYNTHETIC - NOT FOR DIAGNOSIS' into every slice of the DICOM image series",
+    )
     add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
     add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
     add(
@@ -133,7 +138,8 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         args.enhancement_factor, args.metadata, metadata_from_flags(args),
         RunOptions(
             ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format,
-                          dicom_series_offset=args.dicom_series_offset),
+                          dicom_series_offset=args.dicom_series_offset,
+                          dicom_burned_in_banner=args.dicom_burned_in_banner),
             args.continue_prediction, args.npp, args.nps,
         ),
         precision=args.precision, shard=shard_from_arguments(args), tile_edge=args.tile_edge,

@@ -28,6 +28,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from gdr_toolkit.dataset.dicom_banner import banner_mask
 from gdr_toolkit.dataset.dicom_derived_series import (
     MAX_LONG_STRING,
     SeriesSources,
@@ -168,11 +169,14 @@ class DerivedSeries:
         description: SeriesDescription (0008,103E), at most 64 characters (checked).
         series_number: SeriesNumber (0020,0011).
         comments: ImageComments (0020,4000) of every slice: the synthetic-image warning by default.
+        burned_in_banner: burn ``dicom_banner.BANNER_TEXT`` into the top left of every slice (its pixels
+            then hold no image data; BurnedInAnnotation ``YES``).
     """
 
     description: str
     series_number: int = 1000
     comments: str = SYNTHETIC_COMMENT
+    burned_in_banner: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < len(self.description) <= MAX_LONG_STRING:
@@ -237,6 +241,18 @@ def _image_attributes(dataset: Dataset, image: sitk.Image, values: np.ndarray, r
     dataset.WindowWidth = f"{width:.{DECIMAL_STRING_DIGITS}g}"
 
 
+def _burn_banner(stored: np.ndarray, shared: Dataset, rescale: Rescale) -> None:
+    """Set the banner's pixels of every (z, y, x) slice to the top of the display window (in place) and
+    BurnedInAnnotation to YES; nothing when the slices are too small for a readable banner."""
+    mask = banner_mask(stored.shape[1], stored.shape[2])
+    if not mask.any():
+        logger.warning("slices of %d x %d pixels are too small for the burned-in banner", *stored.shape[1:])
+        return
+    top = float(shared.WindowCenter) + float(shared.WindowWidth) / 2
+    stored[:, mask] = np.clip(np.rint((top - rescale.intercept) / rescale.slope), STORED_MIN, STORED_MAX)
+    shared.BurnedInAnnotation = "YES"
+
+
 def write_dicom_series(
     image: sitk.Image,
     folder: Path | str,
@@ -271,11 +287,14 @@ def write_dicom_series(
     shared = series_dataset(sources, series.description, series.series_number, series.comments,
                             datetime.datetime.now())  # fmt: skip
     _image_attributes(shared, oriented, values, rescale)
+    stored = _stored(values, rescale)
+    if series.burned_in_banner:
+        _burn_banner(stored, shared, rescale)
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = folder.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{folder.name}")
     temporary.mkdir()
     try:
-        _write_slices(oriented, _stored(values, rescale), shared, sources, temporary)
+        _write_slices(oriented, stored, shared, sources, temporary)
         _replace_folder(temporary, folder)
     finally:
         if temporary.exists():

@@ -71,6 +71,8 @@ class ExportOptions:
         output_format: ``nifti`` (``CASE_sd.nii.gz`` ...) or ``dicom`` (series folders ``CASE_sd/`` ...).
         dicom_series_offset: SeriesNumber of the DICOM SD series minus PC's (>= 1; the other series
             follow: SD+ +1, contrast +2, uncertainty +3, unsupported map +4).
+        dicom_burned_in_banner: burn "SYNTHETIC - NOT FOR DIAGNOSIS" into every slice of the DICOM
+            image series (not into the 0/1 unsupported map, whose pixels are data).
     """
 
     save_contrast_signal: bool = False
@@ -78,6 +80,7 @@ class ExportOptions:
     save_qc_picture: bool = True
     output_format: OutputFormat = "nifti"
     dicom_series_offset: int = DEFAULT_DICOM_SERIES_OFFSET
+    dicom_burned_in_banner: bool = False
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
@@ -128,14 +131,17 @@ def series_sources(
     return SeriesSources(case_id, headers(pre_contrast), headers(low_dose), provenance)
 
 
-def dicom_series(kind: str, sources: SeriesSources, offset: int) -> DerivedSeries:
+def dicom_series(kind: str, sources: SeriesSources, offset: int, banner: bool = False) -> DerivedSeries:
     """The description and number of a kind's series: number = PC's SeriesNumber (0 when PC has none)
-    + ``offset`` + the kind's place in :data:`DICOM_SERIES`."""
+    + ``offset`` + the kind's place in :data:`DICOM_SERIES`; ``banner``: burn it in (not into the map)."""
     pc_number = sources.pre_contrast[0].get("SeriesNumber") if sources.pre_contrast else None
     if pc_number is None:
         pc_number = sources.reference_tags.get(PC_SERIES_NUMBER_KEY, "").strip() or None
     base = int(float(pc_number)) if pc_number is not None else 0
-    return replace(DICOM_SERIES[kind], series_number=base + offset + list(DICOM_SERIES).index(kind))
+    number = base + offset + list(DICOM_SERIES).index(kind)
+    return replace(
+        DICOM_SERIES[kind], series_number=number, burned_in_banner=banner and kind != "unsupported"
+    )
 
 
 def write_prediction(
@@ -168,7 +174,9 @@ def write_prediction(
                 sources or SeriesSources(prediction.case_id),
                 reference_tags=dicom_tags(prediction.pre_contrast),
             )
-            series = dicom_series(kind, case_sources, options.dicom_series_offset)
+            series = dicom_series(
+                kind, case_sources, options.dicom_series_offset, options.dicom_burned_in_banner
+            )
             write_dicom_series(image, paths[kind], series, sources=case_sources)
         else:
             write_image_atomic(image, paths[kind])

@@ -250,3 +250,27 @@ def test_real_sized_latin1_head_gives_a_conformant_series_with_the_name_intact(r
     if shutil.which("dciodvfy"):
         for path in (paths[0], paths[len(paths) // 2], paths[-1]):
             assert dciodvfy_errors(path) == [], path
+
+
+def test_burned_in_banner_is_off_by_default_and_white_text_at_the_top_left_when_asked(tmp_path):
+    values = np.random.default_rng(4).uniform(100, 900, (2, 160, 170)).astype(np.float32)
+    write_dicom_series(on_pc_grid(values), tmp_path / "plain", DerivedSeries("SD"))
+    write_dicom_series(on_pc_grid(values), tmp_path / "banner", DerivedSeries("SD", burned_in_banner=True))
+    plain, banner = read_series(tmp_path / "plain"), read_series(tmp_path / "banner")
+    assert plain[0].BurnedInAnnotation == "NO" and banner[0].BurnedInAnnotation == "YES"
+    changed = banner[0].pixel_array != plain[0].pixel_array
+    rows, columns = np.nonzero(changed)
+    assert 50 < changed.sum() < 0.05 * changed.size
+    assert rows.max() < 160 / 8 and columns.min() < 170 / 10  # a line of text in the top-left corner
+    top = float(banner[0].WindowCenter) + float(banner[0].WindowWidth) / 2
+    burned = banner[1].pixel_array[changed] * float(banner[1].RescaleSlope) + float(
+        banner[1].RescaleIntercept
+    )
+    np.testing.assert_allclose(burned, top, atol=float(banner[1].RescaleSlope))
+    np.testing.assert_array_equal(banner[1].pixel_array[~changed], plain[1].pixel_array[~changed])
+
+
+def test_banner_is_left_out_of_slices_too_small_to_read_it(tmp_path, caplog):
+    write_dicom_series(synthetic(), tmp_path / "sd", DerivedSeries("SD", burned_in_banner=True))
+    assert read_series(tmp_path / "sd")[0].BurnedInAnnotation == "NO"
+    assert "too small for the burned-in banner" in caplog.text

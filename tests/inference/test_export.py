@@ -93,3 +93,13 @@ def test_dicom_outputs_of_a_nifti_case_share_one_patient_and_study(prediction, t
         assert series[0].GetMetaData(key) == series[1].GetMetaData(key), key
     assert series[0].GetMetaData("0010|0020") == "case_from_nifti"
     assert series[0].GetMetaData("0020|000e") != series[1].GetMetaData("0020|000e")
+
+
+def test_banner_goes_into_image_series_but_not_into_the_unsupported_map():
+    from gdr_toolkit.dataset.dicom_derived_series import SeriesSources
+    from gdr_toolkit.inference.export import dicom_series
+
+    sources = SeriesSources("case")
+    assert dicom_series("sd", sources, 1000, banner=True).burned_in_banner
+    assert not dicom_series("unsupported", sources, 1000, banner=True).burned_in_banner
+    assert not dicom_series("sd", sources, 1000).burned_in_banner
