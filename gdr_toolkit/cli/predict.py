@@ -15,7 +15,7 @@ from typing import Literal
 from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
-from gdr_toolkit.inference.export import OUTPUT_FORMATS, ExportOptions
+from gdr_toolkit.inference.export import DEFAULT_DICOM_SERIES_OFFSET, OUTPUT_FORMATS, ExportOptions
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT
 from gdr_toolkit.inference.prediction_run import RunOptions
 from gdr_toolkit.network.precision import PRECISION_CHOICES
@@ -63,6 +63,17 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         choices=OUTPUT_FORMATS,
         default="nifti",
         help="nifti (default: CASE_sd.nii.gz ...) or dicom (series folders CASE_sd/ ... derived from PC's)",
+    )
+    add(
+        "--dicom_series_offset",
+        type=int,
+        default=DEFAULT_DICOM_SERIES_OFFSET,
+        help=f"DICOM SeriesNumber of SD = PC's + this (default {DEFAULT_DICOM_SERIES_OFFSET}; SD+ +1, ...)",
+    )
+    add(
+        "--dicom_burned_in_banner",
+        action="store_true",
+        help="burn 'SYNTHETIC - NOT FOR DIAGNOSIS' into every slice of the DICOM image series",
     )
     add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
     add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
@@ -126,7 +137,9 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
         args.folds, args.checkpoint, args.device, args.step_size, not args.disable_tta,
         args.enhancement_factor, args.metadata, metadata_from_flags(args),
         RunOptions(
-            ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format),
+            ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format,
+                          dicom_series_offset=args.dicom_series_offset,
+                          dicom_burned_in_banner=args.dicom_burned_in_banner),
             args.continue_prediction, args.npp, args.nps,
         ),
         precision=args.precision, shard=shard_from_arguments(args), tile_edge=args.tile_edge,

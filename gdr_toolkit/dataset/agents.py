@@ -2,7 +2,9 @@
 
 Relaxivities r1 in L/(mmol*s) in human whole blood at 37 C from Shen et al., Invest Radiol 2015
 (1.5 T, 3 T, 7 T); gadopiclenol from Robic et al., Invest Radiol 2019 (human serum, 37 C; measured at
-1.41 T, tabulated here at 1.5 T). Standard doses in mmol/kg body weight from the product labels (CNS).
+1.41 T, tabulated here at 1.5 T). Standard doses in mmol/kg body weight from the product labels (CNS);
+concentrations of the marketed solutions in mmol/mL from the same labels (gadobutrol 1.0, the others 0.5),
+which give the standard dose in mL/kg used to read a dose from DICOM headers (``dicom_metadata.py``).
 
 Rule for other field strengths: piecewise-linear interpolation in tesla between tabulated fields, held
 constant beyond the lowest and highest tabulated field (relaxivity varies slowly there; extrapolating
@@ -26,6 +28,7 @@ class ContrastAgent:
         relaxivity_by_field: ((field_strength_t, r1 in L/(mmol*s)), ...) sorted by field.
         standard_dose_mmol_per_kg: the weight-based standard dose.
         source: literature reference of the relaxivities.
+        concentration_mmol_per_ml: gadolinium concentration of the marketed solution (product label).
     """
 
     generic_name: str
@@ -33,6 +36,12 @@ class ContrastAgent:
     relaxivity_by_field: tuple[tuple[float, float], ...]
     standard_dose_mmol_per_kg: float
     source: str
+    concentration_mmol_per_ml: float
+
+    @property
+    def standard_dose_ml_per_kg(self) -> float:
+        """Volume of the marketed solution per kg body weight that makes the standard dose."""
+        return self.standard_dose_mmol_per_kg / self.concentration_mmol_per_ml
 
     def relaxivity_l_per_mmol_s(self, field_strength_t: float) -> float:
         """r1 at ``field_strength_t`` tesla (piecewise linear, constant beyond the table)."""
@@ -48,7 +57,7 @@ _ROBIC_2019 = "Robic et al., Invest Radiol 2019;54:475-484 (human serum, 37 C; 1
 
 CONTRAST_AGENTS: tuple[ContrastAgent, ...] = (
     ContrastAgent(
-        "gadobutrol", ("gadovist", "gadavist"), ((1.5, 4.6), (3.0, 4.5), (7.0, 4.2)), 0.1, _SHEN_2015
+        "gadobutrol", ("gadovist", "gadavist"), ((1.5, 4.6), (3.0, 4.5), (7.0, 4.2)), 0.1, _SHEN_2015, 1.0
     ),
     ContrastAgent(
         "gadoterate",
@@ -56,16 +65,18 @@ CONTRAST_AGENTS: tuple[ContrastAgent, ...] = (
         ((1.5, 3.9), (3.0, 3.4), (7.0, 2.8)),
         0.1,
         _SHEN_2015,
+        0.5,
     ),
-    ContrastAgent("gadoteridol", ("prohance",), ((1.5, 4.4), (3.0, 3.5), (7.0, 3.4)), 0.1, _SHEN_2015),
+    ContrastAgent("gadoteridol", ("prohance",), ((1.5, 4.4), (3.0, 3.5), (7.0, 3.4)), 0.1, _SHEN_2015, 0.5),
     ContrastAgent(
         "gadobenate",
         ("multihance", "gadobenate dimeglumine"),
         ((1.5, 6.2), (3.0, 5.4), (7.0, 4.7)),
         0.1,
         _SHEN_2015,
+        0.5,
     ),
-    ContrastAgent("gadopiclenol", ("elucirem", "vueway"), ((1.5, 12.8), (3.0, 11.6)), 0.05, _ROBIC_2019),
+    ContrastAgent("gadopiclenol", ("elucirem", "vueway"), ((1.5, 12.8), (3.0, 11.6)), 0.05, _ROBIC_2019, 0.5),
 )
 
 _AGENT_BY_NAME = {

@@ -1,13 +1,15 @@
-"""DICOM series in and out through SimpleITK's GDCM reader and writer (documentation/dicom.md).
+"""DICOM series in through SimpleITK's GDCM reader, out through pydicom (documentation/dicom.md).
 
 Reading: a folder holding exactly one series (GDCM series ids); the patient, study and frame-of-reference
 tags of its first slice travel with the returned image in its metadata dictionary (keys ``gggg|eeee``), so
 that a series derived from it later (:func:`write_dicom_series`) keeps patient and study.
 
-Writing: one file per slice, float values stored as int16 with Rescale Slope/Intercept chosen from the
-image's range (absolute error <= slope / 2, :func:`rescale_for`), new UIDs under the UUID-derived root
+Writing (pydicom, MR Image Storage, explicit VR little endian, UTF-8): one file per slice, float values
+stored as int16 with Rescale Slope/Intercept chosen from the image's range (absolute error <= slope / 2,
+:func:`rescale_for`; integer maps stored as they are, slope 1), new UIDs under the UUID-derived root
 ``2.25`` (ISO/IEC 9834-8, no registration needed), the whole series written into a temporary folder and
-renamed into place.
+renamed into place. The attributes (identity, provenance, references, MR defaults) come from
+``dicom_derived_series.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,23 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import SimpleITK as sitk
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from gdr_toolkit.dataset.dicom_banner import banner_mask
+from gdr_toolkit.dataset.dicom_derived_series import (
+    MAX_LONG_STRING,
+    SeriesSources,
+    add_slice_references,
+    nearest_slices,
+    series_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,14 +141,24 @@ class Rescale:
 def rescale_for(values: np.ndarray) -> Rescale:
     """Slope and intercept mapping ``values``' range onto the int16 range, as their DICOM strings read back.
 
-    A constant image gets slope 1 (stored values then all equal). The values are rounded to 10 significant
-    digits first (the Decimal String that is written), so the quantisation uses what a reader will use.
+    An integer array within the int16 range (e.g. a 0/1 map) and a constant image get slope 1 (an
+    integer array then intercept 0: stored values are the values). Float values are rounded to 10
+    significant digits first (the Decimal String that is written), so the quantisation uses what a
+    reader will use.
     """
     low, high = float(np.min(values)), float(np.max(values))
+    if np.issubdtype(values.dtype, np.integer) and STORED_MIN <= low and high <= STORED_MAX:
+        return Rescale(1.0, 0.0)
     slope = (high - low) / (STORED_MAX - STORED_MIN) if high > low else 1.0
     intercept = (high + low) / 2
     as_written = [float(f"{value:.{DECIMAL_STRING_DIGITS}g}") for value in (slope, intercept)]
     return Rescale(*as_written)
+
+
+SYNTHETIC_COMMENT = (
+    "SYNTHETIC IMAGE computed by gdr_toolkit (deep learning) from pre-contrast and low-dose scans; "
+    "NOT FOR DIAGNOSIS. Verify every finding on the acquired images."
+)
 
 
 @dataclass(frozen=True)
@@ -142,54 +166,24 @@ class DerivedSeries:
     """What distinguishes a written series.
 
     Attributes:
-        description: SeriesDescription (0008,103E), at most 64 characters.
+        description: SeriesDescription (0008,103E), at most 64 characters (checked).
         series_number: SeriesNumber (0020,0011).
+        comments: ImageComments (0020,4000) of every slice: the synthetic-image warning by default.
+        burned_in_banner: burn ``dicom_banner.BANNER_TEXT`` into the top left of every slice (its pixels
+            then hold no image data; BurnedInAnnotation ``YES``).
     """
 
     description: str
     series_number: int = 1000
+    comments: str = SYNTHETIC_COMMENT
+    burned_in_banner: bool = False
 
-
-def _series_tags(
-    image: sitk.Image, series: DerivedSeries, reference: dict[str, str], rescale: Rescale
-) -> dict[str, str]:
-    """Tags shared by every slice: copied patient/study, generated ones where the reference has none."""
-    now = datetime.datetime.now()
-    tags = {key: value for key, value in reference.items() if key in COPIED_TAGS}
-    tags.setdefault("0010|0020", "GDR_ANONYMOUS")
-    tags.setdefault("0010|0010", "GDR^ANONYMOUS")
-    tags.setdefault("0020|000d", new_uid())
-    tags.setdefault("0020|0052", new_uid())
-    tags.setdefault("0008|0020", now.strftime("%Y%m%d"))
-    tags.setdefault("0008|0030", now.strftime("%H%M%S"))
-    source = reference.get(SOURCE_SERIES_KEY)
-    derivation = (
-        f"synthesised by gdr_toolkit from series {source}" if source else "synthesised by gdr_toolkit"
-    )
-    spacing_z = image.GetSpacing()[2]
-    tags.update(
-        {
-            "0008|0016": MR_IMAGE_STORAGE,
-            "0008|0060": "MR",
-            "0008|0008": "DERIVED\\SECONDARY",
-            "0008|103e": series.description[:64],
-            "0008|2111": derivation[:1024],
-            "0020|000e": new_uid(),
-            "0020|0011": str(series.series_number),
-            "0008|0021": now.strftime("%Y%m%d"),
-            "0008|0031": now.strftime("%H%M%S"),
-            "0018|0050": f"{spacing_z:.{DECIMAL_STRING_DIGITS}g}",
-            "0018|0088": f"{spacing_z:.{DECIMAL_STRING_DIGITS}g}",
-            "0020|0037": _decimal_strings(_orientation(image)),
-            "0028|1052": f"{rescale.intercept:.{DECIMAL_STRING_DIGITS}g}",
-            "0028|1053": f"{rescale.slope:.{DECIMAL_STRING_DIGITS}g}",
-            "0028|0100": "16",
-            "0028|0101": "16",
-            "0028|0102": "15",
-            "0028|0103": "1",
-        }
-    )
-    return tags
+    def __post_init__(self) -> None:
+        if not 0 < len(self.description) <= MAX_LONG_STRING:
+            raise ValueError(
+                f"SeriesDescription must have 1 to 64 characters, got {len(self.description)}: "
+                f"{self.description!r}"
+            )
 
 
 def _orientation(image: sitk.Image) -> tuple[float, ...]:
@@ -198,8 +192,8 @@ def _orientation(image: sitk.Image) -> tuple[float, ...]:
     return (d[0], d[3], d[6], d[1], d[4], d[7])
 
 
-def _decimal_strings(values: tuple[float, ...]) -> str:
-    return "\\".join(f"{value:.{DECIMAL_STRING_DIGITS}g}" for value in values)
+def _decimal_strings(values: tuple[float, ...]) -> list[str]:
+    return [f"{value:.{DECIMAL_STRING_DIGITS}g}" for value in values]
 
 
 def _right_handed(image: sitk.Image) -> sitk.Image:
@@ -210,28 +204,53 @@ def _right_handed(image: sitk.Image) -> sitk.Image:
     return sitk.Flip(image, [False, False, True])
 
 
-def _quantised(image: sitk.Image, rescale: Rescale) -> sitk.Image:
-    """float64 image holding exactly ``stored * slope + intercept`` so that GDCM's inverse rescale is exact."""
-    values = sitk.GetArrayFromImage(image).astype(np.float64)
-    stored = np.clip(np.rint((values - rescale.intercept) / rescale.slope), STORED_MIN, STORED_MAX)
-    quantised = sitk.GetImageFromArray(stored * rescale.slope + rescale.intercept)
-    quantised.CopyInformation(image)
-    return quantised
+def _stored(values: np.ndarray, rescale: Rescale) -> np.ndarray:
+    """int16 values s with ``s * slope + intercept`` nearest to ``values`` (clipped to the int16 range)."""
+    scaled = (values.astype(np.float64) - rescale.intercept) / rescale.slope
+    return np.clip(np.rint(scaled), STORED_MIN, STORED_MAX).astype(np.int16)
 
 
-def _enable_rescaled_mr_storage(folder: Path) -> None:
-    """Let GDCM write MR Image Storage with Rescale Slope/Intercept in this process.
+def _window(values: np.ndarray) -> tuple[float, float]:
+    """WindowCenter and WindowWidth (>= 1, as DICOM requires): the 0.5th-99.5th percentile of float
+    values, the full range of integer values (a 0/1 map: centre 0.5, width 1)."""
+    if np.issubdtype(values.dtype, np.integer):
+        low, high = float(np.min(values)), float(np.max(values))
+    else:
+        low, high = (float(value) for value in np.percentile(values, [0.5, 99.5]))
+    width = max(high - low, 1.0)
+    return (low + high) / 2, width
 
-    GDCM's writer otherwise turns an MR image carrying a rescale into Enhanced MR Image Storage; ITK's
-    DICOM reader switches that off process-wide (``gdcm::ImageHelper::SetForceRescaleInterceptSlope``),
-    which SimpleITK does not expose, so one tiny DICOM file is written and read the way ITK reads.
-    """
-    probe = folder / ".probe.dcm"
-    sitk.WriteImage(sitk.Image([1, 1], sitk.sitkInt16), str(probe))
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(probe))
-    reader.ReadImageInformation()
-    probe.unlink()
+
+def _image_attributes(dataset: Dataset, image: sitk.Image, values: np.ndarray, rescale: Rescale) -> None:
+    """Image Plane, Image Pixel, rescale and VOI LUT attributes shared by every slice."""
+    spacing_x, spacing_y, spacing_z = image.GetSpacing()
+    dataset.ImageOrientationPatient = _decimal_strings(_orientation(image))
+    dataset.PixelSpacing = _decimal_strings((spacing_y, spacing_x))  # between rows, between columns
+    dataset.setdefault("SliceThickness", f"{spacing_z:.{DECIMAL_STRING_DIGITS}g}")  # PC's when copied
+    dataset.SpacingBetweenSlices = f"{spacing_z:.{DECIMAL_STRING_DIGITS}g}"
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.Rows, dataset.Columns = image.GetSize()[1], image.GetSize()[0]
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 1
+    if rescale != Rescale(1.0, 0.0):  # an identity rescale is left out (stored values are the values)
+        dataset.RescaleIntercept = f"{rescale.intercept:.{DECIMAL_STRING_DIGITS}g}"
+        dataset.RescaleSlope = f"{rescale.slope:.{DECIMAL_STRING_DIGITS}g}"
+        dataset.RescaleType = "US"  # unspecified: the units of the PC scan
+    center, width = _window(values)
+    dataset.WindowCenter = f"{center:.{DECIMAL_STRING_DIGITS}g}"
+    dataset.WindowWidth = f"{width:.{DECIMAL_STRING_DIGITS}g}"
+
+
+def _burn_banner(stored: np.ndarray, shared: Dataset, rescale: Rescale) -> None:
+    """Set the banner's pixels of every (z, y, x) slice to the top of the display window (in place) and
+    BurnedInAnnotation to YES; nothing when the slices are too small for a readable banner."""
+    mask = banner_mask(stored.shape[1], stored.shape[2])
+    if not mask.any():
+        logger.warning("slices of %d x %d pixels are too small for the burned-in banner", *stored.shape[1:])
+        return
+    top = float(shared.WindowCenter) + float(shared.WindowWidth) / 2
+    stored[:, mask] = np.clip(np.rint((top - rescale.intercept) / rescale.slope), STORED_MIN, STORED_MAX)
+    shared.BurnedInAnnotation = "YES"
 
 
 def write_dicom_series(
@@ -239,16 +258,20 @@ def write_dicom_series(
     folder: Path | str,
     series: DerivedSeries,
     reference_tags: dict[str, str] | None = None,
+    sources: SeriesSources | None = None,
 ) -> Rescale:
-    """Write a 3D scalar image as a DICOM series (one file per slice, ``IM00001.dcm`` ...) atomically.
+    """Write a 3D scalar image as a synthetic MR series (one file per slice, ``IM00001.dcm`` ...) atomically.
+
+    Explicit VR little endian, UTF-8 text (documentation/dicom.md lists every attribute and its origin).
 
     Args:
         image: 3D scalar image (any pixel type; values are stored as int16 with a rescale), LPS geometry.
         folder: the series folder; replaced as a whole when it exists.
-        series: description and number of the new series.
-        reference_tags: tags of the series it derives from (:func:`dicom_tags` of an image read by
-            :func:`read_dicom_series`); patient, study and frame of reference are copied from it
-            (:data:`COPIED_TAGS`), generated when absent.
+        series: description, number and comments of the new series.
+        reference_tags: ``gggg|eeee`` tags of the image it derives from (:func:`dicom_tags`); used for
+            patient and study when ``sources`` has no PC headers.
+        sources: PC/LD headers, case name and provenance (:class:`SeriesSources`); None: only
+            ``reference_tags`` (patient and study generated where absent).
 
     Returns:
         The rescale written (the values read back differ from ``image`` by at most ``slope / 2``).
@@ -256,18 +279,22 @@ def write_dicom_series(
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{folder}: a DICOM series needs a 3D scalar image, got {image.GetDimension()}D.")
     folder = Path(folder)
+    if sources is None or (reference_tags and not sources.reference_tags):
+        sources = replace(sources or SeriesSources(), reference_tags=dict(reference_tags or {}))
+    oriented = _right_handed(image)
+    values = sitk.GetArrayFromImage(oriented)  # (z, y, x)
+    rescale = rescale_for(values)
+    shared = series_dataset(sources, series.description, series.series_number, series.comments,
+                            datetime.datetime.now())  # fmt: skip
+    _image_attributes(shared, oriented, values, rescale)
+    stored = _stored(values, rescale)
+    if series.burned_in_banner:
+        _burn_banner(stored, shared, rescale)
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = folder.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{folder.name}")
     temporary.mkdir()
     try:
-        _enable_rescaled_mr_storage(temporary)
-        oriented = _right_handed(image)
-        rescale = rescale_for(sitk.GetArrayViewFromImage(oriented))
-        _write_slices(
-            _quantised(oriented, rescale),
-            temporary,
-            _series_tags(oriented, series, reference_tags or {}, rescale),
-        )
+        _write_slices(oriented, stored, shared, sources, temporary)
         _replace_folder(temporary, folder)
     finally:
         if temporary.exists():
@@ -275,19 +302,28 @@ def write_dicom_series(
     return rescale
 
 
-def _write_slices(image: sitk.Image, folder: Path, tags: dict[str, str]) -> None:
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()  # the UIDs set in ``tags`` are written as they are
-    for index in range(image.GetSize()[2]):
-        slice_image = image[:, :, index : index + 1]
-        for key, value in tags.items():
-            slice_image.SetMetaData(key, value)
-        position = image.TransformIndexToPhysicalPoint((0, 0, index))
-        slice_image.SetMetaData("0020|0032", _decimal_strings(position))
-        slice_image.SetMetaData("0020|0013", str(index + 1))
-        slice_image.SetMetaData("0008|0018", new_uid())
-        writer.SetFileName(str(folder / f"IM{index + 1:05d}.dcm"))
-        writer.Execute(slice_image)
+def _write_slices(
+    image: sitk.Image, stored: np.ndarray, shared: Dataset, sources: SeriesSources, folder: Path
+) -> None:
+    """One file per slice: ``shared`` plus position, instance number and UID, source image, pixels."""
+    normal = np.reshape(image.GetDirection(), (3, 3))[:, 2]
+    positions = np.array(
+        [image.TransformIndexToPhysicalPoint((0, 0, index)) for index in range(stored.shape[0])]
+    )
+    pc_slices = nearest_slices(sources.pre_contrast, positions, normal, image.GetSpacing()[2] / 4)
+    ld_slices = nearest_slices(sources.low_dose, positions, normal)
+    for index, position in enumerate(positions):
+        dataset = Dataset(shared)
+        dataset.SOPInstanceUID = new_uid()
+        dataset.InstanceNumber = index + 1
+        dataset.ImagePositionPatient = _decimal_strings(tuple(position))
+        add_slice_references(dataset, pc_slices[index], ld_slices[index])
+        dataset.PixelData = np.ascontiguousarray(stored[index]).astype("<i2").tobytes()
+        dataset.file_meta = FileMetaDataset()
+        dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        pydicom.dcmwrite(folder / f"IM{index + 1:05d}.dcm", dataset, enforce_file_format=True)
 
 
 def _replace_folder(temporary: Path, folder: Path) -> None:

@@ -21,7 +21,7 @@ folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -31,7 +31,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
 import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
+from pydicom.dataset import Dataset  # noqa: E402
 
+from gdr_toolkit.dataset.dicom_derived_series import Provenance, SeriesSources  # noqa: E402
+from gdr_toolkit.dataset.dicom_headers import read_series_headers  # noqa: E402
 from gdr_toolkit.dataset.dicom_io import DerivedSeries, dicom_tags, write_dicom_series  # noqa: E402
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
 from gdr_toolkit.file_io import atomic_path, write_json_atomic  # noqa: E402
@@ -44,16 +47,17 @@ IMAGE_ENDING = ".nii.gz"
 QC_ORIENTATION = "LPS"  # array (z, y, x) = (inferior->superior, anterior->posterior, right->left)
 OutputFormat = Literal["nifti", "dicom"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("nifti", "dicom")
-# DICOM series per kind: SeriesDescription (says the series is synthetic) and SeriesNumber.
+# DICOM series per kind: a short SeriesDescription (<= 64 characters, says the series is synthetic);
+# SeriesNumber = PC's + ExportOptions.dicom_series_offset + the kind's place in this order.
 DICOM_SERIES = {
-    "sd": DerivedSeries("SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9001),
-    "sdplus": DerivedSeries("SYNTHETIC SD+ (gdr_toolkit) - not for diagnosis", 9002),
-    "contrast": DerivedSeries("SYNTHETIC CONTRAST SIGNAL (gdr_toolkit) - not for diagnosis", 9003),
-    "uncertainty": DerivedSeries("UNCERTAINTY OF SYNTHETIC SD (gdr_toolkit) - not for diagnosis", 9004),
-    "unsupported": DerivedSeries(
-        "SYNTHETIC UNSUPPORTED-ENHANCEMENT MAP (gdr_toolkit) - not for diagnosis", 9005
-    ),
+    "sd": DerivedSeries("SYNTHETIC SD (gdr_toolkit) - not for diagnosis"),
+    "sdplus": DerivedSeries("SYNTHETIC SD+ (gdr_toolkit) - not for diagnosis"),
+    "contrast": DerivedSeries("SYNTHETIC CONTRAST SIGNAL (gdr_toolkit) - not for diagnosis"),
+    "uncertainty": DerivedSeries("UNCERTAINTY OF SYNTHETIC SD (gdr_toolkit) - not for diagnosis"),
+    "unsupported": DerivedSeries("SYNTHETIC UNSUPPORTED MAP (gdr_toolkit) - not for diagnosis"),
 }
+DEFAULT_DICOM_SERIES_OFFSET = 1000
+PC_SERIES_NUMBER_KEY = "0020|0011"
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,26 @@ class ExportOptions:
         save_uncertainty: write ``CASE_uncertainty.nii.gz`` (only when the prediction has one).
         save_qc_picture: write ``CASE_qc.png`` and ``CASE_report.html``.
         output_format: ``nifti`` (``CASE_sd.nii.gz`` ...) or ``dicom`` (series folders ``CASE_sd/`` ...).
+        dicom_series_offset: SeriesNumber of the DICOM SD series minus PC's (>= 1; the other series
+            follow: SD+ +1, contrast +2, uncertainty +3, unsupported map +4).
+        dicom_burned_in_banner: burn "SYNTHETIC - NOT FOR DIAGNOSIS" into every slice of the DICOM
+            image series (not into the 0/1 unsupported map, whose pixels are data).
     """
 
     save_contrast_signal: bool = False
     save_uncertainty: bool = False
     save_qc_picture: bool = True
     output_format: OutputFormat = "nifti"
+    dicom_series_offset: int = DEFAULT_DICOM_SERIES_OFFSET
+    dicom_burned_in_banner: bool = False
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {self.output_format!r}.")
+        if isinstance(self.dicom_series_offset, bool) or not isinstance(self.dicom_series_offset, int):
+            raise ValueError(f"dicom_series_offset must be an integer, got {self.dicom_series_offset!r}.")
+        if self.dicom_series_offset < 1:
+            raise ValueError(f"dicom_series_offset must be >= 1, got {self.dicom_series_offset}.")
 
 
 def output_paths(
@@ -105,8 +119,42 @@ def is_case_complete(
     return all(path.exists() for kind, path in paths.items() if kind != "uncertainty")
 
 
-def write_prediction(prediction: CasePrediction, output_folder: Path, options: ExportOptions) -> list[Path]:
-    """Write the files of one case (each atomically; the QC picture last); returns the written paths."""
+def series_sources(
+    case_id: str, pre_contrast: Path | None, low_dose: Path | None, provenance: Provenance
+) -> SeriesSources:
+    """What the DICOM outputs of a case derive from: the headers of PC and LD where they are series
+    folders (read here), the case name and the model's provenance."""
+
+    def headers(path: Path | None) -> tuple[Dataset, ...]:
+        return read_series_headers(path) if path is not None and Path(path).is_dir() else ()
+
+    return SeriesSources(case_id, headers(pre_contrast), headers(low_dose), provenance)
+
+
+def dicom_series(kind: str, sources: SeriesSources, offset: int, banner: bool = False) -> DerivedSeries:
+    """The description and number of a kind's series: number = PC's SeriesNumber (0 when PC has none)
+    + ``offset`` + the kind's place in :data:`DICOM_SERIES`; ``banner``: burn it in (not into the map)."""
+    pc_number = sources.pre_contrast[0].get("SeriesNumber") if sources.pre_contrast else None
+    if pc_number is None:
+        pc_number = sources.reference_tags.get(PC_SERIES_NUMBER_KEY, "").strip() or None
+    base = int(float(pc_number)) if pc_number is not None else 0
+    number = base + offset + list(DICOM_SERIES).index(kind)
+    return replace(
+        DICOM_SERIES[kind], series_number=number, burned_in_banner=banner and kind != "unsupported"
+    )
+
+
+def write_prediction(
+    prediction: CasePrediction,
+    output_folder: Path,
+    options: ExportOptions,
+    sources: SeriesSources | None = None,
+) -> list[Path]:
+    """Write the files of one case (each atomically; the QC picture last); returns the written paths.
+
+    ``sources``: for DICOM output, what the series derive from (:func:`series_sources`); None: the DICOM
+    tags PC carries (``dicom_io.dicom_tags``) and the case name, without model provenance.
+    """
     output_folder = Path(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)
     paths = output_paths(output_folder, prediction.case_id, options, prediction.sdplus is not None)
@@ -122,7 +170,14 @@ def write_prediction(prediction: CasePrediction, output_folder: Path, options: E
             logger.warning("%s: no %s; %s not written", prediction.case_id, kind, paths[kind].name)
             continue
         if options.output_format == "dicom":
-            write_dicom_series(image, paths[kind], DICOM_SERIES[kind], dicom_tags(prediction.pre_contrast))
+            case_sources = replace(
+                sources or SeriesSources(prediction.case_id),
+                reference_tags=dicom_tags(prediction.pre_contrast),
+            )
+            series = dicom_series(
+                kind, case_sources, options.dicom_series_offset, options.dicom_burned_in_banner
+            )
+            write_dicom_series(image, paths[kind], series, sources=case_sources)
         else:
             write_image_atomic(image, paths[kind])
         written.append(paths[kind])

@@ -7,8 +7,9 @@ any ending SimpleITK reads (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd`` ...), or 
 Metadata of a case, first found wins: the metadata given for every case (command-line flags); else
 ``CASE.json`` in the ``--metadata`` folder when one is given (nothing else is searched); else
 ``CASE.json`` in the input folder, then in the sibling metadata folder (``imagesTs`` -> ``metadataTs``,
-``imagesTr`` -> ``metadataTr``). Without metadata a case can only be predicted by a model whose condition
-keys are limited to ``noise_sigma_ld``.
+``imagesTr`` -> ``metadataTr``); else, when LD is a DICOM series folder, its headers
+(``dataset/dicom_metadata.py``: field strength, agent, dose from volume and weight). Without metadata a case
+can only be predicted by a model whose condition keys are limited to ``noise_sigma_ld``.
 
 Parallelism: ``preprocessing_processes`` > 1 preprocesses upcoming cases in worker processes while the
 network runs in this one; ``export_threads`` writers save finished cases in the background.
@@ -25,10 +26,12 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gdr_toolkit.dataset.dicom_metadata import HeaderMetadataError, metadata_from_series
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.metadata import CaseMetadata, load_case_metadata
 from gdr_toolkit.dataset.raw_layout import LOW_DOSE_CHANNEL, PRE_CONTRAST_CHANNEL
-from gdr_toolkit.inference.export import ExportOptions, is_case_complete, write_prediction
+from gdr_toolkit.inference.export import ExportOptions, is_case_complete, series_sources, write_prediction
+from gdr_toolkit.inference.model_fingerprint import model_provenance
 from gdr_toolkit.inference.predictor import CasePrediction, Predictor
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
@@ -66,9 +69,31 @@ class PredictionCase:
             raise FileNotFoundError(f"case {self.case_id!r}: missing input file(s) {', '.join(missing)}")
 
     def load_metadata(self) -> CaseMetadata | None:
+        """The given metadata, else ``CASE.json``, else LD's DICOM headers, else None.
+
+        Raises:
+            HeaderMetadataError: no JSON, LD is a DICOM series and its headers lack metadata (names the
+                folder and the attributes).
+        """
         if self.metadata is not None:
             return self.metadata
-        return load_case_metadata(self.metadata_file) if self.metadata_file is not None else None
+        if self.metadata_file is not None:
+            return load_case_metadata(self.metadata_file)
+        return metadata_from_series(self.low_dose) if self.low_dose.is_dir() else None
+
+
+def _case_metadata(case: PredictionCase, predictor: Predictor) -> CaseMetadata | None:
+    """:meth:`PredictionCase.load_metadata`; incomplete DICOM headers are an error only for a model that
+    needs metadata (the message then names both the missing attributes and the ways to give metadata)."""
+    try:
+        return case.load_metadata()
+    except HeaderMetadataError as error:
+        try:
+            predictor.check_metadata(None, case.case_id)
+        except ValueError as needed:
+            raise ValueError(f"{needed} No metadata in the headers either: {error}.") from error
+        logger.info("case %s: no metadata (%s); the model needs none", case.case_id, error)
+        return None
 
 
 def sibling_metadata_folder(input_folder: Path) -> Path | None:
@@ -172,8 +197,12 @@ class PredictionSummary:
 def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> PreprocessedCase:
     """Worker: preprocess one case from its files (registration objects dropped: not picklable)."""
     case, options = task
+    try:
+        metadata = case.load_metadata()
+    except HeaderMetadataError:
+        metadata = None  # the main process decides whether the model needs it (_case_metadata)
     result = preprocess_case(
-        read_image(case.pre_contrast), read_image(case.low_dose), None, case.load_metadata(), options
+        read_image(case.pre_contrast), read_image(case.low_dose), None, metadata, options
     )
     return PreprocessedCase(result.arrays, result.properties, {})
 
@@ -184,7 +213,7 @@ def _predict_inline(
     for case in cases:
         try:
             case.check_files()
-            metadata = case.load_metadata()
+            metadata = _case_metadata(case, predictor)
             images = read_image(case.pre_contrast), read_image(case.low_dose)
             yield case, predictor.predict_case(*images, metadata, case.case_id)
         except Exception as error:  # noqa: BLE001 (a broken case is reported; the others go on)
@@ -208,7 +237,7 @@ def _predict_pipelined(
             case, future = pending.pop(0)
             try:
                 case.check_files()
-                predictor.check_metadata(case.load_metadata(), case.case_id)
+                predictor.check_metadata(_case_metadata(case, predictor), case.case_id)
                 preprocessed = future.result()
                 yield (
                     case,
@@ -258,6 +287,7 @@ def run_prediction(
     results = (
         _predict_pipelined(predictor, todo, processes) if processes > 1 else _predict_inline(predictor, todo)
     )
+    provenance = model_provenance(predictor.model) if options.export.output_format == "dicom" else None
     with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:
         exports: list[tuple[str, Future[list[Path]]]] = []
         for case, outcome in results:
@@ -270,8 +300,14 @@ def run_prediction(
             if outcome.quality is not None and outcome.quality.warnings:
                 warnings[case.case_id] = outcome.quality.warnings
                 flagged += [case.case_id] if outcome.quality.flagged else []
+            sources = None
+            if provenance is not None:
+                sources = series_sources(case.case_id, case.pre_contrast, case.low_dose, provenance)
             exports.append(
-                (case.case_id, writers.submit(write_prediction, outcome, output_folder, options.export))
+                (
+                    case.case_id,
+                    writers.submit(write_prediction, outcome, output_folder, options.export, sources),
+                )
             )
             if options.export_threads <= 1:
                 _collect(exports, written, failures, on_case_done)

@@ -68,3 +68,17 @@ def test_invalid_field_strength_is_rejected():
     with pytest.raises(ValueError, match="tesla"):
         find_agent("gadobutrol").relaxivity_l_per_mmol_s(0.0)
     assert "gadovist" in known_agent_names()
+
+
+@pytest.mark.parametrize(
+    ("name", "millilitres_per_kg"),
+    [
+        ("gadobutrol", 0.1),
+        ("gadoterate", 0.2),
+        ("gadoteridol", 0.2),
+        ("gadobenate", 0.2),
+        ("gadopiclenol", 0.1),
+    ],
+)
+def test_standard_dose_in_millilitres_per_kg_follows_the_label_concentration(name, millilitres_per_kg):
+    assert find_agent(name).standard_dose_ml_per_kg == pytest.approx(millilitres_per_kg)

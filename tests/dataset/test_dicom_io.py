@@ -93,7 +93,7 @@ def test_derived_series_is_marked_synthetic_and_derived(tmp_path):
     write_dicom_series(
         oblique_volume(), tmp_path / "sd", DerivedSeries("SYNTHETIC SD - not for diagnosis", 9001)
     )
-    assert set(slice_tags(tmp_path / "sd", "0008|0008")) == {"DERIVED\\SECONDARY"}
+    assert set(slice_tags(tmp_path / "sd", "0008|0008")) == {"DERIVED\\SECONDARY\\OTHER\\SYNTHETIC"}
     assert set(slice_tags(tmp_path / "sd", "0008|103e")) == {"SYNTHETIC SD - not for diagnosis"}
     assert set(slice_tags(tmp_path / "sd", "0020|0011")) == {"9001"}
     assert slice_tags(tmp_path / "sd", "0020|0013") == ["1", "2", "3", "4", "5"]

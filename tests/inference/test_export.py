@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -66,3 +68,38 @@ def test_dicom_output_is_a_series_per_image_in_pc_geometry(prediction, tmp_path)
 def test_unknown_output_format_is_refused():
     with pytest.raises(ValueError, match="output_format"):
         ExportOptions(output_format="analyze")  # type: ignore[arg-type]
+
+
+def test_dicom_series_numbers_follow_pc_plus_the_offset(prediction, tmp_path):
+    """PC's series (written by the fixture with the default number 1000) + offset 50, then one per kind."""
+    options = ExportOptions(save_contrast_signal=True, save_qc_picture=False, output_format="dicom",
+                            dicom_series_offset=50)  # fmt: skip
+    write_prediction(prediction, tmp_path / "out", options)
+    numbers = {kind: read_dicom_series(tmp_path / "out" / f"case_{kind}").GetMetaData("0020|0011")
+               for kind in ("sd", "sdplus", "contrast", "unsupported")}  # fmt: skip
+    assert numbers == {"sd": "1050", "sdplus": "1051", "contrast": "1052", "unsupported": "1054"}
+    with pytest.raises(ValueError, match="dicom_series_offset must be >= 1"):
+        ExportOptions(dicom_series_offset=0)
+
+
+def test_dicom_outputs_of_a_nifti_case_share_one_patient_and_study(prediction, tmp_path):
+    plain = sitk.Image(prediction.sd.GetSize(), sitk.sitkFloat32)
+    plain.CopyInformation(prediction.sd)  # no DICOM tags: as read from NIfTI
+    nifti = replace(prediction, case_id="case_from_nifti", pre_contrast=plain)
+    options = ExportOptions(save_qc_picture=False, output_format="dicom")
+    write_prediction(nifti, tmp_path / "out", options)
+    series = [read_dicom_series(tmp_path / "out" / f"case_from_nifti_{kind}") for kind in ("sd", "sdplus")]
+    for key in ("0010|0020", "0020|000d", "0020|0052"):
+        assert series[0].GetMetaData(key) == series[1].GetMetaData(key), key
+    assert series[0].GetMetaData("0010|0020") == "case_from_nifti"
+    assert series[0].GetMetaData("0020|000e") != series[1].GetMetaData("0020|000e")
+
+
+def test_banner_goes_into_image_series_but_not_into_the_unsupported_map():
+    from gdr_toolkit.dataset.dicom_derived_series import SeriesSources
+    from gdr_toolkit.inference.export import dicom_series
+
+    sources = SeriesSources("case")
+    assert dicom_series("sd", sources, 1000, banner=True).burned_in_banner
+    assert not dicom_series("unsupported", sources, 1000, banner=True).burned_in_banner
+    assert not dicom_series("sd", sources, 1000).burned_in_banner
