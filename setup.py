@@ -37,6 +37,9 @@ setup(
         # torch's DataLoader with persistent workers (training/data/worker_loader.py).
         "batchgeneratorsv2>=0.3",
         "SimpleITK>=2.3",
+        # DICOM headers: series validation, character sets, Enhanced MR frames and DICOMDIR, which SimpleITK's
+        # GDCM does not expose (dataset/dicom_headers.py); well-kept, pure Python
+        "pydicom>=2.4",
         "itk-elastix>=0.20",
         "acvl-utils>=0.2",
         "numpy>=1.24",
