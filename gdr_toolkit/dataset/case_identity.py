@@ -23,7 +23,7 @@ import pydicom
 from gdr_toolkit.dataset.dicom_headers import DicomSeriesError, series_file_paths, tag_text
 
 logger = logging.getLogger(__name__)
-RULE = "rule: PC, LD and SD of a case from one patient, study and frame of reference"
+RULE = "rule: one patient, study and frame of reference per case"
 
 
 class CaseIdentityError(ValueError):

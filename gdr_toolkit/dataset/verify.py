@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.dataset.case_identity import case_identity_mismatches
+from gdr_toolkit.dataset.case_identity import RULE, case_identity_mismatches
 from gdr_toolkit.dataset.image_io import count_non_finite_stored, read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import (
@@ -57,7 +57,8 @@ def _check_image(path: Path, problems: list[Problem], allow_constant: bool = Fal
         image = read_image(path)
         non_finite = count_non_finite_stored(path, image)
     except (OSError, ValueError) as error:
-        problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
+        # a series folder's file is named relative to the folder
+        problems.append(Problem(path, str(error).removeprefix(f"{path}: ").removeprefix(f"{path}/")))
         return None
     if non_finite:
         problems.append(Problem(path, f"{non_finite} voxel(s) are NaN or infinite"))
@@ -106,7 +107,7 @@ def _identity_problems(case: RawCase) -> list[Problem]:
     """PC, LD and SD series of the case from one patient, study and frame of reference (DICOM only)."""
     series = {"PC": case.pre_contrast, "LD": case.low_dose, "SD": case.standard_dose}
     return [
-        Problem(series[role], f"{message} (rule: one patient, study and frame of reference per case)")
+        Problem(series[role], f"{message} ({RULE})")
         for role, message in case_identity_mismatches(series).items()
     ]
 
