@@ -245,6 +245,19 @@ def _check_positions(
             f"{_gaps(ordered, along, steps, step, uneven)} (rule: even spacing, tolerance "
             f"{tolerances.spacing_fraction:.0%} of the step)"
         )
+    _check_tilt(folder, ordered, positions, direction, tolerances)
+    return float((along[-1] - along[0]) / (len(along) - 1))
+
+
+def _check_tilt(
+    folder: Path,
+    ordered: list[Frame],
+    positions: np.ndarray,
+    direction: np.ndarray,
+    tolerances: SeriesTolerances,
+) -> None:
+    """Rule 11: each step between neighbouring slices lies along the normal (no in-plane shift)."""
+    steps = np.diff(positions @ direction[:, 2])
     in_plane = np.linalg.norm(np.diff(positions, axis=0) - np.outer(steps, direction[:, 2]), axis=1)
     tilted = np.flatnonzero(in_plane > tolerances.tilt_fraction * steps)
     if tilted.size:
@@ -256,7 +269,6 @@ def _check_positions(
             f"gantry tilt or sheared stack (rule: positions along the normal, tolerance "
             f"{np.degrees(np.arctan(tolerances.tilt_fraction)):.2f} degrees)"
         )
-    return float((along[-1] - along[0]) / (len(along) - 1))
 
 
 def _gaps(ordered: list[Frame], along: np.ndarray, steps: np.ndarray, step: float, uneven: np.ndarray) -> str:
