@@ -75,7 +75,7 @@ class SeriesFile:
 
     Attributes:
         path: the file.
-        dataset: its pydicom data set (pixel data included).
+        dataset: its pydicom data set (pixel data kept for a multi-frame file only).
         sop_class_uid: SOPClassUID.
         modality: Modality.
         series_uid: SeriesInstanceUID.
@@ -131,6 +131,14 @@ def read_series_file(path: Path) -> SeriesFile:
             f"{path}: image geometry missing or malformed (ImagePositionPatient, ImageOrientationPatient, "
             f"PixelSpacing, Rows, Columns) (rule: every file readable)"
         ) from error
+    declared = int(dataset.get("NumberOfFrames", 1) or 1)
+    if len(frames) != declared:
+        raise DicomSeriesError(
+            f"{path}: NumberOfFrames is {declared} but {len(frames)} frame(s) are described "
+            f"(rule: every file readable)"
+        )
+    if "PerFrameFunctionalGroupsSequence" not in dataset:
+        del dataset.PixelData  # GDCM reads the pixels of a classic file: not kept twice in memory
     return SeriesFile(
         path, dataset, str(dataset.get("SOPClassUID", "")), str(dataset.get("Modality", "")),
         str(dataset.get("SeriesInstanceUID", "")), frames,

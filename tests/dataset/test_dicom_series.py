@@ -262,3 +262,13 @@ def test_dicomdir_folder_reads_its_series(tmp_path, volume):
     image = read_image(tmp_path / "cd")
     assert_geometry(image, OBLIQUE)
     assert_slices_in_place(image)
+
+
+def test_enhanced_mr_whose_frame_count_disagrees_is_refused(tmp_path, volume):
+    path = tmp_path / "enhanced" / "MF0001.dcm"
+    write_enhanced_mr(path, volume)
+    edit(path, NumberOfFrames=len(volume) + 1)
+    with pytest.raises(
+        DicomSeriesError, match=r"MF0001.dcm: .*(NumberOfFrames is 113 but 112|pixel data holds)"
+    ):
+        read_image(tmp_path / "enhanced")
