@@ -37,8 +37,9 @@ setup(
         # torch's DataLoader with persistent workers (training/data/worker_loader.py).
         "batchgeneratorsv2>=0.3",
         "SimpleITK>=2.3",
-        # DICOM output (explicit VR, UTF-8, sequences such as SourceImageSequence, exact control over every
-        # attribute) and header reading (character sets decoded); 3.0 for dcmwrite(enforce_file_format=...)
+        # DICOM in and out: series validation, character sets, Enhanced MR frames and DICOMDIR, which
+        # SimpleITK's GDCM does not expose (dataset/dicom_headers.py), and derived series written with exact
+        # control over every attribute (explicit VR, UTF-8, sequences); 3.0 for dcmwrite(enforce_file_format=)
         "pydicom>=3.0",
         "itk-elastix>=0.20",
         "acvl-utils>=0.2",

@@ -75,6 +75,12 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="burn 'SYNTHETIC - NOT FOR DIAGNOSIS' into every slice of the DICOM image series",
     )
+    add(
+        "--allow_mismatched_patient",
+        action="store_true",
+        help="predict cases whose PC and LD DICOM series differ in patient, study or frame of reference "
+        "(logged; default: such a case is refused)",
+    )
     add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
     add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
     add(
@@ -140,7 +146,7 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
             ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format,
                           dicom_series_offset=args.dicom_series_offset,
                           dicom_burned_in_banner=args.dicom_burned_in_banner),
-            args.continue_prediction, args.npp, args.nps,
+            args.continue_prediction, args.npp, args.nps, args.allow_mismatched_patient,
         ),
         precision=args.precision, shard=shard_from_arguments(args), tile_edge=args.tile_edge,
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """DICOM series in through SimpleITK's GDCM reader, out through pydicom (documentation/dicom.md).
 
-Reading: a folder holding exactly one series (GDCM series ids); the patient, study and frame-of-reference
-tags of its first slice travel with the returned image in its metadata dictionary (keys ``gggg|eeee``), so
+Reading: a folder holding exactly one series, validated first (``dicom_series``: every file whole, MR,
+slices evenly spaced, geometry checked); the patient, study and frame-of-reference tags of its first slice,
+decoded with its character set, travel with the returned image in its metadata dictionary (keys ``gggg|eeee``), so
 that a series derived from it later (:func:`write_dicom_series`) keeps patient and study.
 
 Writing (pydicom, MR Image Storage, explicit VR little endian, UTF-8): one file per slice, float values
@@ -36,6 +37,7 @@ from gdr_toolkit.dataset.dicom_derived_series import (
     nearest_slices,
     series_dataset,
 )
+from gdr_toolkit.dataset.dicom_series import read_validated_series
 
 logger = logging.getLogger(__name__)
 
@@ -77,57 +79,22 @@ def _is_tag(key: str) -> bool:
     return len(key) == 9 and key[4] == "|" and all(c in "0123456789abcdefABCDEF" for c in key[:4] + key[5:])
 
 
-def _series_description(folder: Path, series_id: str) -> str:
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(files[0])
-    reader.ReadImageInformation()
-    description = reader.GetMetaData("0008|103e").strip() if reader.HasMetaDataKey("0008|103e") else ""
-    return f"{series_id} ({description or 'no description'}, {len(files)} file(s))"
-
-
 def read_dicom_series(folder: Path | str) -> sitk.Image:
-    """Read the one DICOM series in ``folder`` (slices sorted by position; rescale slope/intercept applied).
+    """Read the one DICOM series in ``folder`` after validating it (``dicom_series``; rescale applied).
+
+    The folder may hold the files of one series or a DICOMDIR referencing them; classic MR and Enhanced
+    (multi-frame) MR are read. Text tags are decoded with the series' SpecificCharacterSet (pydicom).
 
     Returns:
         3D image (float32 when the series is rescaled, else its stored integer type) in LPS, with the
-        :data:`READ_TAGS` of its first slice in the metadata dictionary.
+        :data:`READ_TAGS` of its first file in the metadata dictionary.
 
     Raises:
-        ValueError: the folder holds no DICOM series, several series (listed with their descriptions), or
-            a series GDCM cannot read.
+        DicomSeriesError (a ValueError): the folder holds no DICOM series, several series (listed with
+            their descriptions), or a series that breaks a rule of documentation/dicom.md (unreadable or
+            truncated file, not MR, missing or duplicate slice, uneven spacing, tilt, mixed geometry).
     """
-    folder = Path(folder)
-    try:
-        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    except RuntimeError as error:
-        raise ValueError(f"{folder}: cannot be scanned for DICOM files: {_last_line(error)}") from error
-    if not series_ids:
-        raise ValueError(f"{folder}: folder holds no DICOM series (expected the files of one series).")
-    if len(series_ids) > 1:
-        listing = "; ".join(_series_description(folder, series_id) for series_id in series_ids)
-        raise ValueError(
-            f"{folder}: folder holds {len(series_ids)} DICOM series, expected one; put each in its own "
-            f"folder: {listing}"
-        )
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
-    reader.MetaDataDictionaryArrayUpdateOn()
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise ValueError(f"{folder}: DICOM series cannot be read: {_last_line(error)}") from error
-    if image.GetPixelID() == sitk.sitkFloat64:
-        image = sitk.Cast(image, sitk.sitkFloat32)
-    for key in READ_TAGS:
-        if reader.HasMetaDataKey(0, key):
-            image.SetMetaData(key, reader.GetMetaData(0, key).strip())
-    return image
-
-
-def _last_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[-1] if text else "unknown reason"
+    return read_validated_series(folder, READ_TAGS)
 
 
 @dataclass(frozen=True)

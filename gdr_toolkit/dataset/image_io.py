@@ -24,7 +24,8 @@ def read_image(path: Path | str, require_3d: bool = True) -> sitk.Image:
     Raises:
         FileNotFoundError: neither a file nor a folder exists at ``path``.
         ValueError: SimpleITK cannot read it (empty, truncated, corrupt or unknown format), the folder
-            holds no or several DICOM series, or it is not a single-component 3D image when ``require_3d``.
+            holds no or several DICOM series or a series that breaks a check of documentation/dicom.md
+            (``dicom_series.DicomSeriesError``), or it is not a single-component 3D image when ``require_3d``.
     """
     path = Path(path)
     if path.is_dir():

@@ -6,7 +6,9 @@ each image (a file or a folder holding one DICOM series) is readable (not empty 
 single-channel, finite, not constant, with positive spacing; a lesion map, where present, holds integer
 labels on the pre-contrast grid. Per split, every entry of ``images<split>`` must be a channel of a case
 (``CASE_0000``/``CASE_0001`` with the dataset's ending, or a series folder of that name). Different grids
-for PC, LD and SD are legal (registration handles them).
+for PC, LD and SD are legal (registration handles them). A DICOM series folder passes the series checks
+of ``dicom_series`` (whole files, one MR series, evenly spaced slices ...), and the DICOM series of a case
+belong to one patient, study and frame of reference (``case_identity``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from gdr_toolkit.dataset.case_identity import RULE, case_identity_mismatches
 from gdr_toolkit.dataset.image_io import count_non_finite_stored, read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import (
@@ -54,7 +57,8 @@ def _check_image(path: Path, problems: list[Problem], allow_constant: bool = Fal
         image = read_image(path)
         non_finite = count_non_finite_stored(path, image)
     except (OSError, ValueError) as error:
-        problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
+        # a series folder's file is named relative to the folder
+        problems.append(Problem(path, str(error).removeprefix(f"{path}: ").removeprefix(f"{path}/")))
         return None
     if non_finite:
         problems.append(Problem(path, f"{non_finite} voxel(s) are NaN or infinite"))
@@ -99,6 +103,15 @@ def _check_lesions(case: RawCase, pre_contrast: sitk.Image | None, problems: lis
         )
 
 
+def _identity_problems(case: RawCase) -> list[Problem]:
+    """PC, LD and SD series of the case from one patient, study and frame of reference (DICOM only)."""
+    series = {"PC": case.pre_contrast, "LD": case.low_dose, "SD": case.standard_dose}
+    return [
+        Problem(series[role], f"{message} ({RULE})")
+        for role, message in case_identity_mismatches(series).items()
+    ]
+
+
 def verify_case(case: RawCase, require_target: bool) -> list[Problem]:
     """All problems of one case (empty list when it is fine)."""
     problems: list[Problem] = []
@@ -108,6 +121,7 @@ def verify_case(case: RawCase, require_target: bool) -> list[Problem]:
         _check_image(case.standard_dose, problems)
     if case.lesions.exists():
         _check_lesions(case, pre_contrast, problems)
+    problems.extend(_identity_problems(case))
     try:
         load_case_metadata(case.metadata)
     except FileNotFoundError:

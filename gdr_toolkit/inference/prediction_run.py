@@ -3,6 +3,9 @@
 Input folder: the raw layout's image naming, ``CASE_0000<ending>`` (PC) and ``CASE_0001<ending>`` (LD),
 any ending SimpleITK reads (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd`` ...), or folders ``CASE_0000/`` and
 ``CASE_0001/`` each holding one DICOM series (beside or instead of files; a file wins over a folder).
+A DICOM series is validated when read (``dataset/dicom_series.py``) and PC and LD series are compared by
+patient, study and frame of reference (``dataset/case_identity.py``); a case breaking a rule fails with one
+line naming the file or positions and the rule, and the other cases go on.
 
 Metadata of a case, first found wins: the metadata given for every case (command-line flags); else
 ``CASE.json`` in the ``--metadata`` folder when one is given (nothing else is searched); else
@@ -26,6 +29,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gdr_toolkit.dataset.case_identity import CaseIdentityError, check_case_identity
+from gdr_toolkit.dataset.dicom_headers import DicomSeriesError
 from gdr_toolkit.dataset.dicom_metadata import HeaderMetadataError, metadata_from_series
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.metadata import CaseMetadata, load_case_metadata
@@ -67,6 +72,11 @@ class PredictionCase:
         missing = [str(path) for path in (self.pre_contrast, self.low_dose) if not path.exists()]
         if missing:
             raise FileNotFoundError(f"case {self.case_id!r}: missing input file(s) {', '.join(missing)}")
+
+    def check_identity(self, allow_mismatch: bool) -> None:
+        """Raise CaseIdentityError when PC and LD (DICOM series) differ in patient, study or frame of
+        reference (``dataset/case_identity.py``); with ``allow_mismatch`` only log it."""
+        check_case_identity(self.case_id, {"PC": self.pre_contrast, "LD": self.low_dose}, allow_mismatch)
 
     def load_metadata(self) -> CaseMetadata | None:
         """The given metadata, else ``CASE.json``, else LD's DICOM headers, else None.
@@ -174,12 +184,15 @@ class RunOptions:
         preprocessing_processes: worker processes that preprocess ahead of the network (<= 1: inline;
             None: :func:`default_preprocessing_processes` for the predictor's device).
         export_threads: background threads that write outputs (<= 1: inline).
+        allow_mismatched_patient: predict a case whose PC and LD series differ in patient, study or frame
+            of reference (logged); by default such a case is refused.
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
     continue_prediction: bool = False
     preprocessing_processes: int | None = None
     export_threads: int = 1
+    allow_mismatched_patient: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,11 +221,12 @@ def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> 
 
 
 def _predict_inline(
-    predictor: Predictor, cases: list[PredictionCase]
+    predictor: Predictor, cases: list[PredictionCase], allow_mismatch: bool
 ) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
     for case in cases:
         try:
             case.check_files()
+            case.check_identity(allow_mismatch)
             metadata = _case_metadata(case, predictor)
             images = read_image(case.pre_contrast), read_image(case.low_dose)
             yield case, predictor.predict_case(*images, metadata, case.case_id)
@@ -221,7 +235,7 @@ def _predict_inline(
 
 
 def _predict_pipelined(
-    predictor: Predictor, cases: list[PredictionCase], processes: int
+    predictor: Predictor, cases: list[PredictionCase], processes: int, allow_mismatch: bool
 ) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
     """Preprocess up to ``processes`` cases ahead in worker processes; the network runs here."""
     context = multiprocessing.get_context("spawn")
@@ -237,6 +251,7 @@ def _predict_pipelined(
             case, future = pending.pop(0)
             try:
                 case.check_files()
+                case.check_identity(allow_mismatch)
                 predictor.check_metadata(_case_metadata(case, predictor), case.case_id)
                 preprocessed = future.result()
                 yield (
@@ -284,15 +299,22 @@ def run_prediction(
     processes = options.preprocessing_processes
     if processes is None:
         processes = default_preprocessing_processes(predictor.device.type)
+    allow_mismatch = options.allow_mismatched_patient
+    if allow_mismatch:
+        logger.warning(
+            "--allow_mismatched_patient: cases whose PC and LD differ in patient or study are predicted"
+        )
     results = (
-        _predict_pipelined(predictor, todo, processes) if processes > 1 else _predict_inline(predictor, todo)
+        _predict_pipelined(predictor, todo, processes, allow_mismatch)
+        if processes > 1
+        else _predict_inline(predictor, todo, allow_mismatch)
     )
     provenance = model_provenance(predictor.model) if options.export.output_format == "dicom" else None
     with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:
         exports: list[tuple[str, Future[list[Path]]]] = []
         for case, outcome in results:
             if isinstance(outcome, Exception):
-                failures[case.case_id] = f"{type(outcome).__name__}: {outcome}"
+                failures[case.case_id] = failure_reason(outcome)
                 logger.warning("case %s failed (the reason is listed at the end)", case.case_id)
                 if on_case_done:
                     on_case_done(case.case_id)
@@ -319,6 +341,14 @@ def run_prediction(
         )  # fmt: skip
     skipped_ids = tuple(case.case_id for case in skipped)
     return PredictionSummary(tuple(written), skipped_ids, failures, warnings, tuple(sorted(flagged)))
+
+
+def failure_reason(error: Exception) -> str:
+    """One line for a failed case: a refused input's own message (it names the file, the values and the
+    rule), else the exception's type and message."""
+    if isinstance(error, DicomSeriesError | CaseIdentityError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _collect(

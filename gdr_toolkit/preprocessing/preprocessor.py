@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gdr_toolkit.dataset.case_identity import check_case_identity
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import RawCase
@@ -106,8 +107,12 @@ def preprocess_and_store_case(
 
     Raises:
         ValueError: a co-registration below the quality thresholds, unless ``accept_poor_registration``
-            (nothing is written for the case).
+            (nothing is written for the case); DICOM series of the case from different patients or
+            studies (``dataset/case_identity.py``).
     """
+    check_case_identity(
+        case.case_id, {"PC": case.pre_contrast, "LD": case.low_dose, "SD": case.standard_dose}
+    )
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     pre_contrast = read_image(case.pre_contrast)
     options = options_from_plan(configuration)

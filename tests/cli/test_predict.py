@@ -103,7 +103,11 @@ def test_dicom_series_in_and_out(folders, tmp_path):
 
     root, model = folders
     inputs = tmp_path / "imagesTs"
-    patient = {"0010|0020": "PID-7", "0020|000d": "1.2.826.0.1.3680043.99.1"}
+    patient = {
+        "0010|0020": "PID-7",
+        "0020|000d": "1.2.826.0.1.3680043.99.1",
+        "0020|0052": "1.2.826.0.1.3680043.99.2",
+    }
     for channel in ("0000", "0001"):
         image = read_image(root / "raw" / "imagesTs" / f"case_a_{channel}.nii.gz")
         write_dicom_series(image, inputs / f"case_a_{channel}", DerivedSeries(f"T1 {channel}"), patient)

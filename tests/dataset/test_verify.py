@@ -102,10 +102,17 @@ def test_dicom_series_folders_are_accepted_as_channels_and_target(dataset):
     from gdr_toolkit.dataset.dicom_io import DerivedSeries, write_dicom_series
 
     case = case_files(dataset, "case_002", "Tr", ".nii.gz")
+    examination = {
+        "0010|0020": "PID-2",
+        "0020|000d": "1.2.826.0.1.3680043.99.2",
+        "0020|0052": "1.2.826.0.1.3680043.99.3",
+    }
     for path in (case.pre_contrast, case.standard_dose):
         image = sitk.ReadImage(str(path))
         path.unlink()
-        write_dicom_series(image, path.with_name(path.name.removesuffix(".nii.gz")), DerivedSeries("T1"))
+        write_dicom_series(
+            image, path.with_name(path.name.removesuffix(".nii.gz")), DerivedSeries("T1"), examination
+        )
     case = case_files(dataset, "case_002", "Tr", ".nii.gz")
     assert case.pre_contrast.is_dir() and case.standard_dose.is_dir()
     assert verify_dataset(dataset) == []
