@@ -184,7 +184,10 @@ def summary_rows(summary: dict[str, Any], seconds: dict[str, float]) -> tuple[di
 
 
 def distribution_section(summary: dict[str, Any]) -> str:
-    """The out-of-distribution section (``summary``: the content of ``CASE_summary.json``)."""
+    """The out-of-distribution section (``summary``: the content of ``CASE_summary.json``); empty when the
+    summary carries no check (a prediction not made by the ``Predictor``)."""
+    if "out_of_distribution_checked" not in summary:
+        return ""
     findings = summary.get("out_of_distribution") or []
     if not summary.get("out_of_distribution_checked", False):
         text = "<p>Not checked: the model stores no ranges of its training cases (trained before they were recorded).</p>"
