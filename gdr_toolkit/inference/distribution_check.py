@@ -45,6 +45,7 @@ MARGIN_FRACTION = 0.10
 MARGIN_FLOOR_FRACTION = 0.05
 FIELD_STRENGTH_TOLERANCE_T = 0.05
 SCAN_ARRAYS = {"pre_contrast": "x_pc", "low_dose": "x_ld"}
+PERCENTILE_SAMPLES = 250_000  # brain voxels used for the percentiles (every k-th: 1 s -> 0.1 s per case)
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,16 @@ def compare_with_ranges(
 
 
 def brain_percentiles(case: PreprocessedCase) -> dict[str, dict[str, float]]:
-    """Percentiles of x_PC and x_LD inside the brain mask (PC's grid, normalised units), keys as stored."""
-    brain = np.asarray(case.arrays["brain_mask"]) > 0
+    """Percentiles of x_PC and x_LD inside the brain mask (PC's grid, normalised units), keys as stored.
+
+    Of at most about :data:`PERCENTILE_SAMPLES` brain voxels (every k-th in memory order): the standard
+    error of a percentile of 250,000 samples is far below the margins of the rules.
+    """
+    brain = np.flatnonzero(np.asarray(case.arrays["brain_mask"]) > 0)
+    brain = brain[:: max(1, -(-brain.size // PERCENTILE_SAMPLES))]
     found = {}
     for scan, keys in BRAIN_PERCENTILES.items():
-        values = np.asarray(case.arrays[SCAN_ARRAYS[scan]])[brain]
+        values = np.asarray(case.arrays[SCAN_ARRAYS[scan]]).ravel()[brain]
         if values.size:
             levels = np.percentile(values, [float(key) for key in keys])
             found[scan] = {key: float(level) for key, level in zip(keys, levels, strict=True)}

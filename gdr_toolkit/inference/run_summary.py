@@ -1,10 +1,10 @@
-"""The dataset-level record of a prediction run: ``prediction_summary.json`` and the ``--strict`` refusals.
+"""The dataset-level record of a prediction run: ``prediction_run.json`` and the ``--strict`` refusals.
 
 :class:`DistributionLedger` collects each case's out-of-distribution findings
 (``distribution_check.py``) while a folder is predicted, refuses a case with findings when the run is
 strict, and logs one closing line. :func:`write_run_summary` writes the run's record atomically into the
-output folder (``prediction_summary.json``; a part of a sharded run writes
-``prediction_summary_part<K>_of_<N>.json``), format in documentation/inference.md::
+output folder (``prediction_run.json``; a part of a sharded run writes
+``prediction_run_part<K>_of_<N>.json``), format in documentation/inference.md::
 
     {"format_version": 1,
      "model": {"folder": "GDRTrainer__gdrPlans__3d_cpu", "folds": ["0", "1"], "training_ranges": true},
@@ -29,14 +29,14 @@ if TYPE_CHECKING:
     from gdr_toolkit.inference.prediction_run import PredictionSummary
 
 logger = logging.getLogger(__name__)
-RUN_SUMMARY_FILE = "prediction_summary.json"
+RUN_SUMMARY_FILE = "prediction_run.json"
 RUN_SUMMARY_FORMAT_VERSION = 1
 Findings = tuple[dict[str, Any], ...]
 
 
 def shard_summary_file(num_parts: int, part_id: int) -> str:
     """The summary's name for part ``part_id`` of ``num_parts`` (one part per array job, no clobbering)."""
-    return RUN_SUMMARY_FILE if num_parts == 1 else f"prediction_summary_part{part_id}_of_{num_parts}.json"
+    return RUN_SUMMARY_FILE if num_parts == 1 else f"prediction_run_part{part_id}_of_{num_parts}.json"
 
 
 class DistributionLedger:

@@ -136,9 +136,9 @@ def _without_seconds(summary: Any) -> Any:
 
 def _assert_same_outputs(whole: Path, parts: Path) -> None:
     """The same file names; equal image arrays and CASE_summary.json (wall times aside). The run records
-    differ by design (``prediction_summary.json`` against one ``prediction_summary_part*.json`` per part)."""
+    differ by design (``prediction_run.json`` against one ``prediction_run_part*.json`` per part)."""
     expected_files, received_files = (
-        sorted(path for path in folder.iterdir() if not path.name.startswith("prediction_summary"))
+        sorted(path for path in folder.iterdir() if not path.name.startswith("prediction_run"))
         for folder in (whole, parts)
     )
     assert [path.name for path in received_files] == [path.name for path in expected_files]
@@ -225,7 +225,7 @@ def test_tile_edge_flag_takes_auto_patch_or_voxels():
             tile_edge_argument(bad)
 
 
-def test_strict_refuses_a_case_outside_the_training_ranges(folders, tmp_path, caplog):
+def test_strict_refuses_a_case_outside_the_training_ranges(folders, tmp_path, capsys):
     root, _ = folders
     model = write_model_folder(tmp_path / "model", tiny_plans(5.0), folds=(0,))
     ranges = TrainingRanges.from_cases(
@@ -235,7 +235,9 @@ def test_strict_refuses_a_case_outside_the_training_ranges(folders, tmp_path, ca
     arguments = ["-m", str(model), "-i", str(root / "raw" / "imagesTs"), "--disable_tta", "-step_size", "1"]
     assert main_from_modelfolder([*arguments, "-o", str(tmp_path / "strict"), "--strict"]) == 1
     assert not (tmp_path / "strict" / "case_a_sd.nii.gz").exists()
-    record = json.loads((tmp_path / "strict" / "prediction_summary.json").read_text())
+    record = json.loads((tmp_path / "strict" / "prediction_run.json").read_text())
     assert record["refused"] == ["case_a"] and "refused by --strict" in record["failed"]["case_a"]
     assert record["out_of_distribution"]["case_a"][0]["quantity"] == "noise_sigma_ld"
-    assert any("case_a" in r.getMessage() and "refused by --strict" in r.getMessage() for r in caplog.records)
+    error = capsys.readouterr().err
+    assert "case case_a: out of distribution: noise_sigma_ld" in error
+    assert "case_a: refused by --strict" in error

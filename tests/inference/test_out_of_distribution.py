@@ -1,6 +1,6 @@
 """Out-of-distribution warnings end to end: a case with sigma_LD 5x below the training range and a case at
 a field strength the model never saw are named in the log, ``CASE_summary.json``, the report and
-``prediction_summary.json``; ``strict`` refuses them; a fold ensemble uses the union of its folds' ranges.
+``prediction_run.json``; ``strict`` refuses them; a fold ensemble uses the union of its folds' ranges.
 
 The tiny model's training ranges are those of the simulated identity case itself (what training on it
 would store), so that case lies inside them.
