@@ -189,35 +189,36 @@ def distribution_section(summary: dict[str, Any]) -> str:
     if "out_of_distribution_checked" not in summary:
         return ""
     findings = summary.get("out_of_distribution") or []
-    if not summary.get("out_of_distribution_checked", False):
+    if not summary["out_of_distribution_checked"]:
         text = "<p>Not checked: the model stores no ranges of its training cases (trained before they were recorded).</p>"
     elif not findings:
         text = "<p>Every checked quantity lies within the range of the model's training cases.</p>"
     else:
-        header = "".join(
-            f"<th>{name}</th>" for name in ("quantity", "value", "training range", "allowed", "rule")
-        )
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(cell)}</td>"
-                for cell in (
-                    str(finding["quantity"]),
-                    _format(finding["value"]),
-                    f"{_format(finding['training_minimum'])} to {_format(finding['training_maximum'])}",
-                    f"{_bound(finding['allowed_minimum'])} to {_bound(finding['allowed_maximum'])}",
-                    str(finding["rule"]),
-                )
-            )
-            + "</tr>"
-            for finding in findings
-        )
+        case = html.escape(str(summary.get("case_id", "this case")))
+        count = f"{len(findings)} quantit{'y' if len(findings) == 1 else 'ies'}"
         text = (
-            '<p class="warning"><strong>Warning: this case lies outside the data the model was trained on '
-            f"in {len(findings)} quantit{'y' if len(findings) == 1 else 'ies'}; check the prediction.</strong></p>"
-            f"<table><tr>{header}</tr>{rows}</table>"
+            f'<p class="warning"><strong>Warning: case {case} lies outside the data the model was trained on '
+            f"in {count}; check the prediction.</strong></p>{_findings_table(findings)}"
         )
     return f'<section id="out-of-distribution"><h2>Out of distribution</h2>{text}</section>'
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> str:
+    """One row per finding: quantity, value, training range, allowed interval, rule."""
+    header = "".join(
+        f"<th>{name}</th>" for name in ("quantity", "value", "training range", "allowed", "rule")
+    )
+    rows = []
+    for finding in findings:
+        cells = (
+            str(finding["quantity"]),
+            _format(finding["value"]),
+            f"{_format(finding['training_minimum'])} to {_format(finding['training_maximum'])}",
+            f"{_bound(finding['allowed_minimum'])} to {_bound(finding['allowed_maximum'])}",
+            str(finding["rule"]),
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
 def _bound(value: float | None) -> str:

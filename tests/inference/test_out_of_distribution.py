@@ -106,7 +106,7 @@ def test_an_out_of_range_case_is_named_in_the_log_the_summary_and_the_report(
         assert records[quantity]["value"] == UNSEEN_FIELD_T
     report = (tmp_path / "odd_report.html").read_text()
     section = report.split('<section id="out-of-distribution">')[1].split("</section>")[0]
-    assert "outside the data the model was trained on" in section and quantity in section
+    assert "case odd lies outside the data the model was trained on" in section and quantity in section
 
 
 def test_a_model_without_training_ranges_is_predicted_unchecked(
