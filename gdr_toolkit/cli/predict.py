@@ -84,6 +84,11 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     add("--enhancement-factor", type=float, default=1.0, help="k in x + k*y (default 1)")
     add("--metadata", type=Path, default=None, help="folder with CASE.json metadata files")
     add(
+        "--strict",
+        action="store_true",
+        help="refuse (do not write, exit 1) a case outside the model's training ranges",
+    )
+    add(
         "--dose",
         type=float,
         default=None,
@@ -146,7 +151,8 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
             ExportOptions(args.save_contrast_signal, args.save_uncertainty, output_format=args.output_format,
                           dicom_series_offset=args.dicom_series_offset,
                           dicom_burned_in_banner=args.dicom_burned_in_banner),
-            args.continue_prediction, args.npp, args.nps, args.allow_mismatched_patient,
+            args.continue_prediction, args.npp, args.nps,
+            allow_mismatched_patient=args.allow_mismatched_patient, strict=args.strict,
         ),
         precision=args.precision, shard=shard_from_arguments(args), tile_edge=args.tile_edge,
     )  # fmt: skip

@@ -2,6 +2,9 @@
 pictures embedded as PNG data URIs, readable in any browser without a server.
 
 Sections (ids in brackets; documentation/inference.md, "Per-case report", describes every panel):
+    out of distribution [out-of-distribution]  each quantity of the case outside the range of the model's
+                          training cases (``distribution_check.py``): value, training range, allowed
+                          interval, rule; else a line saying all lie inside, or that the model stores none
     case [case]           condition values (dose fraction, field strength, relaxivity), sigma_LD, brain
                           volume, enhancement factor, the guard's dose response and its source
     summary [summary]     the guard's numbers (predicted / assessable / unsupported volume in ml,
@@ -180,6 +183,48 @@ def summary_rows(summary: dict[str, Any], seconds: dict[str, float]) -> tuple[di
     return case, numbers
 
 
+def distribution_section(summary: dict[str, Any]) -> str:
+    """The out-of-distribution section (``summary``: the content of ``CASE_summary.json``); empty when the
+    summary carries no check (a prediction not made by the ``Predictor``)."""
+    if "out_of_distribution_checked" not in summary:
+        return ""
+    findings = summary.get("out_of_distribution") or []
+    if not summary["out_of_distribution_checked"]:
+        text = "<p>Not checked: the model stores no ranges of its training cases (trained before they were recorded).</p>"
+    elif not findings:
+        text = "<p>Every checked quantity lies within the range of the model's training cases.</p>"
+    else:
+        case = html.escape(str(summary.get("case_id", "this case")))
+        count = f"{len(findings)} quantit{'y' if len(findings) == 1 else 'ies'}"
+        text = (
+            f'<p class="warning"><strong>Warning: case {case} lies outside the data the model was trained on '
+            f"in {count}; check the prediction.</strong></p>{_findings_table(findings)}"
+        )
+    return f'<section id="out-of-distribution"><h2>Out of distribution</h2>{text}</section>'
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> str:
+    """One row per finding: quantity, value, training range, allowed interval, rule."""
+    header = "".join(
+        f"<th>{name}</th>" for name in ("quantity", "value", "training range", "allowed", "rule")
+    )
+    rows = []
+    for finding in findings:
+        cells = (
+            str(finding["quantity"]),
+            _format(finding["value"]),
+            f"{_format(finding['training_minimum'])} to {_format(finding['training_maximum'])}",
+            f"{_bound(finding['allowed_minimum'])} to {_bound(finding['allowed_maximum'])}",
+            str(finding["rule"]),
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def _bound(value: float | None) -> str:
+    return "unbounded" if value is None else _format(float(value))
+
+
 def report_html(prediction: Any) -> str:
     """The report of a :class:`~gdr_toolkit.inference.predictor.CasePrediction` as an HTML string."""
     columns = {
@@ -198,6 +243,7 @@ def report_html(prediction: Any) -> str:
     case_id = html.escape(prediction.case_id)
     case_rows, numbers = summary_rows(prediction.summary, prediction.seconds)
     sections = [
+        distribution_section(prediction.summary),
         f'<section id="case"><h2>Case</h2>{_table(case_rows)}</section>',
         f'<section id="summary"><h2>Summary</h2>{_table(numbers)}</section>',
         _planes_section(

@@ -33,6 +33,7 @@ from gdr_toolkit.training.checkpoint import load_checkpoint
 from gdr_toolkit.training.conditions import ConditionNormalisation
 from gdr_toolkit.training.prediction_spec import PredictionSpec
 from gdr_toolkit.training.registry import get_trainer_class
+from gdr_toolkit.training.training_ranges import TrainingRanges, read_training_ranges
 
 logger = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
@@ -49,6 +50,8 @@ class FoldModel:
         network: the network in eval mode, on the CPU until moved.
         condition_normalisation: standardisation of the condition keys (this fold's training cases).
         gamma: training-set scale <b, s_SD> / <b, s_LD> of this fold (dimensionless).
+        training_ranges: the ranges of this fold's training cases (``training/training_ranges.py``), None
+            for a model trained before they were stored.
     """
 
     fold: int | Literal["all"]
@@ -56,6 +59,7 @@ class FoldModel:
     network: nn.Module
     condition_normalisation: ConditionNormalisation
     gamma: float
+    training_ranges: TrainingRanges | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +74,8 @@ class TrainedModel:
         folds: one :class:`FoldModel` per fold, in the order asked for.
         prediction: the input channels and the meaning of the output (shared by all folds).
         precision: the training precision (``"bf16"``, ``"fp16"``, ``"fp32"``; None: not recorded).
+        training_ranges: the union of the folds' training ranges (the out-of-distribution check), None
+            when no fold stores them.
     """
 
     folder: Path
@@ -79,6 +85,7 @@ class TrainedModel:
     folds: tuple[FoldModel, ...]
     prediction: PredictionSpec = PredictionSpec()
     precision: str | None = None
+    training_ranges: TrainingRanges | None = None
 
     @property
     def configuration(self) -> ConfigurationPlan:
@@ -188,6 +195,7 @@ def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
         network=build_network(checkpoint, plans),
         condition_normalisation=normalisation,
         gamma=float(checkpoint["gamma"]),
+        training_ranges=read_training_ranges(checkpoint, path.parent),
     )
     description = {key: checkpoint[key] for key in ("trainer_name", "configuration")}
     try:
@@ -247,7 +255,26 @@ def load_trained_model(
         folds=tuple(fold for fold, _ in loaded),
         prediction=first["prediction"],
         precision=first["precision"],
+        training_ranges=ensemble_training_ranges([fold for fold, _ in loaded]),
     )
+
+
+def ensemble_training_ranges(folds: Sequence[FoldModel]) -> TrainingRanges | None:
+    """The union of the folds' training ranges; None (and one info line) when no fold stores them."""
+    stored = [fold.training_ranges for fold in folds if fold.training_ranges is not None]
+    lacking = [str(fold.fold) for fold in folds if fold.training_ranges is None]
+    if not stored:
+        logger.info(
+            "the model stores no training ranges (trained before they were recorded): "
+            "no out-of-distribution check"
+        )
+        return None
+    if lacking:
+        logger.info("fold(s) %s store no training ranges: the other folds' ranges are used", lacking)
+    union = stored[0]
+    for ranges in stored[1:]:
+        union = union.union(ranges)
+    return union
 
 
 def _signature(description: dict[str, Any]) -> tuple[str, str, float, PredictionSpec]:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gdr_toolkit.dataset.case_identity import CaseIdentityError, check_case_identity
 from gdr_toolkit.dataset.dicom_headers import DicomSeriesError
@@ -38,6 +39,7 @@ from gdr_toolkit.dataset.raw_layout import LOW_DOSE_CHANNEL, PRE_CONTRAST_CHANNE
 from gdr_toolkit.inference.export import ExportOptions, is_case_complete, series_sources, write_prediction
 from gdr_toolkit.inference.model_fingerprint import model_provenance
 from gdr_toolkit.inference.predictor import CasePrediction, Predictor
+from gdr_toolkit.inference.run_summary import RUN_SUMMARY_FILE, DistributionLedger, write_run_summary
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
     PreprocessedCase,
@@ -186,6 +188,9 @@ class RunOptions:
         export_threads: background threads that write outputs (<= 1: inline).
         allow_mismatched_patient: predict a case whose PC and LD series differ in patient, study or frame
             of reference (logged); by default such a case is refused.
+        strict: refuse (do not write, report as failed) a case outside the model's training ranges
+            (``distribution_check.py``).
+        summary_file: name of the run's record in the output folder (``run_summary.py``).
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
@@ -193,18 +198,24 @@ class RunOptions:
     preprocessing_processes: int | None = None
     export_threads: int = 1
     allow_mismatched_patient: bool = False
+    strict: bool = False
+    summary_file: str = RUN_SUMMARY_FILE
 
 
 @dataclass(frozen=True)
 class PredictionSummary:
     """Outcome of a run: written and skipped case ids, failures (case id -> reason), and the data-check
-    warnings of written cases (case id -> messages; ``case_quality.py``) with the flagged case ids."""
+    warnings of written cases (case id -> messages; ``case_quality.py``) with the flagged case ids, the
+    out-of-distribution findings (case id -> JSON records, ``distribution_check.py``) and the case ids
+    that ``strict`` refused (also listed in ``failures``)."""
 
     written: tuple[str, ...]
     skipped: tuple[str, ...]
     failures: dict[str, str]
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     flagged: tuple[str, ...] = ()
+    out_of_distribution: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    refused: tuple[str, ...] = ()
 
 
 def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> PreprocessedCase:
@@ -289,7 +300,9 @@ def run_prediction(
     ]
     todo = [case for case in cases if case not in skipped]
     logger.info("%d case(s) to predict, %d already written", len(todo), len(skipped))
+    ledger = DistributionLedger(options.strict, predictor.model.training_ranges is not None)
     for case in skipped:
+        ledger.record_previous(case.case_id, output_folder)
         if on_case_done:
             on_case_done(case.case_id)
     failures: dict[str, str] = {}
@@ -319,6 +332,12 @@ def run_prediction(
                 if on_case_done:
                     on_case_done(case.case_id)
                 continue
+            refusal = ledger.record(case.case_id, outcome.distribution)
+            if refusal is not None:  # --strict: not written, reported as failed
+                failures[case.case_id] = refusal
+                if on_case_done:
+                    on_case_done(case.case_id)
+                continue
             if outcome.quality is not None and outcome.quality.warnings:
                 warnings[case.case_id] = outcome.quality.warnings
                 flagged += [case.case_id] if outcome.quality.flagged else []
@@ -339,8 +358,14 @@ def run_prediction(
             "%d case(s) with data warnings (see CASE_summary.json): %s; flagged: %s",
             len(warnings), ", ".join(sorted(warnings)), ", ".join(sorted(flagged)) or "none",
         )  # fmt: skip
+    ledger.log_end()
     skipped_ids = tuple(case.case_id for case in skipped)
-    return PredictionSummary(tuple(written), skipped_ids, failures, warnings, tuple(sorted(flagged)))
+    summary = PredictionSummary(
+        tuple(written), skipped_ids, failures, warnings, tuple(sorted(flagged)),
+        ledger.findings, tuple(ledger.refused),
+    )  # fmt: skip
+    write_run_summary(output_folder / options.summary_file, summary, predictor.model, options.strict)
+    return summary
 
 
 def failure_reason(error: Exception) -> str:

@@ -16,7 +16,9 @@ Steps of :meth:`Predictor.predict_case` (method.md section 5, documentation/infe
        scale_PC is PC's 95th brain percentile and k the enhancement factor (1: the trained dose);
        outside LD's field of view (the case's valid mask) contrast = 0, SD = PC and SD+ = SD;
     7. the data check (``case_quality.assess_case``): a warning naming the case when > 1 % of its brain
-       lies outside LD's field of view or a co-registration failed preprocessing's quality check.
+       lies outside LD's field of view or a co-registration failed preprocessing's quality check;
+    8. the out-of-distribution check (``distribution_check.check_distribution``): a warning per quantity
+       of the case outside the range of the model's training cases.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from gdr_toolkit.dataset.image_io import image_from_array
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.inference.case_guard import guard_case
 from gdr_toolkit.inference.case_quality import CaseQuality, assess_case
+from gdr_toolkit.inference.distribution_check import DistributionCheck, check_distribution
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
 from gdr_toolkit.inference.output_composition import COMPOSERS, as_images
 from gdr_toolkit.inference.sliding_window import (
@@ -89,6 +92,7 @@ class CasePrediction:
             tile (D, H, W) on the network grid), JSON-ready.
         valid_mask: uint8 0/1 on PC's grid, 1 where LD has data; None when the case has no valid mask.
         quality: LD coverage and registration check of the case (warnings, flag), or None.
+        distribution: the out-of-distribution check against the model's training ranges, or None.
     """
 
     case_id: str
@@ -103,6 +107,7 @@ class CasePrediction:
     summary: dict[str, Any] = field(default_factory=dict)
     valid_mask: sitk.Image | None = None
     quality: CaseQuality | None = None
+    distribution: DistributionCheck | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -310,8 +315,14 @@ class Predictor:
         }
         logger.info("%s: predicted with %d fold(s), %s", case_id, len(self.model.folds), seconds)
         quality = assess_case(case, case_id)
-        prediction["summary"] = {**prediction["summary"], "sliding_window_tile": list(window.patch_size)}
-        return CasePrediction(**{**prediction, "seconds": seconds, "quality": quality})
+        distribution = check_distribution(case, self.model.training_ranges, case_id)
+        prediction["summary"] = {
+            **prediction["summary"],
+            "sliding_window_tile": list(window.patch_size),
+            **distribution.summary_entries(),
+        }
+        extras = {"seconds": seconds, "quality": quality, "distribution": distribution}
+        return CasePrediction(**{**prediction, **extras})
 
     def check_metadata(self, metadata: CaseMetadata | None, case_id: str) -> None:
         """Fail before the slow preprocessing when metadata the model needs is absent."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
 from gdr_toolkit.inference.prediction_run import PredictionSummary, RunOptions, find_cases, run_prediction
 from gdr_toolkit.inference.predictor import Predictor, resolve_device
+from gdr_toolkit.inference.run_summary import shard_summary_file
 from gdr_toolkit.network.device import resolve_device_name
 from gdr_toolkit.paths import preprocessed_folder
 from gdr_toolkit.pipeline.progress import ProgressFactory, progress_bar
@@ -81,8 +82,11 @@ def predict_folder(
     found = find_cases(input_folder, request.metadata_folder, request.metadata)
     cases = request.shard.select(found, lambda case: case.case_id)
     logger.info("device %s, %d case(s) (%s)", device, len(cases), request.shard.describe())
+    run = request.run
+    if not request.shard.is_whole:  # one record per part: array jobs share the output folder
+        run = replace(run, summary_file=shard_summary_file(request.shard.num_parts, request.shard.part_id))
     with progress_bar(progress, "predicting", len(cases)) as bar:
-        return run_prediction(cases, predictor, output_folder, request.run, lambda _case: bar.update())
+        return run_prediction(cases, predictor, output_folder, run, lambda _case: bar.update())
 
 
 CASE_SELECTIONS = {"all": "all preprocessed cases", "train": "the fold's training cases"}

@@ -46,6 +46,8 @@ from gdr_toolkit.training.loss import Reduction, WeightedVoxelLoss, voxel_weight
 from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
 from gdr_toolkit.training.recipe import CPU_RECIPE, set_by_variant
 from gdr_toolkit.training.training_log import TrainingLog
+from gdr_toolkit.training.training_ranges import CHECKPOINT_KEY as RANGES_KEY
+from gdr_toolkit.training.training_ranges import record_training_ranges
 from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics
 
 logger = logging.getLogger(__name__)
@@ -343,6 +345,10 @@ class GDRTrainer:
         self.condition_normalisation = ConditionNormalisation.from_training_cases(
             properties, self.condition_keys
         )
+        ranges_folder = self.output_folder if self.distributed.is_main else None
+        self.training_ranges = record_training_ranges(
+            properties, self.preprocessed_dataset_folder, ranges_folder
+        )
         properties |= {case: self.validation_dataset.properties(case) for case in self.validation_case_ids}
         self.case_conditions = {
             case: self.condition_normalisation.case_vector(props, case) for case, props in properties.items()
@@ -400,6 +406,7 @@ class GDRTrainer:
             "condition_keys": list(self.condition_keys),
             "condition_normalisation": self.condition_normalisation.to_json_dict(),
             "gamma": self.gamma,
+            RANGES_KEY: self.training_ranges.to_json_dict(),  # optional key: the out-of-distribution check
             "train_case_ids": list(self.train_case_ids),
             "validation_case_ids": list(self.validation_case_ids),
             "epoch": self.current_epoch,

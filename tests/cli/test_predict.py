@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))  # shared build
 from inference_fixtures import DATASET, tiny_plans, write_model_folder, write_test_cases  # noqa: E402
 
 from gdr_toolkit.cli.predict import main, main_from_modelfolder  # noqa: E402
+from gdr_toolkit.training.training_ranges import TrainingRanges, write_training_ranges  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +139,12 @@ def _without_seconds(summary: Any) -> Any:
 
 
 def _assert_same_outputs(whole: Path, parts: Path) -> None:
-    """The same file names; equal image arrays and CASE_summary.json (wall times aside)."""
-    expected_files, received_files = sorted(whole.iterdir()), sorted(parts.iterdir())
+    """The same file names; equal image arrays and CASE_summary.json (wall times aside). The run records
+    differ by design (``prediction_run.json`` against one ``prediction_run_part*.json`` per part)."""
+    expected_files, received_files = (
+        sorted(path for path in folder.iterdir() if not path.name.startswith("prediction_run"))
+        for folder in (whole, parts)
+    )
     assert [path.name for path in received_files] == [path.name for path in expected_files]
     for expected, received in zip(expected_files, received_files, strict=True):
         if expected.name.endswith(".nii.gz"):
@@ -222,3 +227,21 @@ def test_tile_edge_flag_takes_auto_patch_or_voxels():
     for bad in ("0", "-8", "big"):
         with pytest.raises(argparse.ArgumentTypeError, match="auto, patch"):
             tile_edge_argument(bad)
+
+
+def test_strict_refuses_a_case_outside_the_training_ranges(folders, tmp_path, capsys):
+    root, _ = folders
+    model = write_model_folder(tmp_path / "model", tiny_plans(5.0), folds=(0,))
+    ranges = TrainingRanges.from_cases(
+        [{"noise_sigma_ld": 1.0}, {"noise_sigma_ld": 2.0}]
+    )  # far above case_a's
+    write_training_ranges(ranges, model / "fold_0")
+    arguments = ["-m", str(model), "-i", str(root / "raw" / "imagesTs"), "--disable_tta", "-step_size", "1"]
+    assert main_from_modelfolder([*arguments, "-o", str(tmp_path / "strict"), "--strict"]) == 1
+    assert not (tmp_path / "strict" / "case_a_sd.nii.gz").exists()
+    record = json.loads((tmp_path / "strict" / "prediction_run.json").read_text())
+    assert record["refused"] == ["case_a"] and "refused by --strict" in record["failed"]["case_a"]
+    assert record["out_of_distribution"]["case_a"][0]["quantity"] == "noise_sigma_ld"
+    error = capsys.readouterr().err
+    assert "case case_a: out of distribution: noise_sigma_ld" in error
+    assert "case_a: refused by --strict" in error

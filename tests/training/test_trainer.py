@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +137,14 @@ def test_cuda_step_uses_mixed_precision(phantom_dataset, tmp_path):
     assert trainer.precision.autocast_dtype in (torch.bfloat16, torch.float16)
     assert np.isfinite(trainer.train_step(trainer.validation_batches[0]))
     assert trainer.network.head[1].weight.dtype == torch.float32
+
+
+def test_training_ranges_span_the_training_cases_and_are_stored(phantom_dataset, tmp_path):
+    trainer = make(TinyTestTrainer, phantom_dataset, tmp_path)
+    trainer.initialize()
+    sigma = trainer.training_ranges.quantities["noise_sigma_ld"]
+    assert (sigma.minimum, sigma.maximum, sigma.case_count) == (0.03, 0.06, 4)  # case_000 (0.02) validates
+    assert trainer.training_ranges.quantities["field_strength_t"].values == (3.0,)
+    stored = trainer.checkpoint_state()["training_ranges"]
+    assert stored == json.loads((tmp_path / "training_ranges.json").read_text())
+    assert stored["quantities"]["dose_fraction"]["minimum"] == 0.2
