@@ -88,10 +88,9 @@ def test_an_out_of_range_case_is_named_in_the_log_the_summary_and_the_report(
     predictor = Predictor(load_trained_model(ranged_model_folder), step_size=1.0, use_mirroring=False)
     with caplog.at_level(logging.WARNING, logger="gdr_toolkit.inference.distribution_check"):
         prediction = predictor.predict_preprocessed(case, identity_case[0], "odd")
-    assert [record.getMessage() for record in caplog.records] == [
-        f.message for f in prediction.distribution.findings
-    ]
-    assert any("case odd" in r.getMessage() and quantity in r.getMessage() for r in caplog.records)
+    check_records = [r for r in caplog.records if r.name == "gdr_toolkit.inference.distribution_check"]
+    assert [r.getMessage() for r in check_records] == [f.message for f in prediction.distribution.findings]
+    assert any("case odd" in r.getMessage() and quantity in r.getMessage() for r in check_records)
     write_prediction(prediction, tmp_path, ExportOptions())
     summary = json.loads((tmp_path / "odd_summary.json").read_text())
     records = {record["quantity"]: record for record in summary["out_of_distribution"]}
