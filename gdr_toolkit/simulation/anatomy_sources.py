@@ -32,7 +32,7 @@ COLIN27_FILE = "colin27_tissue_code.nii.gz"
 CODE_STEPS_PER_CLASS = 127  # code = 1 + round(127 t), t in [0, 2]
 # Working box of Colin27 around its brain (mm): about the MNI152 template's margins (26-34 mm around the
 # brain, none below it: both brains end at the brain stem, where the synthetic head is left open).
-COLIN27_MARGIN_MM = {"lateral": 28.0, "inferior": 4.0, "superior": 32.0}
+COLIN27_MARGIN_MM = {"lateral": 28.0, "inferior": 0.0, "superior": 32.0}
 
 
 @dataclass(frozen=True)
