@@ -99,14 +99,20 @@ def simulated_sigma_ld(settings: SimulationSettings, seed: int, index: int) -> t
     region = brain & (valid > 0)
     x_pc, x_ld = _normalised_pair(sitk.GetArrayFromImage(pc), sitk.GetArrayFromImage(low_dose), region)
     sigma = estimate_noise_sigma(subtraction_image(x_ld, x_pc), region)
+    variation = case.metadata["simulation"]["variation"]
+    print(
+        f"  case {index}: sigma_LD {sigma:.4f}, SNR {case.metadata['simulation']['snr']:.0f}, "
+        f"{variation['anatomy']}, coregistered {variation['coregistered']}, stripped {variation['skull_stripped']}, "
+        f"correlation {variation['noise_correlation_voxels']}, {seconds:.1f} s"
+    )
     return sigma, float(case.metadata["simulation"]["snr"]), seconds
 
 
-def measure_simulated(count: int, spacing_mm: float) -> None:
-    for name, settings in (
-        ("default phantom", SimulationSettings(spacing_mm=spacing_mm)),
-        ("real_scans", SimulationSettings.real_scans(spacing_mm=spacing_mm)),
-    ):
+def measure_simulated(count: int, spacing_mm: float, include_default: bool) -> None:
+    variants = [("real_scans", SimulationSettings.real_scans(spacing_mm=spacing_mm))]
+    if include_default:
+        variants.insert(0, ("default phantom", SimulationSettings(spacing_mm=spacing_mm)))
+    for name, settings in variants:
         rows = [simulated_sigma_ld(settings, 0, index) for index in range(count)]
         sigmas = np.array([row[0] for row in rows])
         snrs = np.array([row[1] for row in rows])
@@ -123,9 +129,10 @@ def main() -> None:
     parser.add_argument("--real-folder", type=Path, default=Path("../shared/real"))
     parser.add_argument("-n", "--num-cases", type=int, default=12)
     parser.add_argument("--spacing", type=float, default=2.0)
+    parser.add_argument("--only-real-scans", action="store_true", help="skip the default phantom")
     args = parser.parse_args()
     measure_real_pair(args.real_folder)
-    measure_simulated(args.num_cases, args.spacing)
+    measure_simulated(args.num_cases, args.spacing, not args.only_real_scans)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--snr-distribution", choices=SNR_DISTRIBUTIONS, help="SNR draw (uniform)")
     group.add_argument("--correlated-noise-fraction", type=float, help="share of cases with correlated noise")
     group.add_argument("--skull-strip-fraction", type=float, help="share of skull-stripped cases")
+    group.add_argument("--coregistered-fraction", type=float, help="share of cases with LD/SD on PC's grid")
 
 
 REALISM_FLAGS = {
@@ -120,6 +121,7 @@ REALISM_FLAGS = {
     "snr_distribution": "snr_distribution",
     "correlated_noise_fraction": "correlated_noise_fraction",
     "skull_strip_fraction": "skull_strip_fraction",
+    "coregistered_fraction": "coregistered_fraction",
 }
 
 

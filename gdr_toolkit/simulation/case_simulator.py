@@ -316,6 +316,25 @@ def _acquire(
     return Acquisition(images, noiseless, noise_sigma, bias_coefficients)
 
 
+def _coregistered(
+    parameters: CaseParameters, plan: AcquisitionPlan
+) -> tuple[CaseParameters, AcquisitionPlan]:
+    """The case as an archive delivers co-registered scans: LD and SD on PC's grid, no motion."""
+    still = {}
+    for scan, transform in parameters.motion.items():
+        still[scan] = sitk.Euler3DTransform()
+        still[scan].SetCenter(transform.GetCenter())
+    on_pc_grid = replace(
+        plan,
+        spacing_mm=dict.fromkeys(SCANS, plan.spacing_mm["pre_contrast"]),
+        direction=dict.fromkeys(SCANS, plan.direction["pre_contrast"]),
+        oblique_angle_deg=dict.fromkeys(SCANS, plan.oblique_angle_deg["pre_contrast"]),
+        fov_target={},
+        cut_side=None,
+    )
+    return replace(parameters, motion=still, slice_factor=1.0), on_pc_grid
+
+
 def _skull_strip(
     acquisition: Acquisition,
     maps: BrainMaps,
@@ -388,6 +407,8 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
     parameters = draw_parameters(settings, maps, streams[0])
     plan = draw_acquisition_plan(settings, streams[6], parameters.slice_factor)
     parameters = _with_sequence_kind(parameters, plan)
+    if variation.coregistered:
+        parameters, plan = _coregistered(parameters, plan)
     phantom = _phantom_object(settings, maps, parameters, streams, variation.head_scale)
     geometry = _scan_geometry(settings, maps, phantom.deformation, parameters.motion, plan)
     acquisition = _acquire(

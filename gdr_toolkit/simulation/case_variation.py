@@ -28,6 +28,7 @@ class CaseVariation:
             ``GetSpacing()``) in voxels of each scan's grid, or None for white noise.
         skull_stripped: the scans are stored brain-extracted (zero outside the dilated brain mask).
         skull_strip_dilation_mm: the mask's dilation in mm (meaningful when ``skull_stripped``).
+        coregistered: LD and SD are delivered on PC's grid without motion.
     """
 
     anatomy: str = "mni152"
@@ -35,6 +36,7 @@ class CaseVariation:
     noise_correlation_voxels: tuple[float, float, float] | None = None
     skull_stripped: bool = False
     skull_strip_dilation_mm: float = 0.0
+    coregistered: bool = False
 
     def record(self) -> dict[str, Any]:
         """The JSON ground-truth record (``metadata["simulation"]["variation"]``)."""
@@ -44,6 +46,7 @@ class CaseVariation:
             "head_scale": round(self.head_scale, 6),
             "noise_correlation_voxels": None if correlation is None else [round(v, 6) for v in correlation],
             "skull_stripped": self.skull_stripped,
+            "coregistered": self.coregistered,
             "skull_strip_dilation_mm": round(self.skull_strip_dilation_mm, 6)
             if self.skull_stripped
             else None,
@@ -71,6 +74,7 @@ def draw_case_variation(settings: SimulationSettings, rng: np.random.Generator) 
     correlation = rng.uniform(*settings.noise_correlation_voxels_range, size=3)
     stripped = rng.random() < settings.skull_strip_fraction
     dilation_mm = float(rng.uniform(*settings.skull_strip_dilation_mm_range))
+    coregistered = rng.random() < settings.coregistered_fraction
     anatomy = settings.anatomies[
         min(int(anatomy_draw * len(settings.anatomies)), len(settings.anatomies) - 1)
     ]
@@ -82,4 +86,5 @@ def draw_case_variation(settings: SimulationSettings, rng: np.random.Generator) 
         else None,
         skull_stripped=bool(stripped),
         skull_strip_dilation_mm=dilation_mm if stripped else 0.0,
+        coregistered=bool(coregistered),
     )

@@ -72,6 +72,9 @@ class SimulationSettings:
         skull_strip_fraction: share of cases stored brain-extracted: every scan is zero outside its true
             brain mask dilated by a drawn margin (as BraTS distributes its scans).
         skull_strip_dilation_mm_range: that margin in mm, drawn uniformly.
+        coregistered_fraction: share of cases delivered co-registered, as archives such as BraTS do: LD
+            and SD on PC's grid with no motion between the scans (their own spacing, obliquity and slab
+            plans are dropped).
     """
 
     spacing_mm: float = 2.0
@@ -110,6 +113,7 @@ class SimulationSettings:
     noise_correlation_voxels_range: tuple[float, float] = (0.3, 1.2)
     skull_strip_fraction: float = 0.0
     skull_strip_dilation_mm_range: tuple[float, float] = (0.0, 3.0)
+    coregistered_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.spacing_mm <= 8.0:
@@ -134,6 +138,7 @@ class SimulationSettings:
             "oblique_fraction",
             "correlated_noise_fraction",
             "skull_strip_fraction",
+            "coregistered_fraction",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
@@ -251,7 +256,8 @@ class SimulationSettings:
         anatomies, head sizes 0.85-1.02 x the atlas (brain volumes about 1,070-2,000 ml), a 3 mm smooth
         deformation and +-5 % per-axis scaling, SNR 15-500 drawn log-uniformly (sigma_LD down to about
         0.003, below the real scans' values), correlated noise in 2/3 of the cases (Gaussian std 0.3-1.2
-        voxels per axis) and half the cases skull-stripped (mask dilated by 0-3 mm). See
+        voxels per axis), half the cases skull-stripped (mask dilated by 0-3 mm) and, independently, half
+        delivered co-registered (no motion, one grid: the low sigma_LD of archives such as BraTS). See
         documentation/simulation.md for the measurements behind these ranges."""
         variation: dict[str, Any] = {
             "anatomies": ANATOMY_NAMES,
@@ -263,6 +269,7 @@ class SimulationSettings:
             "noise_correlation_voxels_range": (0.3, 1.2),
             "skull_strip_fraction": 0.5,
             "skull_strip_dilation_mm_range": (0.0, 3.0),
+            "coregistered_fraction": 0.5,
         }
         return cls.realistic_mix(**{**variation, **overrides})
 

@@ -160,6 +160,25 @@ def test_skull_stripped_background_stays_exactly_zero_in_int16_storage(stripped_
     np.testing.assert_array_equal(stored == 0, values == 0)
 
 
+def test_coregistered_case_has_ld_and_sd_on_the_pc_grid_without_motion():
+    settings = SimulationSettings.tiny(
+        coregistered_fraction=1.0, anisotropic_fraction=1.0, oblique_fraction=1.0, fov_crop_fraction=1.0
+    )
+    case = simulate_case(settings, seed=8, case_index=0)
+    assert case.metadata["simulation"]["variation"]["coregistered"] is True
+    pc = case.pre_contrast
+    for scan in SCANS[1:]:
+        image = getattr(case, scan)
+        assert (image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()) == (
+            pc.GetSize(),
+            pc.GetSpacing(),
+            pc.GetOrigin(),
+            pc.GetDirection(),
+        )
+        assert case.motion[scan].GetParameters() == (0.0,) * 6
+        assert case.brain_fraction_outside[scan] == 0.0
+
+
 def test_real_scans_cases_are_reproducible_and_vary_between_cases():
     settings = SimulationSettings.real_scans(spacing_mm=4.0)
     first, again = (simulate_case(settings, seed=11, case_index=0) for _ in range(2))
