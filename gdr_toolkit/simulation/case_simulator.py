@@ -46,7 +46,7 @@ from gdr_toolkit.simulation.scan_geometry import (
 from gdr_toolkit.simulation.scanner_storage import Int16Rescaling, int16_rescaling
 from gdr_toolkit.simulation.settings import SimulationSettings
 from gdr_toolkit.simulation.signal_equation import SequencePreset, presets_for_field
-from gdr_toolkit.simulation.skull_stripping import dilated_mask, strip
+from gdr_toolkit.simulation.skull_stripping import strip_scans
 
 logger = logging.getLogger(__name__)
 
@@ -324,15 +324,7 @@ def _coregistered(
     for scan, transform in parameters.motion.items():
         still[scan] = sitk.Euler3DTransform()
         still[scan].SetCenter(transform.GetCenter())
-    on_pc_grid = replace(
-        plan,
-        spacing_mm=dict.fromkeys(SCANS, plan.spacing_mm["pre_contrast"]),
-        direction=dict.fromkeys(SCANS, plan.direction["pre_contrast"]),
-        oblique_angle_deg=dict.fromkeys(SCANS, plan.oblique_angle_deg["pre_contrast"]),
-        fov_target={},
-        cut_side=None,
-    )
-    return replace(parameters, motion=still, slice_factor=1.0), on_pc_grid
+    return replace(parameters, motion=still, slice_factor=1.0), plan.on_pre_contrast_grid()
 
 
 def _skull_strip(
@@ -344,16 +336,15 @@ def _skull_strip(
     variation: CaseVariation,
 ) -> Acquisition:
     """Every scan (and its noiseless twin) zeroed outside its own true brain mask, dilated (BraTS-like)."""
-    images, noiseless = {}, {}
+    masks = {}
     for scan in SCANS:
         transform = _object_to_atlas(scan, phantom.deformation, parameters)
-        brain = _pull(maps.brain, maps.grid, grids[scan], transform, sitk.sitkLinear) > 0.5
-        mask = dilated_mask(brain, grids[scan].GetSpacing(), variation.skull_strip_dilation_mm)
-        images[scan] = _image(strip(sitk.GetArrayFromImage(acquisition.images[scan]), mask), grids[scan])
-        noiseless[scan] = _image(
-            strip(sitk.GetArrayFromImage(acquisition.noiseless[scan]), mask), grids[scan]
-        )
-    return replace(acquisition, images=images, noiseless=noiseless)
+        masks[scan] = _pull(maps.brain, maps.grid, grids[scan], transform, sitk.sitkLinear) > 0.5
+    return replace(
+        acquisition,
+        images=strip_scans(acquisition.images, masks, variation.skull_strip_dilation_mm),
+        noiseless=strip_scans(acquisition.noiseless, masks, variation.skull_strip_dilation_mm),
+    )
 
 
 def _same_grid(first: sitk.Image, second: sitk.Image) -> bool:

@@ -8,9 +8,10 @@ and dura around the brain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 
@@ -37,3 +38,15 @@ def dilated_mask(brain: np.ndarray, spacing_xyz_mm: Sequence[float], dilation_mm
 def strip(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``image`` with exact zeros outside ``mask`` (same shape and dtype)."""
     return np.where(mask, image, np.zeros((), dtype=image.dtype)).astype(image.dtype)
+
+
+def strip_scans(
+    images: Mapping[str, sitk.Image], brains: Mapping[str, np.ndarray], dilation_mm: float
+) -> dict[str, sitk.Image]:
+    """Each image zeroed outside its brain mask (boolean (z, y, x) on its grid) dilated by ``dilation_mm``."""
+    stripped = {}
+    for scan, image in images.items():
+        mask = dilated_mask(brains[scan], image.GetSpacing(), dilation_mm)
+        stripped[scan] = sitk.GetImageFromArray(strip(sitk.GetArrayFromImage(image), mask))
+        stripped[scan].CopyInformation(image)
+    return stripped
