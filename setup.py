@@ -30,6 +30,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["gdr_toolkit", "gdr_toolkit.*"]),
+    # the Colin27 anatomy of the simulator (BSD-3-clause, its licence file beside it; see README's Licence)
+    package_data={"gdr_toolkit.simulation": ["data/*.nii.gz", "data/LICENSE_colin27.txt"]},
     install_requires=[
         "torch>=2.3",
         # batchgeneratorsv2 (MIC-DKFZ's successor of batchgenerators, which it installs): torch grid_sample

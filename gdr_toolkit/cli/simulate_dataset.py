@@ -12,7 +12,13 @@ from gdr_toolkit.cli.logging_setup import configure_logging
 from gdr_toolkit.file_io import read_json
 from gdr_toolkit.paths import dataset_folder_name, raw_folder
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
-from gdr_toolkit.simulation.settings import CUT_SIDES, FOV_SCANS, SimulationSettings
+from gdr_toolkit.simulation.settings import (
+    ANATOMY_NAMES,
+    CUT_SIDES,
+    FOV_SCANS,
+    SNR_DISTRIBUTIONS,
+    SimulationSettings,
+)
 
 logger = logging.getLogger("gdr_simulate_dataset")
 
@@ -49,9 +55,11 @@ def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--realism",
-        choices=("none", "mixed"),
+        choices=("none", "mixed", "real"),
         default="none",
-        help="none: the plain phantom (default); mixed: SimulationSettings.realistic_mix()",
+        help="none: the plain phantom (default); mixed: SimulationSettings.realistic_mix(); real: "
+        "SimulationSettings.real_scans() (mixed plus two anatomies, head sizes, wide SNR, correlated noise, "
+        "skull stripping: for training on real scans)",
     )
     group.add_argument(
         "--fov-fraction", type=float, help="share of cases whose LD/SD slab misses part of the brain"
@@ -84,6 +92,15 @@ def _add_realism_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("LOW", "HIGH"),
         help="oblique rotation in degrees (3 15)",
     )
+    group.add_argument("--anatomies", nargs="+", choices=ANATOMY_NAMES, help="brains drawn per case (mni152)")
+    group.add_argument(
+        "--head-scale", type=float, nargs=2, metavar=("LOW", "HIGH"), help="head size / atlas (1 1)"
+    )
+    group.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"), help="SNR range (15 40)")
+    group.add_argument("--snr-distribution", choices=SNR_DISTRIBUTIONS, help="SNR draw (uniform)")
+    group.add_argument("--correlated-noise-fraction", type=float, help="share of cases with correlated noise")
+    group.add_argument("--skull-strip-fraction", type=float, help="share of skull-stripped cases")
+    group.add_argument("--coregistered-fraction", type=float, help="share of cases with LD/SD on PC's grid")
 
 
 REALISM_FLAGS = {
@@ -98,6 +115,13 @@ REALISM_FLAGS = {
     "storage": "storage_dtype",
     "oblique_fraction": "oblique_fraction",
     "oblique_deg": "oblique_angle_range_deg",
+    "anatomies": "anatomies",
+    "head_scale": "head_scale_range",
+    "snr": "snr_range",
+    "snr_distribution": "snr_distribution",
+    "correlated_noise_fraction": "correlated_noise_fraction",
+    "skull_strip_fraction": "skull_strip_fraction",
+    "coregistered_fraction": "coregistered_fraction",
 }
 
 
@@ -111,6 +135,8 @@ def settings_from_arguments(args: argparse.Namespace) -> SimulationSettings:
     overrides.update(spacing_mm=args.spacing, anisotropic_fraction=args.anisotropic_fraction)
     if args.realism == "mixed":
         return SimulationSettings.realistic_mix(**overrides)
+    if args.realism == "real":
+        return SimulationSettings.real_scans(**overrides)
     return SimulationSettings(**overrides)
 
 

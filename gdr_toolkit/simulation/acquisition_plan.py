@@ -7,7 +7,7 @@ other draws, and every default case, unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,18 @@ class AcquisitionPlan:
     cut_side: str | None
     mprage: bool
     preset_draw: float
+
+    def on_pre_contrast_grid(self) -> AcquisitionPlan:
+        """The plan with LD and SD on PC's grid (PC's spacing and direction, no slab cut): co-registered
+        scans as an archive delivers them."""
+        return replace(
+            self,
+            spacing_mm=dict.fromkeys(SCANS, self.spacing_mm["pre_contrast"]),
+            direction=dict.fromkeys(SCANS, self.direction["pre_contrast"]),
+            oblique_angle_deg=dict.fromkeys(SCANS, self.oblique_angle_deg["pre_contrast"]),
+            fov_target={},
+            cut_side=None,
+        )
 
     def record(self) -> dict[str, Any]:
         """The JSON ground-truth record (``metadata["simulation"]["acquisition"]``)."""

@@ -1,7 +1,7 @@
 """Anatomy of the phantom: tissue fractions in the atlas (object) frame and a random smooth deformation.
 
-The brain comes from the MNI152 tissue maps (grey matter, white matter; CSF = brain mask - GM - WM,
-clipped to [0, 1]). Around the brain a synthetic head is built in layers by the distance d (mm) from
+The brain comes from one of the anatomy sources (:mod:`anatomy_sources`: the MNI152 tissue maps or
+the Colin27 brain; grey matter, white matter; CSF = brain mask - GM - WM, clipped to [0, 1]). Around the brain a synthetic head is built in layers by the distance d (mm) from
 the brain mask: dura (0 to 1 mm), skull (dense tables with fatty marrow between them, 4 to 8 mm),
 subcutaneous fat (3 to 7 mm) and skin/muscle (about 2 mm). Layer thicknesses vary smoothly over the
 head so that each case has its own bumpy skull and scalp. Fractions are partial-volume weights: in
@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from gdr_toolkit.atlas import load_mni152_atlas
+from gdr_toolkit.simulation.anatomy_sources import load_anatomy
 from gdr_toolkit.simulation.random_fields import coarse_grid, smooth_random_field
 
 DURA_THICKNESS_MM = 1.0
@@ -61,17 +61,21 @@ def _resample_to(image: sitk.Image, grid: sitk.Image) -> np.ndarray:
     return np.clip(sitk.GetArrayFromImage(resampled), 0.0, 1.0)
 
 
-@lru_cache(maxsize=2)
-def brain_maps(spacing_mm: float) -> BrainMaps:
-    """The atlas tissue maps on an identity-direction grid of ``spacing_mm`` covering the atlas box.
+@lru_cache(maxsize=4)
+def brain_maps(spacing_mm: float, anatomy: str = "mni152") -> BrainMaps:
+    """The tissue maps of ``anatomy`` on an identity-direction grid of ``spacing_mm`` covering its box.
+
+    Args:
+        spacing_mm: working grid spacing in mm.
+        anatomy: one of :data:`anatomy_sources.ANATOMIES` ("mni152": the template's own box).
 
     Cached per process (the distance transforms take about a second at 1 mm).
     """
-    atlas = load_mni152_atlas()
-    grid = coarse_grid(atlas.t1, spacing_mm)
-    grey = _resample_to(atlas.grey_matter, grid)
-    white = _resample_to(atlas.white_matter, grid)
-    brain = _resample_to(atlas.brain_mask, grid)
+    source = load_anatomy(anatomy)
+    grid = coarse_grid(source.extent, spacing_mm)
+    grey = _resample_to(source.grey_matter, grid)
+    white = _resample_to(source.white_matter, grid)
+    brain = _resample_to(source.brain_mask, grid)
     csf = np.clip(brain - grey - white, 0.0, 1.0)
     inside = brain > 0.5
     sampling = [spacing_mm] * 3
@@ -142,24 +146,32 @@ def head_fractions(maps: BrainMaps, rng: np.random.Generator) -> dict[str, np.nd
 
 
 def random_deformation(
-    maps: BrainMaps, rng: np.random.Generator, displacement_mm: float, max_scaling: float
+    maps: BrainMaps,
+    rng: np.random.Generator,
+    displacement_mm: float,
+    max_scaling: float,
+    head_scale: float = 1.0,
 ) -> sitk.DisplacementFieldTransform:
     """A random smooth deformation D mapping object (pre-contrast) points to atlas points: D(p) = p + u(p).
 
-    u(p) = (s - 1) * (p - c) + smooth random displacement, with per-axis scaling s uniform in
-    1 +- ``max_scaling`` about the brain centre c and a smooth field of standard deviation
-    ``displacement_mm`` per axis (correlation length 40 mm). Stored on an 8 mm grid with linear
-    interpolation (which represents the affine part exactly).
+    u(p) = (s / k - 1) * (p - c) + smooth random displacement, with per-axis scaling s uniform in
+    1 +- ``max_scaling`` about the brain centre c, the global head scale k (the object's head is k times
+    the atlas head: its volume k^3 times) and a smooth field of standard deviation ``displacement_mm`` per
+    axis (correlation length 40 mm). Stored on an 8 mm grid with linear interpolation (which represents
+    the affine part exactly).
 
     Args:
         maps: the atlas on the working grid (domain and brain centre).
-        rng: random generator (consumed).
+        rng: random generator (consumed; the same draws whatever ``head_scale``).
         displacement_mm: standard deviation of the random displacement per axis in mm.
         max_scaling: maximum relative scaling per axis.
+        head_scale: global linear size of the object relative to the atlas (> 0; 1 leaves it).
 
     Returns:
         The transform (usable in ``sitk.Resample`` to pull atlas-frame images into the object frame).
     """
+    if not head_scale > 0:
+        raise ValueError(f"head_scale must be > 0, got {head_scale}.")
     field_grid = coarse_grid(maps.grid, DEFORMATION_GRID_SPACING_MM, margin_mm=40.0)
     centre = brain_centre_mm(maps)
     scaling = 1.0 + rng.uniform(-max_scaling, max_scaling, size=3)
@@ -169,7 +181,7 @@ def random_deformation(
     for axis in range(3):
         coordinate = axes[axis].reshape([-1 if k == 2 - axis else 1 for k in range(3)])
         random_part = displacement_mm * smooth_random_field(field_grid, LAYER_CORRELATION_MM, rng)
-        components.append(random_part + (scaling[axis] - 1.0) * (coordinate - centre[axis]))
+        components.append(random_part + (scaling[axis] / head_scale - 1.0) * (coordinate - centre[axis]))
     field = sitk.GetImageFromArray(np.stack(components, axis=-1).astype(np.float64), isVector=True)
     field.CopyInformation(field_grid)
     return sitk.DisplacementFieldTransform(field)

@@ -30,6 +30,7 @@ from gdr_toolkit.simulation.anatomy import (
     random_deformation,
 )
 from gdr_toolkit.simulation.case_metadata import case_metadata, realism_record
+from gdr_toolkit.simulation.case_variation import CaseVariation, draw_case_variation, draw_snr
 from gdr_toolkit.simulation.enhancement import EnhancementMaps, Lesion, dose_scale, simulate_enhancement
 from gdr_toolkit.simulation.object_model import noiseless_signals, tissue_signal
 from gdr_toolkit.simulation.scan_geometry import (
@@ -45,11 +46,12 @@ from gdr_toolkit.simulation.scan_geometry import (
 from gdr_toolkit.simulation.scanner_storage import Int16Rescaling, int16_rescaling
 from gdr_toolkit.simulation.settings import SimulationSettings
 from gdr_toolkit.simulation.signal_equation import SequencePreset, presets_for_field
+from gdr_toolkit.simulation.skull_stripping import strip_scans
 
 logger = logging.getLogger(__name__)
 
 WHITE_MATTER_SNR_THRESHOLD = 0.9
-NUM_STREAMS = 7  # parameters, anatomy, enhancement, deformation, bias, noise, acquisition plan
+NUM_STREAMS = 8  # parameters, anatomy, enhancement, deformation, bias, noise, acquisition plan, variation
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def draw_parameters(
     dose_fraction = float(rng.uniform(*settings.dose_fraction_range))
     presets = presets_for_field(field_strength_t)
     preset = presets[int(rng.integers(len(presets)))]
-    snr = float(rng.uniform(*settings.snr_range))
+    snr = draw_snr(settings, rng)
     gains = {scan: float(rng.uniform(*settings.gain_range)) for scan in SCANS}
     centre = brain_centre_mm(maps)
     motion = {
@@ -230,6 +232,7 @@ def _phantom_object(
     maps: BrainMaps,
     parameters: CaseParameters,
     streams: list[np.random.Generator],
+    head_scale: float = 1.0,
 ) -> PhantomObject:
     """Anatomy, enhancement, the three noiseless signals and the deformation (streams 1-3)."""
     native = head_fractions(maps, streams[1])
@@ -246,7 +249,9 @@ def _phantom_object(
     )
     white_matter_signal = float(tissue_signal("white_matter", parameters.field_strength_t, parameters.preset))
     intensity = np.float32(settings.reference_intensity / white_matter_signal)
-    deformation = random_deformation(maps, streams[3], settings.deformation_mm, settings.max_scaling)
+    deformation = random_deformation(
+        maps, streams[3], settings.deformation_mm, settings.max_scaling, head_scale
+    )
     return PhantomObject(
         [signal * intensity for signal in signals],
         enhancement,
@@ -282,8 +287,10 @@ def _acquire(
     grids: dict[str, sitk.Image],
     streams: list[np.random.Generator],
     bias_field_strength: float,
+    correlation_voxels: tuple[float, float, float] | None = None,
 ) -> Acquisition:
-    """Render each scan, apply bias field (stream 4), then gain and Rician noise (stream 5)."""
+    """Render each scan, apply bias field (stream 4), then gain and Rician noise (stream 5; correlated
+    with a Gaussian of ``correlation_voxels`` std per grid axis x, y, z when given)."""
     centre = brain_centre_mm(maps)
     bias_coefficients = artifacts.draw_bias_coefficients(streams[4], bias_field_strength)
     clean = {
@@ -298,14 +305,46 @@ def _acquire(
     )
     sigma_0 = float(clean["pre_contrast"][white_matter].mean()) / parameters.snr
     images, noiseless = {}, {}
+    correlation_zyx = None if correlation_voxels is None else correlation_voxels[::-1]
     for scan in SCANS:
         gain = np.float32(parameters.gains[scan])
         images[scan] = _image(
-            gain * artifacts.add_rician_noise(clean[scan], sigma_0, streams[5]), grids[scan]
+            gain * artifacts.add_rician_noise(clean[scan], sigma_0, streams[5], correlation_zyx), grids[scan]
         )
         noiseless[scan] = _image((gain * clean[scan]).astype(np.float32), grids[scan])
     noise_sigma = {scan: sigma_0 * parameters.gains[scan] for scan in SCANS}
     return Acquisition(images, noiseless, noise_sigma, bias_coefficients)
+
+
+def _coregistered(
+    parameters: CaseParameters, plan: AcquisitionPlan
+) -> tuple[CaseParameters, AcquisitionPlan]:
+    """The case as an archive delivers co-registered scans: LD and SD on PC's grid, no motion."""
+    still = {}
+    for scan, transform in parameters.motion.items():
+        still[scan] = sitk.Euler3DTransform()
+        still[scan].SetCenter(transform.GetCenter())
+    return replace(parameters, motion=still, slice_factor=1.0), plan.on_pre_contrast_grid()
+
+
+def _skull_strip(
+    acquisition: Acquisition,
+    maps: BrainMaps,
+    phantom: PhantomObject,
+    parameters: CaseParameters,
+    grids: dict[str, sitk.Image],
+    variation: CaseVariation,
+) -> Acquisition:
+    """Every scan (and its noiseless twin) zeroed outside its own true brain mask, dilated (BraTS-like)."""
+    masks = {}
+    for scan in SCANS:
+        transform = _object_to_atlas(scan, phantom.deformation, parameters)
+        masks[scan] = _pull(maps.brain, maps.grid, grids[scan], transform, sitk.sitkLinear) > 0.5
+    return replace(
+        acquisition,
+        images=strip_scans(acquisition.images, masks, variation.skull_strip_dilation_mm),
+        noiseless=strip_scans(acquisition.noiseless, masks, variation.skull_strip_dilation_mm),
+    )
 
 
 def _same_grid(first: sitk.Image, second: sitk.Image) -> bool:
@@ -354,13 +393,26 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
     if seed < 0 or case_index < 0:
         raise ValueError(f"seed and case_index must be >= 0, got seed={seed}, case_index={case_index}.")
     streams = _case_streams(seed, case_index)
-    maps = brain_maps(settings.object_spacing_mm)
+    variation = draw_case_variation(settings, streams[7])
+    maps = brain_maps(settings.object_spacing_mm, variation.anatomy)
     parameters = draw_parameters(settings, maps, streams[0])
     plan = draw_acquisition_plan(settings, streams[6], parameters.slice_factor)
     parameters = _with_sequence_kind(parameters, plan)
-    phantom = _phantom_object(settings, maps, parameters, streams)
+    if variation.coregistered:
+        parameters, plan = _coregistered(parameters, plan)
+    phantom = _phantom_object(settings, maps, parameters, streams, variation.head_scale)
     geometry = _scan_geometry(settings, maps, phantom.deformation, parameters.motion, plan)
-    acquisition = _acquire(maps, phantom, parameters, geometry.grids, streams, settings.bias_field_strength)
+    acquisition = _acquire(
+        maps,
+        phantom,
+        parameters,
+        geometry.grids,
+        streams,
+        settings.bias_field_strength,
+        variation.noise_correlation_voxels,
+    )
+    if variation.skull_stripped:
+        acquisition = _skull_strip(acquisition, maps, phantom, parameters, geometry.grids, variation)
     pc_grid = geometry.grids["pre_contrast"]
     labels = _lesion_labels(
         maps, phantom.enhancement.lesion_labels, phantom.enhancement.lesions, pc_grid, phantom.deformation
@@ -370,6 +422,7 @@ def simulate_case(settings: SimulationSettings, seed: int, case_index: int = 0) 
         settings, seed, case_index, parameters, phantom, acquisition.noise_sigma, geometry.grids
     )
     metadata["simulation"].update(realism_record(plan, geometry.brain_fraction_outside, storage))
+    metadata["simulation"]["variation"] = variation.record()
     logger.debug("Simulated case %d of seed %d: %s", case_index, seed, metadata["simulation"]["scan"])
     return SimulatedCase(
         pre_contrast=acquisition.images["pre_contrast"],

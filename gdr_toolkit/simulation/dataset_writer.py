@@ -116,7 +116,7 @@ def write_simulated_dataset(
             f"low-dose and standard-dose T1w with lesions; seed {seed}, {num_test} test case(s)."
         ),
         num_training=num_training,
-        licence="CC0 (simulated)",
+        licence=_licence(settings),
         metadata_keys=METADATA_KEYS,
         extra={"simulation": {"seed": seed, "num_test": num_test, "settings": settings.to_json_dict()}},
     )
@@ -143,6 +143,16 @@ def write_simulated_dataset(
     if bar is not None:
         bar.close()
     return written
+
+
+def _licence(settings: SimulationSettings) -> str:
+    """CC0 for the simulated data; the Colin27 anatomy's BSD-3-clause notice when it is drawn."""
+    if "colin27" not in settings.anatomies:
+        return "CC0 (simulated)"
+    return (
+        "CC0 (simulated); cases with anatomy colin27 derive from the Colin27 brain, Copyright 2006-2010 "
+        "Chris Rorden, BSD-3-clause (gdr_toolkit/simulation/data/LICENSE_colin27.txt)"
+    )
 
 
 def _progress_bar(total: int, enabled: bool):

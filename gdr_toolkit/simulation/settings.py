@@ -9,11 +9,14 @@ import numpy as np
 
 from gdr_toolkit.dataset.agents import CONTRAST_AGENTS, find_agent
 
-SETTINGS_SCHEMA_VERSION = 2  # 2: field of view, thick-slice PC, MPRAGE, int16 storage, obliquity
+SETTINGS_SCHEMA_VERSION = 3  # 2: field of view, thick-slice PC, MPRAGE, int16 storage, obliquity;
+# 3: anatomies, head scale, SNR distribution, correlated noise, skull stripping
 IDENTITY_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 CUT_SIDES = ("superior", "inferior", "anterior", "posterior", "left", "right")
 FOV_SCANS = ("low_dose", "standard_dose", "both")
 MAX_BRAIN_OUTSIDE = 0.5
+ANATOMY_NAMES = ("mni152", "colin27")  # anatomy_sources.ANATOMIES (not imported: it loads the atlas module)
+SNR_DISTRIBUTIONS = ("uniform", "log_uniform")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,20 @@ class SimulationSettings:
         oblique_fraction: share of cases whose scans have oblique direction cosines.
         oblique_angle_range_deg: rotation of the direction cosines about a random axis, degrees; PC and the
             (jointly planned) LD/SD series get separate rotations.
+        anatomies: the brains drawn uniformly per case ("mni152", "colin27"; see ``anatomy_sources``).
+        head_scale_range: global linear size of the head relative to its atlas, drawn uniformly (brain
+            volume scales with its cube).
+        snr_distribution: how the SNR is drawn from ``snr_range``: "uniform" or "log_uniform".
+        correlated_noise_fraction: share of cases whose noise is spatially correlated (white noise filtered
+            with a Gaussian, as resampling makes it; the noise sigma is that after filtering).
+        noise_correlation_voxels_range: the Gaussian's standard deviation per grid axis, in voxels of
+            each scan's grid, drawn uniformly and independently per axis.
+        skull_strip_fraction: share of cases stored brain-extracted: every scan is zero outside its true
+            brain mask dilated by a drawn margin (as BraTS distributes its scans).
+        skull_strip_dilation_mm_range: that margin in mm, drawn uniformly.
+        coregistered_fraction: share of cases delivered co-registered, as archives such as BraTS do: LD
+            and SD on PC's grid with no motion between the scans (their own spacing, obliquity and slab
+            plans are dropped).
     """
 
     spacing_mm: float = 2.0
@@ -89,6 +106,14 @@ class SimulationSettings:
     storage_dtype: Literal["float32", "int16"] = "float32"
     oblique_fraction: float = 0.0
     oblique_angle_range_deg: tuple[float, float] = (3.0, 15.0)
+    anatomies: tuple[str, ...] = ("mni152",)
+    head_scale_range: tuple[float, float] = (1.0, 1.0)
+    snr_distribution: Literal["uniform", "log_uniform"] = "uniform"
+    correlated_noise_fraction: float = 0.0
+    noise_correlation_voxels_range: tuple[float, float] = (0.3, 1.2)
+    skull_strip_fraction: float = 0.0
+    skull_strip_dilation_mm_range: tuple[float, float] = (0.0, 3.0)
+    coregistered_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.spacing_mm <= 8.0:
@@ -111,12 +136,16 @@ class SimulationSettings:
             "thick_pc_fraction",
             "mprage_fraction",
             "oblique_fraction",
+            "correlated_noise_fraction",
+            "skull_strip_fraction",
+            "coregistered_fraction",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"{name} is a share of cases and must be in [0, 1], got {getattr(self, name)}."
                 )
         self._check_realism()
+        self._check_variation()
         low, high = self.dose_fraction_range
         if not 0 < low <= high < 1:
             raise ValueError(
@@ -164,6 +193,33 @@ class SimulationSettings:
                 f"oblique_angle_range_deg must satisfy 0 <= low <= high <= 45, got {self.oblique_angle_range_deg}."
             )
 
+    def _check_variation(self) -> None:
+        if not self.anatomies or not set(self.anatomies) <= set(ANATOMY_NAMES):
+            raise ValueError(
+                f"anatomies must be a non-empty subset of {ANATOMY_NAMES}, got {self.anatomies}."
+            )
+        low, high = self.head_scale_range
+        if not 0.5 <= low <= high <= 1.5:
+            raise ValueError(
+                f"head_scale_range must satisfy 0.5 <= low <= high <= 1.5, got {self.head_scale_range}."
+            )
+        if self.snr_distribution not in SNR_DISTRIBUTIONS:
+            raise ValueError(
+                f"snr_distribution must be one of {SNR_DISTRIBUTIONS}, got {self.snr_distribution!r}."
+            )
+        low, high = self.noise_correlation_voxels_range
+        if not 0.0 <= low <= high <= 4.0:
+            raise ValueError(
+                "noise_correlation_voxels_range must satisfy 0 <= low <= high <= 4 voxels, "
+                f"got {self.noise_correlation_voxels_range}."
+            )
+        low, high = self.skull_strip_dilation_mm_range
+        if not 0.0 <= low <= high <= 10.0:
+            raise ValueError(
+                "skull_strip_dilation_mm_range must satisfy 0 <= low <= high <= 10 mm, "
+                f"got {self.skull_strip_dilation_mm_range}."
+            )
+
     @property
     def object_spacing_mm(self) -> float:
         """The working (object model) spacing in mm."""
@@ -193,6 +249,29 @@ class SimulationSettings:
             "oblique_fraction": 0.25,
         }
         return cls(**{**mix, **overrides})
+
+    @classmethod
+    def real_scans(cls, **overrides: Any) -> SimulationSettings:
+        """What training for real scans needs (``--realism real``): :meth:`realistic_mix` plus both
+        anatomies, head sizes 0.85-1.02 x the atlas (brain volumes about 1,070-2,000 ml), a 3 mm smooth
+        deformation and +-5 % per-axis scaling, SNR 15-500 drawn log-uniformly (sigma_LD down to about
+        0.003, below the real scans' values), correlated noise in 2/3 of the cases (Gaussian std 0.3-1.2
+        voxels per axis), half the cases skull-stripped (mask dilated by 0-3 mm) and, independently, half
+        delivered co-registered (no motion, one grid: the low sigma_LD of archives such as BraTS). See
+        documentation/simulation.md for the measurements behind these ranges."""
+        variation: dict[str, Any] = {
+            "anatomies": ANATOMY_NAMES,
+            "head_scale_range": (0.85, 1.02),
+            "deformation_mm": 3.0,
+            "snr_range": (15.0, 500.0),
+            "snr_distribution": "log_uniform",
+            "correlated_noise_fraction": 2.0 / 3.0,
+            "noise_correlation_voxels_range": (0.3, 1.2),
+            "skull_strip_fraction": 0.5,
+            "skull_strip_dilation_mm_range": (0.0, 3.0),
+            "coregistered_fraction": 0.5,
+        }
+        return cls.realistic_mix(**{**variation, **overrides})
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"schema_version": SETTINGS_SCHEMA_VERSION, **asdict(self)}

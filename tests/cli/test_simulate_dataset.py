@@ -64,6 +64,27 @@ def test_realism_flags_build_the_settings():
     assert settings_from_arguments(build_parser().parse_args(["-d", "1", "-n", "1"])) == SimulationSettings()
 
 
+def test_real_scans_preset_and_its_flags_build_the_settings():
+    from gdr_toolkit.cli.simulate_dataset import build_parser, settings_from_arguments
+    from gdr_toolkit.simulation import SimulationSettings
+
+    args = build_parser().parse_args(
+        ["-d", "1", "-n", "1", "--realism", "real", "--skull-strip-fraction", "1"]
+    )
+    assert settings_from_arguments(args) == SimulationSettings.real_scans(skull_strip_fraction=1.0)
+    args = build_parser().parse_args(
+        ["-d", "1", "-n", "1", "--anatomies", "colin27", "--head-scale", "0.9", "1.1", "--snr", "20", "300",
+         "--snr-distribution", "log_uniform", "--correlated-noise-fraction", "0.5"]
+    )  # fmt: skip
+    assert settings_from_arguments(args) == SimulationSettings(
+        anatomies=("colin27",),
+        head_scale_range=(0.9, 1.1),
+        snr_range=(20.0, 300.0),
+        snr_distribution="log_uniform",
+        correlated_noise_fraction=0.5,
+    )
+
+
 def test_cli_reports_invalid_realism_settings(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("gdr_raw", str(tmp_path))
     assert main(["-d", "16", "-n", "1", "--spacing", "4", "--thick-pc-fraction", "0.5"]) == 1

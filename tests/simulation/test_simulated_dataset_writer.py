@@ -83,3 +83,17 @@ def test_int16_storage_writes_rescaled_int16_that_reads_back_within_half_a_slope
         assert 0 < error.max() <= storage[scan]["scl_slope"] / 2 + 1e-3
     labels = sitk.ReadImage(str(case.lesions))
     assert labels.GetPixelID() == sitk.sitkUInt16
+
+
+def test_real_scans_dataset_records_the_variation_and_the_colin27_notice(tmp_path):
+    import json
+
+    folder = tmp_path / "Dataset002_RealScans"
+    settings = SimulationSettings.real_scans(spacing_mm=4.0, skull_strip_fraction=1.0)
+    write_simulated_dataset(folder, settings, num_training=1, seed=3)
+    assert "BSD-3-clause" in load_dataset_description(folder).licence
+    (case,) = list_cases(folder, "Tr")
+    variation = json.loads(case.metadata.read_text())["simulation"]["variation"]
+    assert variation["skull_stripped"] is True and variation["anatomy"] in ("mni152", "colin27")
+    stored = sitk.GetArrayFromImage(sitk.ReadImage(str(case.pre_contrast)))
+    assert (stored == 0).mean() > 0.5  # the stripped background reads back as exact zeros
