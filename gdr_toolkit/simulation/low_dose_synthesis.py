@@ -39,6 +39,7 @@ from gdr_toolkit.simulation.intensity_frame import IntensityFrame, apply_intensi
 logger = logging.getLogger(__name__)
 
 NON_ENHANCING_SIGMAS = 3.0  # |z| below this many sigma_z: voxels that measure the noise
+MIN_NOISE_SHARE = 0.05  # neither scan is credited with less than 5 % of the subtraction's noise variance
 NOISE_SPLIT_STD_VOXELS = 4.0  # high-pass of the per-scan noise split (wider than the noise correlation)
 
 
@@ -133,25 +134,33 @@ def split_noise(
 
     Returns:
         Two float64 ``(2r+1,)*3`` windows (lag 0 at the centre), squared intensity units. The shares come
-        from cross-covariances of high-pass residuals (module docstring); a negative share is clipped to 0.
+        from cross-covariances of high-pass residuals (module docstring); a share is kept within
+        [:data:`MIN_NOISE_SHARE`, 1 - :data:`MIN_NOISE_SHARE`] (a warning says when it was clipped), and a
+        scan whose own covariance is not measurable gets white noise of its share.
     """
     residuals = [
         high_pass_residual(image, mask, NOISE_SPLIT_STD_VOXELS)
         for image in (subtraction, pre_contrast, standard_dose)
     ]
-    pc_covariance = -noise_cross_covariance(residuals[0], residuals[1], mask)
-    sd_covariance = noise_cross_covariance(residuals[0], residuals[2], mask)
-    radius = pc_covariance.shape[0] // 2
-    pc_part = max(float(pc_covariance[radius, radius, radius]), 0.0)
-    sd_part = max(float(sd_covariance[radius, radius, radius]), 0.0)
-    if pc_part + sd_part <= 0:
-        raise ValueError("the noise of the subtraction could not be split between PC and SD (no covariance).")
-    scale = sigma**2 / (pc_part + sd_part)
-    if pc_part == 0:
-        pc_covariance = np.zeros_like(pc_covariance)
-    if sd_part == 0:
-        sd_covariance = np.zeros_like(sd_covariance)
-    return pc_covariance * scale, sd_covariance * scale
+    covariances = [-noise_cross_covariance(residuals[0], residuals[1], mask)]
+    covariances.append(noise_cross_covariance(residuals[0], residuals[2], mask))
+    radius = covariances[0].shape[0] // 2
+    parts = [float(covariance[radius, radius, radius]) for covariance in covariances]
+    share = parts[0] / (parts[0] + parts[1]) if parts[0] + parts[1] > 0 else 0.5
+    if not MIN_NOISE_SHARE <= share <= 1 - MIN_NOISE_SHARE:
+        logger.warning(
+            "noise split: PC's share of the subtraction's noise variance came out %.3f (PC %.4g, SD %.4g); "
+            "clipped to [%.2f, %.2f]", share, parts[0], parts[1], MIN_NOISE_SHARE, 1 - MIN_NOISE_SHARE,
+        )  # fmt: skip
+        share = float(np.clip(share, MIN_NOISE_SHARE, 1 - MIN_NOISE_SHARE))
+    result = []
+    for covariance, part, target in zip(covariances, parts, (share, 1 - share), strict=True):
+        if part <= 0:
+            covariance = np.zeros_like(covariance)
+            covariance[radius, radius, radius] = 1.0
+            part = 1.0
+        result.append(covariance * (target * sigma**2 / part))
+    return result[0], result[1]
 
 
 def _added_autocorrelation(pc_covariance: np.ndarray, sd_covariance: np.ndarray) -> np.ndarray:
@@ -262,5 +271,6 @@ def synthesise_low_dose(
     low_dose = analysis.pre_contrast + scaled
     if options.add_noise:
         std = added_noise_std(analysis, scaled)
-        low_dose = low_dose + std * coloured_noise(low_dose.shape, analysis.autocorrelation, rng)
+        if std.any():
+            low_dose = low_dose + std * coloured_noise(low_dose.shape, analysis.autocorrelation, rng)
     return np.where(analysis.valid, low_dose, 0.0).astype(np.float32)

@@ -121,10 +121,12 @@ def test_synthetic_noise_level_and_correlation_match_the_true_low_dose(spgr_2mm)
 
 
 def test_split_noise_recovers_known_levels_and_correlations():
-    """PC white (std 20), SD correlated (std 45): both levels and SD's correlation come back."""
+    """PC white (std 20), SD correlated (std 45), tissue blocks with blurred edges: levels and SD's
+    correlation come back."""
     rng = np.random.default_rng(3)
-    shape = (30, 32, 34)
-    anatomy = ndimage.gaussian_filter(rng.standard_normal(shape), 3.0) * 4000 + 1000
+    shape = (40, 42, 44)
+    z, y, x = np.indices(shape)
+    anatomy = ndimage.gaussian_filter(np.where((x // 10 + y // 12 + z // 9) % 2 == 0, 800.0, 1100.0), 1.0)
     pc_noise = rng.normal(0, 20, shape)
     sd_noise = ndimage.gaussian_filter(rng.standard_normal(shape), 0.7)
     sd_noise *= 45 / sd_noise.std()
