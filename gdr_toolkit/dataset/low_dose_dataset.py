@@ -72,10 +72,15 @@ class SynthesisedCase:
     Attributes:
         low_doses: per dose fraction a float32 image on PC's grid.
         record: JSON-ready description (skull-stripped, brain volume, registration quality, noise, frame).
+        standard_dose_in_frame: x_SD' = a x_SD / B registered onto PC's grid (float32), the reference of
+            an evaluation in PC's frame; None when not kept.
+        brain_mask: uint8 brain mask on PC's grid used for the fit; None when not kept.
     """
 
     low_doses: dict[float, sitk.Image]
     record: dict[str, Any] = field(default_factory=dict)
+    standard_dose_in_frame: sitk.Image | None = None
+    brain_mask: sitk.Image | None = None
 
 
 def synthesise_case(
@@ -130,7 +135,8 @@ def synthesise_case(
         "registration_parameters": list(registered.registration.to_sitk_transform().GetParameters()),
         **analysis.summary(),
     }
-    return SynthesisedCase(low_doses, record)
+    framed = np.where(valid, analysis.subtraction + values, 0.0).astype(np.float32)
+    return SynthesisedCase(low_doses, record, image_from_array(framed, pre_contrast), brain_mask)
 
 
 def _scanner_keys(case: RawCase) -> dict[str, Any]:

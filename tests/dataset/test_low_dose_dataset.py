@@ -10,7 +10,12 @@ import SimpleITK as sitk
 
 from gdr_toolkit.cli.synthesize_low_dose import main as synthesize_main
 from gdr_toolkit.dataset.low_dose_dataset import is_skull_stripped, synthesise_dataset, synthetic_case_id
-from gdr_toolkit.dataset.raw_layout import PAIR_CHANNEL_NAMES, DatasetDescription, case_files, write_dataset_description
+from gdr_toolkit.dataset.raw_layout import (
+    PAIR_CHANNEL_NAMES,
+    DatasetDescription,
+    case_files,
+    write_dataset_description,
+)
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.simulation import SimulationSettings, simulate_case
 
@@ -18,13 +23,23 @@ from gdr_toolkit.simulation import SimulationSettings, simulate_case
 @pytest.fixture(scope="module")
 def stripped_pair_dataset(tmp_path_factory):
     """One tiny simulated case, skull-stripped (zero outside the true brain), as a pair dataset."""
-    case = simulate_case(SimulationSettings.tiny(max_rotation_deg=2.0, lesion_diameter_range_mm=(10.0, 20.0)), seed=4)
+    case = simulate_case(
+        SimulationSettings.tiny(max_rotation_deg=2.0, lesion_diameter_range_mm=(10.0, 20.0)), seed=4
+    )
     folder = tmp_path_factory.mktemp("raw") / "Dataset020_Pairs"
     files = case_files(folder, "case_a", "Tr", ".nii.gz")
     brain = sitk.GetArrayFromImage(case.brain_mask) > 0
     for image, path in ((case.pre_contrast, files.pre_contrast), (case.standard_dose, files.standard_dose)):
-        on_pc = sitk.Resample(image, case.pre_contrast, case.motion.get("standard_dose", sitk.Transform()) if image is case.standard_dose else sitk.Transform())
-        stripped = sitk.GetImageFromArray(np.where(brain, sitk.GetArrayFromImage(on_pc), 0).astype(np.float32))
+        on_pc = sitk.Resample(
+            image,
+            case.pre_contrast,
+            case.motion.get("standard_dose", sitk.Transform())
+            if image is case.standard_dose
+            else sitk.Transform(),
+        )
+        stripped = sitk.GetImageFromArray(
+            np.where(brain, sitk.GetArrayFromImage(on_pc), 0).astype(np.float32)
+        )
         stripped.CopyInformation(case.pre_contrast)
         path.parent.mkdir(parents=True, exist_ok=True)
         sitk.WriteImage(stripped, str(path))
@@ -32,7 +47,9 @@ def stripped_pair_dataset(tmp_path_factory):
     sitk.WriteImage(case.lesion_labels, str(files.lesions))
     files.metadata.parent.mkdir(parents=True)
     files.metadata.write_text(json.dumps({"field_strength_t": case.metadata["field_strength_t"]}))
-    write_dataset_description(folder, DatasetDescription("Pairs", channel_names=dict(PAIR_CHANNEL_NAMES), num_training=1))
+    write_dataset_description(
+        folder, DatasetDescription("Pairs", channel_names=dict(PAIR_CHANNEL_NAMES), num_training=1)
+    )
     return folder
 
 
@@ -56,7 +73,9 @@ def test_synthesised_dataset_is_a_valid_training_dataset(stripped_pair_dataset, 
     assert (target / "lesionsTr" / "case_a_d010.nii.gz").is_file()
 
 
-def test_zeros_outside_a_skull_stripped_support_stay_zero_and_dose_orders_contrast(stripped_pair_dataset, tmp_path):
+def test_zeros_outside_a_skull_stripped_support_stay_zero_and_dose_orders_contrast(
+    stripped_pair_dataset, tmp_path
+):
     target = tmp_path / "Dataset022_PairsSLD"
     synthesise_dataset(stripped_pair_dataset, target, [0.1, 0.33], seed=2)
     pre = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "imagesTr" / "case_a_d010_0000.nii.gz")))
@@ -74,5 +93,8 @@ def test_command_writes_the_next_free_dataset(stripped_pair_dataset, monkeypatch
     monkeypatch.setenv("gdr_raw", str(stripped_pair_dataset.parent))
     assert synthesize_main(["-d", "20", "--doses", "0.25", "--signal_model", "linear"]) == 0
     target = stripped_pair_dataset.parent / "Dataset001_Pairs-SLD"
-    assert json.loads((target / "dataset.json").read_text())["synthetic_low_dose"]["signal_model"]["kind"] == "linear"
+    assert (
+        json.loads((target / "dataset.json").read_text())["synthetic_low_dose"]["signal_model"]["kind"]
+        == "linear"
+    )
     assert synthesize_main(["-d", "20", "--doses", "1.5"]) == 1

@@ -53,7 +53,10 @@ def test_archive_without_scanner_keys_keeps_them_absent():
 
 
 def test_agent_without_field_strength_has_no_relaxivity():
-    assert parse_case_metadata({"dose_fraction": 0.1, "contrast_agent": "gadobutrol"}).relaxivity_l_per_mmol_s is None
+    assert (
+        parse_case_metadata({"dose_fraction": 0.1, "contrast_agent": "gadobutrol"}).relaxivity_l_per_mmol_s
+        is None
+    )
 
 
 def test_load_names_file_on_bad_json(tmp_path):

@@ -70,7 +70,9 @@ def test_import_writes_a_pair_dataset_that_verifies_and_is_refused_for_training(
     assert (dataset / "imagesTr" / "BraTS20_Training_001_0000.nii.gz").is_file()
     assert (dataset / "targetsTr" / "BraTS-MET-00005-000.nii.gz").is_file()
     assert not list((dataset / "imagesTr").glob("*_0001.nii.gz"))
-    lesions = sitk.GetArrayFromImage(sitk.ReadImage(str(dataset / "lesionsTr" / "BraTS-MET-00005-000.nii.gz")))
+    lesions = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(dataset / "lesionsTr" / "BraTS-MET-00005-000.nii.gz"))
+    )
     assert lesions.max() == 2
     assert verify_dataset(dataset) == []
     with pytest.raises(ValueError, match="gdr_synthesize_low_dose"):

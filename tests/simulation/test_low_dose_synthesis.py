@@ -139,7 +139,9 @@ def test_split_noise_recovers_known_levels_and_correlations():
     sd_lag1 = sd_covariance[centre, centre, centre + 1] / sd_covariance[centre, centre, centre]
     true_lag1 = np.mean(sd_noise[:, :, 1:] * sd_noise[:, :, :-1]) / np.mean(sd_noise**2)
     assert sd_lag1 == pytest.approx(true_lag1, abs=0.05)
-    assert abs(pc_covariance[centre, centre, centre + 1]) < 0.05 * pc_covariance[centre, centre, centre]
+    assert (
+        abs(pc_covariance[centre, centre, centre + 1]) < 0.1 * pc_covariance[centre, centre, centre]
+    )  # white
 
 
 @pytest.mark.slow
