@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repetition_time_ms", type=float, default=defaults.repetition_time_ms)
     parser.add_argument("--flip_angle_deg", type=float, default=defaults.flip_angle_deg)
     parser.add_argument("--shading_degree", type=int, default=SynthesisOptions().shading_degree)
+    parser.add_argument(
+        "--noise_target",
+        choices=("subtraction", "image"),
+        default=SynthesisOptions().noise_target,
+        help="whose noise is matched: x_LD - x_PC (default) or x_LD itself",
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -62,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         model = SignalModel(
             args.signal_model, args.native_t1_ms, args.repetition_time_ms, args.flip_angle_deg
         )
-        options = SynthesisOptions(signal_model=model, shading_degree=args.shading_degree)
+        options = SynthesisOptions(
+            signal_model=model, shading_degree=args.shading_degree, noise_target=args.noise_target
+        )
         with tqdm(desc=f"synthesising {source.name}", unit="case", disable=None) as bar:
             written = synthesise_dataset(
                 source, target, args.doses, options, args.seed, on_case_done=lambda _: bar.update()

@@ -239,6 +239,7 @@ def synthesise_dataset(
                 "signal_model": options.signal_model.to_json_dict(),
                 "shading_degree": options.shading_degree,
                 "weight_enhancement": options.weight_enhancement,
+                "noise_target": options.noise_target,
             }
         },
     )

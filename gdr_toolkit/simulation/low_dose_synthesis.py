@@ -13,10 +13,13 @@ low-dose image per dose:
 3. contrast signal y = p * z with p = sigmoid(w z + b0), f(sigma_z) = 0.01, f(4 sigma_z) = 0.99
    (method.md section 2 with sigma_z): noise in non-enhancing brain is not carried into LD;
 4. y_d = dose-scaled y (:func:`gdr_toolkit.simulation.dose_response.scale_enhancement`);
-5. noise: the LD is an acquisition with SD's sequence, so its noise level is sigma_SD. x_PC + y_d already
-   holds (1 - k)^2 sigma_PC^2 + k^2 sigma_SD^2 per voxel (k = y_d / z, the share of x_SD' in the
-   voxel); the rest is added as Gaussian noise with the covariance C_SD - C_PC (normalised), so that where
-   k = 0 the LD's noise has SD's level and spatial correlation (:mod:`.correlated_noise`).
+5. noise: a real LD is an acquisition with SD's sequence, independent of PC. x_LD = x_PC + y_d + n shares
+   PC's noise, so both of its properties cannot hold at once. Default (``noise_target="subtraction"``):
+   x_LD - x_PC gets the noise of a real subtraction, sigma_SD^2 + sigma_PC^2 with covariance C_SD + C_PC
+   (k^2 of it is already in y_d = k z), so that sigma_LD and z_LD, what the network conditions on and
+   reads, are as on real data. ``"image"``: x_LD's own noise gets SD's level and covariance
+   (C_SD - C_PC is added); its subtraction is then too clean. Gaussian noise coloured with the
+   covariance (:mod:`.correlated_noise`).
 
 x_LD = x_PC + y_d + n inside the support (the skull-stripped scan's non-zero voxels, or where SD has
 data), 0 where SD has no data. Everything is in PC's intensity frame.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +40,8 @@ from gdr_toolkit.simulation.dose_response import SignalModel, scale_enhancement
 from gdr_toolkit.simulation.intensity_frame import IntensityFrame, apply_intensity_frame, fit_intensity_frame
 
 logger = logging.getLogger(__name__)
+
+NoiseTarget = Literal["subtraction", "image"]
 
 NON_ENHANCING_SIGMAS = 3.0  # |z| below this many sigma_z: voxels that measure the noise
 MIN_NOISE_SHARE = 0.05  # neither scan is credited with less than 5 % of the subtraction's noise variance
@@ -52,15 +57,23 @@ class SynthesisOptions:
         shading_degree: polynomial degree of the log shading field between SD and PC (0: none).
         weight_enhancement: True (default): y = p * z (noise of non-enhancing voxels is not scaled into
             LD); False: y = max(z, 0) everywhere.
-        add_noise: add noise up to SD's noise level (False: x_PC + y_d only; for tests and pictures).
+        add_noise: add noise (False: x_PC + y_d only; for tests and pictures).
+        noise_target: "subtraction" (default): x_LD - x_PC gets the noise of a real subtraction of two
+            independent scans, sigma_SD^2 + sigma_PC^2 with covariance C_SD + C_PC, so that sigma_LD and z_LD
+            are as on real data (the image x_LD is then noisier than SD: sigma_SD^2 + 2 sigma_PC^2);
+            "image": x_LD's own noise is SD's (sigma_SD, C_SD), and x_LD - x_PC is too clean (its noise
+            sigma_SD^2 - sigma_PC^2, none when PC is the noisier scan). See documentation/synthetic_low_dose.md.
     """
 
     signal_model: SignalModel = field(default_factory=SignalModel)
     shading_degree: int = 2
     weight_enhancement: bool = True
     add_noise: bool = True
+    noise_target: NoiseTarget = "subtraction"
 
     def __post_init__(self) -> None:
+        if self.noise_target not in ("subtraction", "image"):
+            raise ValueError(f"noise_target must be 'subtraction' or 'image', got {self.noise_target!r}.")
         if not 0 <= self.shading_degree <= 4:
             raise ValueError(f"shading_degree must be in [0, 4], got {self.shading_degree}.")
 
@@ -78,8 +91,9 @@ class PairAnalysis:
         frame: the fitted intensity frame.
         noise_sigma_subtraction: sigma_z, PC intensity units.
         noise_sigma_pre_contrast, noise_sigma_standard_dose: sigma_PC and sigma_SD (SD in PC's frame).
-        autocorrelation: autocorrelation window ``(2r+1,)*3`` (rho(0) = 1) of the added noise,
-            (C_SD - C_PC) normalised; SD's own where sigma_SD <= sigma_PC (no noise is added then).
+        autocorrelation: autocorrelation window ``(2r+1,)*3`` (rho(0) = 1) of the noise added for
+            ``noise_target="image"``: (C_SD - C_PC) normalised; SD's own where sigma_SD <= sigma_PC.
+        subtraction_autocorrelation: the same for ``noise_target="subtraction"``: (C_SD + C_PC) normalised.
         standard_dose_lag1_zyx: SD's noise autocorrelation at lag 1 along z, y, x (on PC's grid).
     """
 
@@ -93,6 +107,7 @@ class PairAnalysis:
     noise_sigma_pre_contrast: float
     noise_sigma_standard_dose: float
     autocorrelation: np.ndarray
+    subtraction_autocorrelation: np.ndarray
     standard_dose_lag1_zyx: tuple[float, float, float]
 
     def summary(self) -> dict[str, Any]:
@@ -224,24 +239,30 @@ def analyse_pair(
     )  # fmt: skip
     return PairAnalysis(
         pre_contrast, subtraction, enhancement, support, valid, frame, sigma, sigma_pc, sigma_sd,
-        _added_autocorrelation(pc_covariance, sd_covariance), lag1,
+        _added_autocorrelation(pc_covariance, sd_covariance),
+        (pc_covariance + sd_covariance) / (sigma_pc**2 + sigma_sd**2), lag1,
     )  # fmt: skip
 
 
-def added_noise_std(analysis: PairAnalysis, scaled_enhancement: np.ndarray) -> np.ndarray:
-    """Per-voxel std of the noise to add so that x_LD's noise is sigma_SD (float32, 0 outside the support).
+def added_noise_std(
+    analysis: PairAnalysis, scaled_enhancement: np.ndarray, target: NoiseTarget = "subtraction"
+) -> np.ndarray:
+    """Per-voxel std of the noise to add (float32, 0 outside the support and where SD has no data).
 
-    x_PC + y_d = (1 - k) x_PC + k x_SD' with k = y_d / z (0 where z <= sigma_z / 2), so it already holds
-    (1 - k)^2 sigma_PC^2 + k^2 sigma_SD^2.
+    x_PC + y_d = (1 - k) x_PC + k x_SD' with k = y_d / z (0 where z <= sigma_z / 2). ``"subtraction"``:
+    x_LD - x_PC = k z + n already holds k^2 sigma_z^2, the rest up to sigma_z^2 = sigma_SD^2 + sigma_PC^2 is
+    added. ``"image"``: x_PC + y_d already holds (1 - k)^2 sigma_PC^2 + k^2 sigma_SD^2, the rest up to
+    sigma_SD^2 is added.
     """
     subtraction = analysis.subtraction
     share = np.zeros(subtraction.shape, dtype=np.float64)
     big = subtraction > 0.5 * analysis.noise_sigma_subtraction
     share[big] = np.clip(scaled_enhancement[big] / subtraction[big], 0.0, 1.0)
-    present = (
-        1.0 - share
-    ) ** 2 * analysis.noise_sigma_pre_contrast**2 + share**2 * analysis.noise_sigma_standard_dose**2
-    missing = np.maximum(analysis.noise_sigma_standard_dose**2 - present, 0.0)
+    sigma_pc, sigma_sd = analysis.noise_sigma_pre_contrast, analysis.noise_sigma_standard_dose
+    if target == "subtraction":
+        missing = (1.0 - share**2) * (sigma_pc**2 + sigma_sd**2)
+    else:
+        missing = np.maximum(sigma_sd**2 - (1.0 - share) ** 2 * sigma_pc**2 - share**2 * sigma_sd**2, 0.0)
     return np.where(analysis.support & analysis.valid, np.sqrt(missing), 0.0).astype(np.float32)
 
 
@@ -270,7 +291,11 @@ def synthesise_low_dose(
     )
     low_dose = analysis.pre_contrast + scaled
     if options.add_noise:
-        std = added_noise_std(analysis, scaled)
+        std = added_noise_std(analysis, scaled, options.noise_target)
         if std.any():
-            low_dose = low_dose + std * coloured_noise(low_dose.shape, analysis.autocorrelation, rng)
+            subtraction = options.noise_target == "subtraction"
+            autocorrelation = (
+                analysis.subtraction_autocorrelation if subtraction else analysis.autocorrelation
+            )
+            low_dose = low_dose + std * coloured_noise(low_dose.shape, autocorrelation, rng)
     return np.where(analysis.valid, low_dose, 0.0).astype(np.float32)

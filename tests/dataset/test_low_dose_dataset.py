@@ -98,3 +98,29 @@ def test_command_writes_the_next_free_dataset(stripped_pair_dataset, monkeypatch
         == "linear"
     )
     assert synthesize_main(["-d", "20", "--doses", "1.5"]) == 1
+
+
+@pytest.mark.slow
+def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
+    """The BraTS pair: the support is the brain (1,379 ml), nothing is added outside it, and x_LD - x_PC
+    carries noise (the default noise target) while its enhancement grows with the dose."""
+    from gdr_toolkit.dataset.image_io import read_image
+    from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
+    from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
+
+    pre_contrast = read_image(real_pair.pre_contrast)
+    result = synthesise_case(
+        pre_contrast, read_image(real_pair.standard_dose), [0.1, 0.33], np.random.default_rng(0)
+    )
+    assert result.record["skull_stripped"]
+    assert result.record["brain_volume_ml"] == pytest.approx(1379, rel=0.01)
+    pre = sitk.GetArrayFromImage(pre_contrast).astype(np.float64)
+    brain = sitk.GetArrayFromImage(result.brain_mask) > 0
+    sums = {}
+    for dose, image in result.low_doses.items():
+        low = sitk.GetArrayFromImage(image)
+        assert np.all(low[pre == 0] == 0)
+        sigma = estimate_noise_sigma((low - pre).astype(np.float32), brain)
+        assert sigma == pytest.approx(result.record["noise_sigma_subtraction"], rel=0.15)
+        sums[dose] = float(np.sum(np.maximum(low - pre, 0)[brain]))
+    assert sums[0.33] > sums[0.1]
