@@ -187,6 +187,19 @@ def _added_autocorrelation(pc_covariance: np.ndarray, sd_covariance: np.ndarray)
     return sd_covariance / max(float(sd_covariance[radius, radius, radius]), 1e-30)
 
 
+def contrast_signal(
+    subtraction: np.ndarray, sigma: float, region: np.ndarray, weighted: bool = True
+) -> np.ndarray:
+    """y = p z with p = sigmoid(w z + b0), p(sigma) = 0.01, p(4 sigma) = 0.99 (method.md section 2 with
+    sigma = sigma_z), or max(z, 0) when not ``weighted``; float32, >= 0, 0 outside ``region``."""
+    if weighted:
+        parameters = contrast_mask_parameters(sigma)
+        with np.errstate(over="ignore"):
+            weight = 1.0 / (1.0 + np.exp(-(parameters.slope * subtraction + parameters.offset)))
+        subtraction = weight * subtraction
+    return np.where(region, np.maximum(subtraction, 0.0), 0.0).astype(np.float32)
+
+
 def analyse_pair(
     pre_contrast: np.ndarray,
     standard_dose: np.ndarray,
@@ -224,14 +237,7 @@ def analyse_pair(
     radius = pc_covariance.shape[0] // 2
     sigma_pc = float(np.sqrt(pc_covariance[radius, radius, radius]))
     sigma_sd = float(np.sqrt(sd_covariance[radius, radius, radius]))
-    if options.weight_enhancement:
-        parameters = contrast_mask_parameters(sigma)
-        with np.errstate(over="ignore"):
-            weight = 1.0 / (1.0 + np.exp(-(parameters.slope * subtraction + parameters.offset)))
-        enhancement = weight * subtraction
-    else:
-        enhancement = subtraction
-    enhancement = np.where(region, np.maximum(enhancement, 0.0), 0.0).astype(np.float32)
+    enhancement = contrast_signal(subtraction, sigma, region, options.weight_enhancement)
     lag1 = _lag1(sd_covariance) if sigma_sd > 0 else (0.0, 0.0, 0.0)
     logger.info(
         "pair: scale %.4g, sigma_z %.4g (PC %.4g, SD %.4g), SD noise correlation at lag 1 (z, y, x) %s",

@@ -105,7 +105,7 @@ def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
     """The BraTS pair: the support is the brain (1,379 ml), nothing is added outside it, and x_LD - x_PC
     carries noise (the default noise target) while its enhancement grows with the dose."""
     from gdr_toolkit.dataset.image_io import read_image
-    from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
+    from gdr_toolkit.dataset.low_dose_dataset import scan_support, synthesise_case
     from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
 
     pre_contrast = read_image(real_pair.pre_contrast)
@@ -116,10 +116,11 @@ def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
     assert result.record["brain_volume_ml"] == pytest.approx(1379, rel=0.01)
     pre = sitk.GetArrayFromImage(pre_contrast).astype(np.float64)
     brain = sitk.GetArrayFromImage(result.brain_mask) > 0
+    assert np.array_equal(brain, scan_support(pre))
     sums = {}
     for dose, image in result.low_doses.items():
         low = sitk.GetArrayFromImage(image)
-        assert np.all(low[pre == 0] == 0)
+        assert np.all(low[~brain] == 0)
         sigma = estimate_noise_sigma((low - pre).astype(np.float32), brain)
         assert sigma == pytest.approx(result.record["noise_sigma_subtraction"], rel=0.15)
         sums[dose] = float(np.sum(np.maximum(low - pre, 0)[brain]))
