@@ -10,6 +10,7 @@ from gdr_toolkit.cli.import_brats import main as import_main
 from gdr_toolkit.dataset.public_layouts import enhancing_lesions, find_brats_cases, import_brats
 from gdr_toolkit.dataset.raw_layout import load_dataset_description, require_low_dose
 from gdr_toolkit.dataset.verify import verify_dataset
+from gdr_toolkit.fingerprint.extraction import extract_fingerprint
 
 SHAPE = (10, 12, 14)
 
@@ -77,6 +78,8 @@ def test_import_writes_a_pair_dataset_that_verifies_and_is_refused_for_training(
     assert verify_dataset(dataset) == []
     with pytest.raises(ValueError, match="gdr_synthesize_low_dose"):
         require_low_dose(dataset)
+    with pytest.raises(ValueError, match="without a low-dose channel"):
+        extract_fingerprint(dataset)  # the first stage of training refuses it before reading any image
 
 
 def test_pair_dataset_with_a_stray_low_dose_is_reported(brats_folder, tmp_path):
