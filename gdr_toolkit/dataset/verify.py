@@ -2,10 +2,9 @@
 
 Checked per case: both input channels, the standard-dose target (training split), the metadata file
 and its schema/ranges (dose in (0, 1), field strength > 0, known agent or relaxivity override). In a pair
-dataset (no low-dose channel, the input of ``gdr_synthesize_low_dose``) the low dose is not expected, the
-standard dose is required in every split where it exists in the training split, and the metadata file
-is optional (scanner keys checked where present; there is no dose);
-each image (a file or a folder holding one DICOM series) is readable (not empty or truncated), 3D,
+dataset (no low-dose channel, the input of ``gdr_synthesize_low_dose``) a low-dose file is a problem and
+the metadata file is optional (scanner keys checked where present; a pair has no dose).
+Each image (a file or a folder holding one DICOM series) is readable (not empty or truncated), 3D,
 single-channel, finite, not constant, with positive spacing; a lesion map, where present, holds integer
 labels on the pre-contrast grid. Per split, every entry of ``images<split>`` must be a channel of a case
 (``CASE_0000``/``CASE_0001`` with the dataset's ending, or a series folder of that name). Different grids
