@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_folder(source_name: str, output_id: int | None, name: str | None):
+def _output_folder(source_name: str, output_id: int | None, name: str | None) -> Path:
     root = raw_folder()
     used = {parse_dataset_identifier(path.name)[0] for path in root.glob("Dataset[0-9][0-9][0-9]_*")}
     if output_id is None:
