@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 COMMANDS = {
     "gdr_simulate_dataset": "gdr_toolkit.cli.simulate_dataset:main",
     "gdr_verify_dataset": "gdr_toolkit.cli.verify_dataset:main",
+    "gdr_synthesize_low_dose": "gdr_toolkit.cli.synthesize_low_dose:main",
+    "gdr_import_brats": "gdr_toolkit.cli.import_brats:main",
     "gdr_plan_experiment": "gdr_toolkit.cli.plan_experiment:main",
     "gdr_preprocess": "gdr_toolkit.cli.preprocess:main",
     "gdr_plan_and_preprocess": "gdr_toolkit.cli.plan_and_preprocess:main",

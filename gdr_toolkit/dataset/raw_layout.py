@@ -9,6 +9,10 @@ DatasetXXX_Name/
 ```
 Any image may instead be a folder holding one DICOM series, named like the file without its ending
 (``imagesTr/CASE_0000/``, ``targetsTr/CASE/``); a file of the same name wins over the folder.
+
+A *pair dataset* (``channel_names`` ``{"0": ...}`` only) holds pre-contrast and standard-dose scans
+without low dose (an archive, an imported BraTS folder): it is the input of ``gdr_synthesize_low_dose``,
+which writes a training dataset from it; training stages refuse it (:func:`require_low_dose`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Literal
 from gdr_toolkit.file_io import read_json, write_json_atomic
 
 CHANNEL_NAMES = {"0": "T1_pre", "1": "T1_low"}
+PAIR_CHANNEL_NAMES = {"0": "T1_pre"}
 PRE_CONTRAST_CHANNEL = 0
 LOW_DOSE_CHANNEL = 1
 Split = Literal["Tr", "Ts"]
@@ -50,6 +55,11 @@ class DatasetDescription:
             **self.extra,
         }
 
+    @property
+    def has_low_dose(self) -> bool:
+        """False for a pair dataset (PC + SD, no low-dose channel)."""
+        return str(LOW_DOSE_CHANNEL) in self.channel_names
+
 
 def load_dataset_description(dataset_folder: Path) -> DatasetDescription:
     """Read and check ``dataset.json``; errors name the file."""
@@ -59,10 +69,10 @@ def load_dataset_description(dataset_folder: Path) -> DatasetDescription:
     if missing:
         raise ValueError(f"{path}: missing key(s) {', '.join(missing)}.")
     channels = {str(key): str(value) for key, value in record["channel_names"].items()}
-    if set(channels) != set(CHANNEL_NAMES):
+    if set(channels) not in (set(CHANNEL_NAMES), set(PAIR_CHANNEL_NAMES)):
         raise ValueError(
             f"{path}: channel_names must have keys {sorted(CHANNEL_NAMES)} (0 = pre-contrast, 1 = low dose), "
-            f"got {sorted(channels)}."
+            f"or {sorted(PAIR_CHANNEL_NAMES)} for a pair dataset without low dose; got {sorted(channels)}."
         )
     ending = str(record["file_ending"])
     if not ending.startswith("."):
@@ -78,6 +88,21 @@ def load_dataset_description(dataset_folder: Path) -> DatasetDescription:
         metadata_keys=tuple(record.get("metadata_keys", ())),
         extra={key: value for key, value in record.items() if key not in known},
     )
+
+
+def require_low_dose(dataset_folder: Path) -> None:
+    """Refuse a pair dataset (no low-dose channel) where training data are needed.
+
+    Raises:
+        ValueError: naming the dataset and the command that makes a training dataset from it.
+    """
+    folder = Path(dataset_folder)
+    if not load_dataset_description(folder).has_low_dose:
+        raise ValueError(
+            f"{folder / 'dataset.json'}: {folder.name} holds pre-contrast and standard-dose pairs without a "
+            "low-dose channel (channel_names has no '1'); it cannot be trained on. Make a training dataset "
+            f"with simulated low doses first: gdr_synthesize_low_dose -d {folder.name} --doses 0.1 0.33"
+        )
 
 
 def write_dataset_description(dataset_folder: Path, description: DatasetDescription) -> None:

@@ -1,8 +1,10 @@
 """Integrity check of a raw dataset: every problem of every case, each naming its file.
 
 Checked per case: both input channels, the standard-dose target (training split), the metadata file
-and its schema/ranges (dose in (0, 1), field strength > 0, known agent or relaxivity override);
-each image (a file or a folder holding one DICOM series) is readable (not empty or truncated), 3D,
+and its schema/ranges (dose in (0, 1), field strength > 0, known agent or relaxivity override). In a pair
+dataset (no low-dose channel, the input of ``gdr_synthesize_low_dose``) a low-dose file is a problem and
+the metadata file is optional (scanner keys checked where present; a pair has no dose).
+Each image (a file or a folder holding one DICOM series) is readable (not empty or truncated), 3D,
 single-channel, finite, not constant, with positive spacing; a lesion map, where present, holds integer
 labels on the pre-contrast grid. Per split, every entry of ``images<split>`` must be a channel of a case
 (``CASE_0000``/``CASE_0001`` with the dataset's ending, or a series folder of that name). Different grids
@@ -22,7 +24,7 @@ import SimpleITK as sitk
 
 from gdr_toolkit.dataset.case_identity import RULE, case_identity_mismatches
 from gdr_toolkit.dataset.image_io import count_non_finite_stored, read_image
-from gdr_toolkit.dataset.metadata import load_case_metadata
+from gdr_toolkit.dataset.metadata import check_scanner_metadata, load_case_metadata
 from gdr_toolkit.dataset.raw_layout import (
     RawCase,
     Split,
@@ -30,6 +32,7 @@ from gdr_toolkit.dataset.raw_layout import (
     load_dataset_description,
     unmatched_entries,
 )
+from gdr_toolkit.file_io import read_json
 
 GEOMETRY_TOLERANCE = 1e-3  # relative tolerance on spacing/origin/direction when comparing grids
 
@@ -112,16 +115,38 @@ def _identity_problems(case: RawCase) -> list[Problem]:
     ]
 
 
-def verify_case(case: RawCase, require_target: bool) -> list[Problem]:
-    """All problems of one case (empty list when it is fine)."""
+def _check_pair_metadata(case: RawCase, problems: list[Problem]) -> None:
+    """A pair case's metadata: optional, scanner keys only (no dose)."""
+    if not case.metadata.exists():
+        return
+    try:
+        record = read_json(case.metadata)
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        check_scanner_metadata(record, str(case.metadata))
+    except ValueError as error:
+        problems.append(Problem(case.metadata, str(error).removeprefix(f"{case.metadata}: ")))
+
+
+def verify_case(case: RawCase, require_target: bool, has_low_dose: bool = True) -> list[Problem]:
+    """All problems of one case (empty list when it is fine); ``has_low_dose=False``: a pair dataset's
+    case (PC + SD, no low dose, metadata optional)."""
     problems: list[Problem] = []
     pre_contrast = _check_image(case.pre_contrast, problems)
-    _check_image(case.low_dose, problems)
+    if has_low_dose:
+        _check_image(case.low_dose, problems)
+    elif case.low_dose.exists():
+        problems.append(
+            Problem(case.low_dose, "a pair dataset (channel_names without '1') has no low-dose channel")
+        )
     if require_target or case.standard_dose.exists():
         _check_image(case.standard_dose, problems)
     if case.lesions.exists():
         _check_lesions(case, pre_contrast, problems)
     problems.extend(_identity_problems(case))
+    if not has_low_dose:
+        _check_pair_metadata(case, problems)
+        return problems
     try:
         load_case_metadata(case.metadata)
     except FileNotFoundError:
@@ -167,7 +192,7 @@ def verify_dataset(
             for path in unmatched_entries(dataset_folder, split, description.file_ending)
         )  # fmt: skip
         for case in cases:
-            problems.extend(verify_case(case, require_target=split == "Tr"))
+            problems.extend(verify_case(case, split == "Tr", description.has_low_dose))
             if on_case_done is not None:
                 on_case_done(case)
     return problems

@@ -16,7 +16,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from gdr_toolkit.dataset.raw_layout import RawCase, list_cases
+from gdr_toolkit.dataset.raw_layout import RawCase, list_cases, require_low_dose
 from gdr_toolkit.file_io import read_json, write_json_atomic
 from gdr_toolkit.fingerprint.case_fingerprint import CaseFingerprint, fingerprint_case
 from gdr_toolkit.fingerprint.dataset_fingerprint import DatasetFingerprint
@@ -73,12 +73,13 @@ def extract_fingerprint(
 
     Raises:
         FileNotFoundError: no training case in the folder.
-        ValueError: ``num_processes`` < 1.
+        ValueError: ``num_processes`` < 1, or a pair dataset without low dose (:func:`require_low_dose`).
         FingerprintExtractionError: some cases failed (all others were processed first) or a worker died.
     """
     dataset_folder = Path(dataset_folder)
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}.")
+    require_low_dose(dataset_folder)
     cases = list_cases(dataset_folder, "Tr")
     if not cases:
         raise FileNotFoundError(f"{dataset_folder / 'imagesTr'}: no training case found.")

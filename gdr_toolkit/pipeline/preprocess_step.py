@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from gdr_toolkit.dataset.raw_layout import list_cases
+from gdr_toolkit.dataset.raw_layout import list_cases, require_low_dose
 from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.paths import preprocessed_folder, raw_dataset_folder
 from gdr_toolkit.pipeline.progress import ProgressFactory, progress_bar
@@ -37,6 +37,7 @@ def preprocess(
         PreprocessingError: cases failed (named in the message); the others are stored.
     """
     raw = raw_dataset_folder(dataset)
+    require_low_dose(raw)
     target = preprocessed_folder() / raw.name
     plans = load_plans(plans_path(target, plans_name))
     cases = list_cases(raw, "Tr")

@@ -140,14 +140,16 @@ def grid_geometry(image: sitk.Image) -> dict[str, list[float]]:
 
 
 def condition_values(metadata: CaseMetadata | None) -> dict[str, float]:
-    """dose_fraction, field_strength_t and relaxivity (L/(mmol s)) of a case; empty without metadata."""
+    """dose_fraction, field_strength_t and relaxivity (L/(mmol s)) of a case, each where the metadata
+    hold it; empty without metadata."""
     if metadata is None:
         return {}
-    return {
+    values = {
         "dose_fraction": metadata.dose_fraction,
         "field_strength_t": metadata.field_strength_t,
         "relaxivity": metadata.relaxivity_l_per_mmol_s,
     }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 class _StepTimer:

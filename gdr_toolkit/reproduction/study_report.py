@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,13 +28,14 @@ DOSE_EDGE = 0.2
 
 
 def held_out_case_metadata(metadata_folder: Path) -> dict[str, dict[str, float]]:
-    """``{case: {"dose_fraction", "field_strength_t"}}`` of the test cases (``metadataTs/CASE.json``)."""
+    """``{case: {"dose_fraction", "field_strength_t"}}`` of the test cases (``metadataTs/CASE.json``);
+    a field strength the metadata lack is NaN."""
     records = {}
     for path in sorted(metadata_folder.glob("*.json")):
         metadata = load_case_metadata(path)
         records[path.stem] = {
             "dose_fraction": metadata.dose_fraction,
-            "field_strength_t": metadata.field_strength_t,
+            "field_strength_t": math.nan if metadata.field_strength_t is None else metadata.field_strength_t,
         }
     return records
 

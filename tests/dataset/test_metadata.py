@@ -39,9 +39,24 @@ def test_invalid_values_name_the_source(change, message):
     assert "case_007.json" in str(info.value)
 
 
-def test_missing_keys_are_listed():
-    with pytest.raises(ValueError, match="dose_fraction.*contrast_agent"):
-        parse_case_metadata({"field_strength_t": 1.5})
+def test_missing_dose_is_named():
+    with pytest.raises(ValueError, match="missing metadata key.*dose_fraction"):
+        parse_case_metadata({"field_strength_t": 1.5, "contrast_agent": "gadobutrol"})
+
+
+def test_archive_without_scanner_keys_keeps_them_absent():
+    """A synthetic low dose from an archive knows its dose only: field, agent and relaxivity stay None."""
+    metadata = parse_case_metadata({"dose_fraction": 0.33})
+    assert metadata.field_strength_t is None and metadata.contrast_agent is None
+    assert metadata.relaxivity_l_per_mmol_s is None
+    assert metadata.to_json_dict() == {"dose_fraction": 0.33}
+
+
+def test_agent_without_field_strength_has_no_relaxivity():
+    assert (
+        parse_case_metadata({"dose_fraction": 0.1, "contrast_agent": "gadobutrol"}).relaxivity_l_per_mmol_s
+        is None
+    )
 
 
 def test_load_names_file_on_bad_json(tmp_path):

@@ -197,3 +197,11 @@ def test_arrays_are_filled_outside_each_scans_field_of_view(cropped_case):
 
 def _as_image(array: np.ndarray) -> sitk.Image:
     return sitk.GetImageFromArray(array.astype(np.uint8))
+
+
+def test_condition_values_leave_out_what_the_metadata_lack():
+    """A synthetic low dose from an archive has a dose only: the condition holds no field or relaxivity."""
+    from gdr_toolkit.dataset.metadata import parse_case_metadata
+    from gdr_toolkit.preprocessing.case_preprocessing import condition_values
+
+    assert condition_values(parse_case_metadata({"dose_fraction": 0.33})) == {"dose_fraction": 0.33}
