@@ -137,8 +137,9 @@ def guard_case(
     dose = properties.condition.get("dose_fraction")
     subtraction, data = raw_ld_subtraction(case)
     result = unsupported_enhancement(
-        signal, subtraction, (spacing_z, spacing_y, spacing_x), dose, case.arrays["brain_mask"], data, options
-    )
+        signal, subtraction, (spacing_z, spacing_y, spacing_x), dose, case.arrays["brain_mask"], data, options,
+        case.arrays["x_pc"],
+    )  # fmt: skip
     numbers = guard_summary(result, signal, spacing_x * spacing_y * spacing_z / 1000.0)
     numbers["dose_response_source"] = "dose_fraction" if dose is not None else "estimated"
     numbers["options"] = asdict(options)

@@ -240,3 +240,47 @@ def local_null(
     if values.size == 0:
         return 0.0, 0.0, 0
     return float(np.median(values)), robust_std(values) ** 2, int(values.size)
+
+
+def misregistration_nuisance(
+    subtraction: np.ndarray, pre_contrast: np.ndarray, noise_voxels: np.ndarray, sigma: float
+) -> np.ndarray:
+    """The part of z~_LD that residual misregistration and resampling blur explain, fitted on noise voxels.
+
+    A small rigid or affine error delta(x) between LD and PC leaves -delta(x) . grad x_PC in the
+    subtraction (edges light up), and LD's resampling onto PC's grid blurs it (c lap x_PC). z~ is
+    regressed by least squares, over the noise voxels one voxel in from their border and with z~ clipped
+    at +-4 sigma, on 13 columns: d x_PC / d a times (1, z, y, x) for each array axis a (a translation and
+    a linear field: rotation, scaling) and the Laplacian of x_PC. The columns hold only x_PC, which carries
+    no contrast, so a lesion's LD signal is not fitted away.
+
+    Args:
+        subtraction: z~_LD, float ``(z, y, x)``.
+        pre_contrast: x_PC, float ``(z, y, x)``, same units.
+        noise_voxels: bool ``(z, y, x)``.
+        sigma: noise std of z~ (for the clipping).
+
+    Returns:
+        float64 ``(z, y, x)``, the fitted nuisance (0 where fewer than 1000 fit voxels exist).
+    """
+    pre_contrast = np.asarray(pre_contrast, dtype=np.float64)
+    fit = ndimage.binary_erosion(noise_voxels)
+    if fit.sum() < 1000:
+        return np.zeros(pre_contrast.shape)
+    coordinates = [(np.arange(n, dtype=np.float64) - n / 2) / n for n in pre_contrast.shape]
+    shape_1d = [[-1 if axis == a else 1 for axis in range(3)] for a in range(3)]
+    factors = [None, *[coordinate.reshape(s) for coordinate, s in zip(coordinates, shape_1d, strict=True)]]
+    columns = [
+        gradient if factor is None else gradient * factor
+        for gradient in np.gradient(pre_contrast)
+        for factor in factors
+    ]
+    columns.append(ndimage.laplace(pre_contrast))
+    points = np.flatnonzero(fit)[:: max(1, int(fit.sum()) // MAX_SAMPLES)]
+    design = np.stack([column.ravel()[points] for column in columns], axis=1)
+    target = np.clip(subtraction.ravel()[points], -4.0 * sigma, 4.0 * sigma)
+    scale = np.maximum(np.sqrt(np.mean(design**2, axis=0)), 1e-12)  # normal equations of unit columns
+    design /= scale
+    gram = design.T @ design + 1e-9 * len(points) * np.eye(len(columns))
+    coefficients = np.linalg.solve(gram, design.T @ target) / scale
+    return sum(coefficient * column for coefficient, column in zip(coefficients, columns, strict=True))

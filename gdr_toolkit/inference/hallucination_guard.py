@@ -42,6 +42,7 @@ from gdr_toolkit.inference.guard_noise import (
     background_mean,
     estimate_noise_model,
     local_null,
+    misregistration_nuisance,
     quadratic_form,
     robust_std,
 )
@@ -68,6 +69,8 @@ class GuardOptions:
         exclusion_mm: predicted support (q > 1 sigma) dilated by this is left out of the noise voxels.
         min_null_placements: a region whose template fits fewer times on noise voxels in its
             neighbourhood is not judged (100).
+        misregistration_voxels: registration tolerance between LD and PC in voxels (0.5): H0 allows the
+            LD's signal to be displaced by this in any direction (``RegionTest.expected_displaced``).
         noise: :class:`~gdr_toolkit.inference.guard_noise.NoiseModelOptions`.
     """
 
@@ -79,10 +82,11 @@ class GuardOptions:
     min_data_coverage: float = 0.5
     exclusion_mm: float = 4.0
     min_null_placements: int = 100
+    misregistration_voxels: float = 0.5
     noise: NoiseModelOptions = field(default_factory=NoiseModelOptions)
 
     def __post_init__(self) -> None:
-        for name in ("signal_sigmas", "min_power_sigmas", "exclusion_mm"):
+        for name in ("signal_sigmas", "min_power_sigmas", "exclusion_mm", "misregistration_voxels"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"GuardOptions.{name} must be a finite number >= 0, got {value}.")
@@ -104,6 +108,8 @@ class RegionTest:
         voxels: its size in voxels.   centre_voxel_zyx: its centre of mass (rounded).
         data_coverage: share of its predicted signal inside the LD's data.
         observed: O_r.   expected: E_r.   noise_std: sqrt(V_r).
+        expected_displaced: E'_r, the smallest <w_r, q shifted by ``misregistration_voxels``> over 14
+            directions: what the LD shows at a dose response of 1 if it is misregistered.
         power_sigmas: S_r.   statistic: T_r.   p_value: p_r (1 when not judged).
         dose_response_estimate: O_r / E_r (the LD signal over the predicted one).
         state: 0 not judged, 1 supported, 2 unsupported.
@@ -116,6 +122,7 @@ class RegionTest:
     observed: float
     expected: float
     noise_std: float
+    expected_displaced: float = 0.0
     power_sigmas: float = 0.0
     statistic: float = 0.0
     p_value: float = 1.0
@@ -260,7 +267,49 @@ def _measure_region(label: int, box: tuple[slice, ...], case: _CaseArrays) -> Re
     independent = placements / max(1.0, float((template > 0).sum()) * case.model.inflation**2)
     variance = max(local, modelled) * (1.0 + 0.5 * math.pi / max(independent, 1.0))
     observed = float(np.sum(template * case.residual[box])) - offset
-    return replace(test, observed=observed, expected=expected, noise_std=math.sqrt(variance))
+    displaced = displaced_overlap(template, predicted, case.options.misregistration_voxels)
+    return replace(
+        test,
+        observed=observed,
+        expected=expected,
+        noise_std=math.sqrt(variance),
+        expected_displaced=displaced,
+    )
+
+
+SHIFT_DIRECTIONS = (
+    np.array(
+        [
+            direction
+            for direction in np.ndindex(3, 3, 3)
+            if direction != (1, 1, 1) and sum(abs(d - 1) for d in direction) in (1, 3)
+        ],
+        dtype=np.float64,
+    )
+    - 1.0
+)  # the 6 axis and the 8 diagonal unit directions (before normalising)
+
+
+def displaced_overlap(template: np.ndarray, predicted: np.ndarray, shift_voxels: float) -> float:
+    """min over 14 directions of <w, q shifted by ``shift_voxels``> (linear interpolation; <w, q> for 0).
+
+    Args:
+        template: w, float ``(a, b, c)``.   predicted: q of the same region, same crop.
+        shift_voxels: the registration tolerance in voxels.
+    """
+    if shift_voxels <= 0:
+        return float(np.sum(template * predicted))
+    padded_w, padded_q = (np.pad(array, int(math.ceil(shift_voxels))) for array in (template, predicted))
+    overlaps = [
+        float(
+            np.sum(
+                padded_w
+                * ndimage.shift(padded_q, shift_voxels * d / np.linalg.norm(d), order=1, mode="constant")
+            )
+        )
+        for d in SHIFT_DIRECTIONS
+    ]
+    return min(overlaps)
 
 
 def _dose_response_estimate(tests: list[RegionTest], options: GuardOptions) -> float | None:
@@ -288,8 +337,8 @@ def _judge(tests: list[RegionTest], lower_bound: float, options: GuardOptions) -
         if test.noise_std <= 0 or test.data_coverage < options.min_data_coverage:
             judged.append(test)
             continue
-        power = lower_bound * test.expected / test.noise_std
-        statistic = (test.observed - lower_bound * test.expected) / test.noise_std
+        power = lower_bound * test.expected_displaced / test.noise_std
+        statistic = (test.observed - lower_bound * test.expected_displaced) / test.noise_std
         p_value = 0.5 * float(special.erfc(-statistic / math.sqrt(2.0)))
         state = SUPPORTED if power >= options.min_power_sigmas else NOT_JUDGED
         ratio = test.observed / test.expected
@@ -312,6 +361,7 @@ def unsupported_enhancement(
     brain_mask: np.ndarray | None = None,
     data_mask: np.ndarray | None = None,
     options: GuardOptions = GuardOptions(),
+    pre_contrast: np.ndarray | None = None,
 ) -> GuardResult:
     """Judge every predicted enhancement region against the raw LD subtraction (module docstring).
 
@@ -324,8 +374,12 @@ def unsupported_enhancement(
         brain_mask: bool/0-1 ``(z, y, x)``: only predicted enhancement inside forms regions; None: all.
         data_mask: bool/0-1 ``(z, y, x)``: where the LD has data (valid after registration); None: all.
         options: :class:`GuardOptions`.
+        pre_contrast: x_PC, float ``(z, y, x)``: when given, the residual misregistration and resampling
+            blur it explains are removed from z~ first (:func:`~.guard_noise.misregistration_nuisance`).
     """
     arrays = {"predicted_contrast": predicted_contrast, "ld_subtraction": ld_subtraction}
+    if pre_contrast is not None:
+        arrays["pre_contrast"] = pre_contrast
     arrays.update(
         {
             name: mask
@@ -345,6 +399,11 @@ def unsupported_enhancement(
     signal = np.maximum(np.asarray(predicted_contrast, dtype=np.float64), 0.0)
     with np.errstate(all="raise", under="ignore"):
         noise_voxels = noise_voxels_of(signal, subtraction, data, spacing_zyx_mm, options.exclusion_mm)
+        if pre_contrast is not None:
+            nuisance = misregistration_nuisance(
+                subtraction, pre_contrast, noise_voxels, robust_std(subtraction[noise_voxels])
+            )
+            subtraction = np.where(data, subtraction - nuisance, 0.0)
         model = estimate_noise_model(subtraction, noise_voxels, options.noise)
         threshold = options.signal_sigmas * (
             model.sigma if model.sigma > 0 else robust_std(subtraction[data])

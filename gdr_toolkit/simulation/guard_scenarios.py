@@ -89,10 +89,16 @@ def _anatomy(scenario: GuardScenario, rng: np.random.Generator) -> tuple[np.ndar
 
 
 def _ball(shape: tuple[int, ...], centre: np.ndarray, radius_voxels: float) -> np.ndarray:
-    """A ball with a linear partial-volume edge one voxel wide (float64 in [0, 1])."""
-    grid = np.indices(shape, dtype=np.float64)
+    """A ball with a linear partial-volume edge one voxel wide (float64 in [0, 1]), computed in its box."""
+    ball = np.zeros(shape)
+    low = [max(0, int(np.floor(c - radius_voxels - 1))) for c in centre]
+    high = [min(n, int(np.ceil(c + radius_voxels + 2))) for c, n in zip(centre, shape, strict=True)]
+    grid = np.ogrid[tuple(slice(a, b) for a, b in zip(low, high, strict=True))]
     distance = np.sqrt(sum((axis - c) ** 2 for axis, c in zip(grid, centre, strict=True)))
-    return np.clip(radius_voxels - distance + 0.5, 0.0, 1.0)
+    ball[tuple(slice(a, b) for a, b in zip(low, high, strict=True))] = np.clip(
+        radius_voxels - distance + 0.5, 0.0, 1.0
+    )
+    return ball
 
 
 def _place(brain: np.ndarray, radii_voxels: list[float], rng: np.random.Generator) -> list[np.ndarray]:
@@ -107,9 +113,9 @@ def _place(brain: np.ndarray, radii_voxels: list[float], rng: np.random.Generato
             candidates = np.argwhere((inner > radius + 2) & ~taken)
             centre = candidates[rng.integers(len(candidates))].astype(np.float64)
             ball = _ball(brain.shape, centre, radius)
-            grown = ndimage.binary_dilation(ball > 0, iterations=3)
+            grown = _ball(brain.shape, centre, radius + 3.0) > 0
             if not (grown & taken).any():
-                taken |= grown
+                taken |= ball > 0
                 balls[index] = ball
                 break
         else:

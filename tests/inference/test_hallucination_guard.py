@@ -12,6 +12,7 @@ from gdr_toolkit.inference.hallucination_guard import (
     UNSUPPORTED,
     GuardOptions,
     benjamini_hochberg,
+    displaced_overlap,
     unsupported_enhancement,
 )
 
@@ -85,7 +86,7 @@ def test_p_values_at_the_null_boundary_are_uniform():
         for j in range(2)
         for k in range(2)
     )
-    options = GuardOptions(min_power_sigmas=0.0)
+    options = GuardOptions(min_power_sigmas=0.0, misregistration_voxels=0.0)
     p_values = np.concatenate([
         [test.p_value for test in run_guard(prediction, 0.5 * DOSE * prediction + noise(seed, shape), options=options).regions]
         for seed in range(20)
@@ -93,6 +94,24 @@ def test_p_values_at_the_null_boundary_are_uniform():
     assert p_values.size == 160
     assert stats.kstest(p_values, "uniform").pvalue > 0.01
     assert 0.01 < np.mean(p_values < 0.05) < 0.10
+
+
+def test_displaced_overlap_of_one_voxel_is_the_worst_diagonal_interpolation():
+    """q = 1 voxel, shifted by 0.5 voxel: 0.5 along an axis, (1 - 0.5 / sqrt 3)^3 = 0.36 diagonally."""
+    single = np.zeros((1, 1, 1)) + 1.0
+    assert displaced_overlap(single, single, 0.5) == pytest.approx((1 - 0.5 / np.sqrt(3)) ** 3, rel=1e-6)
+    assert displaced_overlap(single, single, 0.0) == 1.0
+
+
+def test_a_small_real_lesion_misregistered_by_half_a_voxel_is_not_flagged():
+    """A 2-voxel-radius real lesion whose LD signal is shifted by 0.5 voxel diagonally, LD at 0.55 d: below
+    rho_low = 0.5 d x <w, q> once displaced, but not below 0.5 d x the displaced overlap."""
+    prediction = blob((20, 20, 20), 2.0, 30 * SIGMA)
+    shifted = ndimage.shift(prediction, [0.5 / np.sqrt(3)] * 3, order=1)
+    ld = 0.55 * DOSE * shifted + noise(12) / 10  # little noise: the bias would show
+    assert run_guard(prediction, ld).regions[0].state == SUPPORTED
+    strict = GuardOptions(misregistration_voxels=0.0)
+    assert run_guard(prediction, ld, options=strict).regions[0].state == UNSUPPORTED
 
 
 def test_a_small_faint_prediction_is_not_judged():
@@ -126,7 +145,9 @@ def test_correlated_noise_is_measured_and_keeps_supported_regions_supported():
     result = run_guard(prediction, DOSE * prediction + correlated)
     assert min(result.noise.lag1_correlation) > 0.6  # exp(-1/4) = 0.78 for a std-1 Gaussian smoothing
     assert result.noise.inflation > 3
-    assert result.regions[0].state == SUPPORTED
+    white = run_guard(prediction, DOSE * prediction + noise(8)).regions[0]
+    assert result.regions[0].power_sigmas < 0.5 * white.power_sigmas  # the correlation costs power
+    assert result.regions[0].state != UNSUPPORTED
 
 
 def test_unknown_dose_is_estimated_from_the_regions():
