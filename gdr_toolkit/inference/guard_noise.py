@@ -19,6 +19,11 @@ data, exact zeros excluded, away from predicted enhancement):
                  radiometric mismatch) that the test removes. Predicted enhancement and a margin around
                  it are excluded from u, so real LD signal there is not absorbed (unlike eq. 1's m).
 
+Two further pieces: :func:`misregistration_nuisance` removes from z~ what a residual LD/PC
+misregistration and LD's resampling blur explain (a regression on x_PC's gradients and Laplacian), and
+:func:`local_null` measures, per region, the matched filter's response to the noise around it (no model
+of the correlation needed; the lag-1 model above is its floor).
+
 The estimate is unreliable (the case is then reported as not assessable) with fewer than
 ``min_noise_voxels`` noise voxels, a lag-1 correlation above ``max_lag1_correlation`` on any axis, or an
 inflation outside ``inflation_range``.

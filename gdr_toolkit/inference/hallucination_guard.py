@@ -2,29 +2,32 @@
 
 All volumes are float ``(z, y, x)`` arrays on one grid (PC's grid at inference) in PC's normalised
 intensity units. The test runs on the raw LD subtraction z~ = x_LD - x_PC (before eq. 1, whose local mean
-absorbs faint real signal) with the noise model of :mod:`gdr_toolkit.inference.guard_noise` (sigma, lag-1
-correlations, background b). Definitions (documentation/inference.md, "Hallucination guard"):
+absorbs faint real signal), with the noise handling of :mod:`gdr_toolkit.inference.guard_noise`.
+Definitions (documentation/inference.md, "Hallucination guard"):
 
     q          max(y~, 0), the predicted SD contrast signal (eq. 1 reverted; ``CASE_contrast`` / k)
     D          data: brain & LD's valid data & z~ != 0 (exact zeros: skull-stripped background, fill)
+    N          noise voxels: D away from the predicted support (q > 1 sigma, grown by ``exclusion_mm``)
+    z~         minus the misregistration nuisance fitted on N from x_PC (when x_PC is given)
+    b          the background (slow offsets) of z~ over N
     regions    26-connected components r of brain & q > t sigma (t = ``signal_sigmas``, 4)
     w_r        q on r & D: the matched filter, the predicted signal shape of region r
-    O_r        <w_r, z~ - b>                     what the LD subtraction shows along the template
-    E_r        <w_r, q>                          what it would show at a dose response of 1
-    V_r        sigma^2 <w_r, c w_r> + sigma^2 inflation^2 (sum w_r)^2 / (N_G density_r): the variance of
-               O_r (correlated noise; the background's own noise, N_G from ``background_mm``)
-    rho_low    the lower bound of the dose response: ``dose_response_margin`` x d (the dose fraction;
-               the SPGR signal is concave in the agent's concentration, so LD carries >= d x the SD signal)
-               or x the case's robust estimate k^ (weighted median of O_r / E_r) when d is unknown
-    S_r        rho_low E_r / sqrt(V_r)           power: how many noise stds a hallucination lies below H0
-    T_r        (O_r - rho_low E_r) / sqrt(V_r)   H0 "LD shows at least rho_low x the prediction"
-    p_r        Phi(T_r)                          one-sided p-value (small: LD shows less than H0 allows)
+    m_r, v_r   median and (1.4826 MAD)^2 of <w_r, z~ - b> over the placements of w_r on N near r
+    V_r        max(v_r, sigma^2 <w_r, c w_r>) (1 + (pi/2) / n_eff): the variance of O_r (c: lag-1 model)
+    O_r        <w_r, z~ - b> - m_r                what the LD subtraction shows along the template
+    E'_r       min over 14 directions of <w_r, q displaced by ``misregistration_voxels``>
+    rho_low    ``dose_response_margin`` x d (the dose fraction; the SPGR signal is concave in the agent's
+               concentration, so LD carries >= d x the SD signal), or x the case's robust estimate k^
+               (weighted median of O_r / <w_r, q>) when d is unknown
+    S_r        rho_low E'_r / sqrt(V_r)           power: how many noise stds a hallucination lies below H0
+    T_r        (O_r - rho_low E'_r) / sqrt(V_r)   H0 "LD shows at least rho_low x the displaced prediction"
+    p_r        Phi(T_r)                           one-sided p-value (small: LD shows less than H0 allows)
 
-A region is judged when its data coverage (signal share of w_r inside D) is >= ``min_data_coverage`` and
-S_r >= ``min_power_sigmas``; judged regions are tested together with Benjamini-Hochberg at FDR ``fdr``
-(false-region rate among flagged regions; with only real regions in a case, the chance of any flag is
-<= ``fdr``). States: 0 not judged (too small, faint or outside the LD's data; also every region when the
-noise estimate is unreliable), 1 supported, 2 unsupported.
+A region is judged when its data coverage (signal share of w_r inside D) is >= ``min_data_coverage``, its
+local null has >= ``min_null_placements`` placements and S_r >= ``min_power_sigmas``; judged regions are
+tested together with Benjamini-Hochberg at FDR ``fdr`` (with only real regions in a case, the chance of
+any flag is <= ``fdr``). States: 0 not judged (also every region when the noise estimate is unreliable),
+1 supported, 2 unsupported.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from gdr_toolkit.inference.guard_noise import (
     quadratic_form,
     robust_std,
 )
+from gdr_toolkit.inference.guard_statistics import benjamini_hochberg, displaced_overlap
 
 NOT_JUDGED, SUPPORTED, UNSUPPORTED = 0, 1, 2
 STATE_NAMES = {NOT_JUDGED: "not judged", SUPPORTED: "supported", UNSUPPORTED: "unsupported"}
@@ -173,20 +177,6 @@ class GuardResult:
         return self.states != NOT_JUDGED
 
 
-def benjamini_hochberg(p_values: np.ndarray, fdr: float) -> np.ndarray:
-    """bool per p-value: rejected by the Benjamini-Hochberg step-up procedure at level ``fdr``."""
-    p_values = np.asarray(p_values, dtype=np.float64)
-    count = p_values.size
-    if count == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.argsort(p_values, kind="stable")
-    below = p_values[order] <= fdr * np.arange(1, count + 1) / count
-    rejected = np.zeros(count, dtype=bool)
-    if below.any():
-        rejected[order[: int(np.nonzero(below)[0].max()) + 1]] = True
-    return rejected
-
-
 def _check_inputs(arrays: dict[str, np.ndarray]) -> None:
     shapes = {name: np.shape(array) for name, array in arrays.items()}
     reference = shapes["predicted_contrast"]
@@ -275,41 +265,6 @@ def _measure_region(label: int, box: tuple[slice, ...], case: _CaseArrays) -> Re
         noise_std=math.sqrt(variance),
         expected_displaced=displaced,
     )
-
-
-SHIFT_DIRECTIONS = (
-    np.array(
-        [
-            direction
-            for direction in np.ndindex(3, 3, 3)
-            if direction != (1, 1, 1) and sum(abs(d - 1) for d in direction) in (1, 3)
-        ],
-        dtype=np.float64,
-    )
-    - 1.0
-)  # the 6 axis and the 8 diagonal unit directions (before normalising)
-
-
-def displaced_overlap(template: np.ndarray, predicted: np.ndarray, shift_voxels: float) -> float:
-    """min over 14 directions of <w, q shifted by ``shift_voxels``> (linear interpolation; <w, q> for 0).
-
-    Args:
-        template: w, float ``(a, b, c)``.   predicted: q of the same region, same crop.
-        shift_voxels: the registration tolerance in voxels.
-    """
-    if shift_voxels <= 0:
-        return float(np.sum(template * predicted))
-    padded_w, padded_q = (np.pad(array, int(math.ceil(shift_voxels))) for array in (template, predicted))
-    overlaps = [
-        float(
-            np.sum(
-                padded_w
-                * ndimage.shift(padded_q, shift_voxels * d / np.linalg.norm(d), order=1, mode="constant")
-            )
-        )
-        for d in SHIFT_DIRECTIONS
-    ]
-    return min(overlaps)
 
 
 def _dose_response_estimate(tests: list[RegionTest], options: GuardOptions) -> float | None:

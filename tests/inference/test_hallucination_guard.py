@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from scipy import ndimage, stats
 
+from gdr_toolkit.inference.guard_statistics import benjamini_hochberg, displaced_overlap
 from gdr_toolkit.inference.hallucination_guard import (
     NOT_JUDGED,
     SUPPORTED,
     UNSUPPORTED,
     GuardOptions,
-    benjamini_hochberg,
-    displaced_overlap,
     unsupported_enhancement,
 )
 
