@@ -268,24 +268,29 @@ def misregistration_nuisance(
     Returns:
         float64 ``(z, y, x)``, the fitted nuisance (0 where fewer than 1000 fit voxels exist).
     """
-    pre_contrast = np.asarray(pre_contrast, dtype=np.float64)
+    pre_contrast = np.asarray(pre_contrast, dtype=np.float32)
     fit = ndimage.binary_erosion(noise_voxels)
     if fit.sum() < 1000:
         return np.zeros(pre_contrast.shape)
-    coordinates = [(np.arange(n, dtype=np.float64) - n / 2) / n for n in pre_contrast.shape]
-    shape_1d = [[-1 if axis == a else 1 for axis in range(3)] for a in range(3)]
-    factors = [None, *[coordinate.reshape(s) for coordinate, s in zip(coordinates, shape_1d, strict=True)]]
-    columns = [
-        gradient if factor is None else gradient * factor
-        for gradient in np.gradient(pre_contrast)
-        for factor in factors
-    ]
-    columns.append(ndimage.laplace(pre_contrast))
+    gradients = np.gradient(pre_contrast)
+    laplacian = ndimage.laplace(pre_contrast)
     points = np.flatnonzero(fit)[:: max(1, int(fit.sum()) // MAX_SAMPLES)]
-    design = np.stack([column.ravel()[points] for column in columns], axis=1)
+    where = np.unravel_index(points, pre_contrast.shape)
+    position = [(index - n / 2) / n for index, n in zip(where, pre_contrast.shape, strict=True)]
+    columns = [gradient.ravel()[points] * factor for gradient in gradients for factor in (1.0, *position)]
+    design = np.stack([*columns, laplacian.ravel()[points]], axis=1).astype(np.float64)
     target = np.clip(subtraction.ravel()[points], -4.0 * sigma, 4.0 * sigma)
     scale = np.maximum(np.sqrt(np.mean(design**2, axis=0)), 1e-12)  # normal equations of unit columns
     design /= scale
-    gram = design.T @ design + 1e-9 * len(points) * np.eye(len(columns))
+    gram = design.T @ design + 1e-9 * len(points) * np.eye(design.shape[1])
     coefficients = np.linalg.solve(gram, design.T @ target) / scale
-    return sum(coefficient * column for coefficient, column in zip(coefficients, columns, strict=True))
+    grids = [
+        ((np.arange(n, dtype=np.float32) - n / 2) / n).reshape([-1 if a == axis else 1 for a in range(3)])
+        for axis, n in enumerate(pre_contrast.shape)
+    ]
+    nuisance = coefficients[-1] * laplacian.astype(np.float64)
+    for axis, gradient in enumerate(gradients):
+        first = 4 * axis
+        field = coefficients[first] + sum(coefficients[first + 1 + a] * grids[a] for a in range(3))
+        nuisance += gradient * field
+    return nuisance
