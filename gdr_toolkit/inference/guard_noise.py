@@ -43,6 +43,7 @@ MAD_TO_STD = 1.4826
 CORRELATION_TRUNCATE = 4.0  # c_a(k) is cut at 4 sqrt(2) tau_a voxels (below exp(-8))
 WHITE_LAG1 = 0.02  # rho_a below this counts as white noise along the axis
 MAX_SAMPLES = 500_000  # robust statistics on at most about this many values
+NUISANCE_CLIP_SIGMAS = 4.0  # the nuisance fit clips z~ here (unpredicted enhancement, artefacts)
 BACKGROUND_WORKING_STD = 2.5  # the background is filtered on a grid where its std is >= this many voxels
 
 
@@ -279,7 +280,7 @@ def misregistration_nuisance(
     position = [(index - n / 2) / n for index, n in zip(where, pre_contrast.shape, strict=True)]
     columns = [gradient.ravel()[points] * factor for gradient in gradients for factor in (1.0, *position)]
     design = np.stack([*columns, laplacian.ravel()[points]], axis=1).astype(np.float64)
-    target = np.clip(subtraction.ravel()[points], -4.0 * sigma, 4.0 * sigma)
+    target = np.clip(subtraction.ravel()[points], -NUISANCE_CLIP_SIGMAS * sigma, NUISANCE_CLIP_SIGMAS * sigma)
     scale = np.maximum(np.sqrt(np.mean(design**2, axis=0)), 1e-12)  # normal equations of unit columns
     design /= scale
     gram = design.T @ design + 1e-9 * len(points) * np.eye(design.shape[1])

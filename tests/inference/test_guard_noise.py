@@ -13,6 +13,8 @@ from gdr_toolkit.inference.guard_noise import (
     NoiseModelOptions,
     background_mean,
     estimate_noise_model,
+    local_null,
+    misregistration_nuisance,
     quadratic_form,
 )
 
@@ -97,3 +99,37 @@ def test_background_follows_a_slow_offset_and_ignores_an_excluded_lesion():
     inner = (slice(10, 38),) * 3
     assert np.abs(background - offset)[inner].max() < 0.006
     assert abs(background[24, 24, 24] - offset[24, 24, 24]) < 0.004  # not absorbed: 0.02 would show
+
+
+def test_local_null_variance_of_white_noise_is_sigma_squared_times_sum_w_squared():
+    rng = np.random.default_rng(6)
+    template = np.ones((3, 3, 3))
+    residual = rng.normal(0.0, 0.03, (40, 40, 40))
+    median, variance, placements = local_null(template, residual, np.ones(residual.shape, dtype=bool))
+    assert placements == 38**3
+    assert variance == pytest.approx(0.03**2 * 27, rel=0.05)
+    assert abs(median) < 0.03
+
+
+def test_local_null_skips_placements_off_the_noise_voxels():
+    residual = np.random.default_rng(7).normal(size=(20, 20, 20))
+    noise_voxels = np.zeros(residual.shape, dtype=bool)
+    noise_voxels[:10] = True
+    _, _, placements = local_null(np.ones((2, 2, 2)), residual, noise_voxels)
+    assert placements == 9 * 19 * 19
+
+
+def test_misregistration_nuisance_removes_the_edges_of_a_shifted_anatomy():
+    """LD = PC's anatomy shifted by 0.4 voxel + noise: the fit leaves the noise, not the edges."""
+    rng = np.random.default_rng(8)
+    anatomy = 0.3 * ndimage.gaussian_filter((smoothed_noise(9, 3.0) > 0).astype(float), 0.8)  # GM/WM-like
+    pre_contrast = anatomy + rng.normal(0, 0.01, SHAPE)
+    low_dose = ndimage.shift(anatomy, (0.4, -0.2, 0.1), order=3, mode="nearest") + rng.normal(0, 0.01, SHAPE)
+    subtraction = low_dose - pre_contrast
+    noise_voxels = np.ones(SHAPE, dtype=bool)
+    corrected = subtraction - misregistration_nuisance(subtraction, pre_contrast, noise_voxels, 0.014)
+    inner = (slice(4, -4),) * 3
+    noise_std = 0.01 * np.sqrt(2)
+    assert np.std(subtraction[inner]) > 1.5 * noise_std  # the edges add more than the noise before
+    assert np.std(corrected[inner]) < 1.05 * noise_std  # the noise is what is left
+    assert np.std(corrected[inner]) > 0.95 * 0.01  # LD's own noise cannot be explained by x_PC
