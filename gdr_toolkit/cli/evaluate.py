@@ -17,6 +17,7 @@ from gdr_toolkit.evaluation import (
     compare_summaries,
     evaluate_predictions,
 )
+from gdr_toolkit.evaluation.guard_evaluation import guard_text
 from gdr_toolkit.file_io import read_json, write_json_atomic
 
 logger = logging.getLogger("gdr_evaluate")
@@ -95,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for method, results in record["methods"].items():
         logger.info("%s: %s", method, _format_aggregate(results["aggregate"]))
     if "hallucination_guard" in record:
-        pooled = record["hallucination_guard"]["pooled"]
-        logger.info(
-            "hallucination guard (%d cases): %.3g ml flagged, of which truly enhancing %s; recall %s",
-            pooled["n_cases"], pooled["flagged_ml"], pooled["flagged_real_fraction"], pooled["recall"],
-        )  # fmt: skip
+        logger.info("%s", guard_text(record["hallucination_guard"]["pooled"]))
     logger.info("wrote %s", args.output)
     return 0
 

@@ -7,8 +7,9 @@ Sections (ids in brackets; documentation/inference.md, "Per-case report", descri
                           interval, rule; else a line saying all lie inside, or that the model stores none
     case [case]           condition values (dose fraction, field strength, relaxivity), sigma_LD, brain
                           volume, enhancement factor, the guard's dose response and its source
-    summary [summary]     the guard's numbers (predicted / assessable / unsupported volume in ml,
-                          unsupported fractions, flagged regions) and the wall times
+    summary [summary]     the guard's status (assessed / nothing assessable / not assessable), its numbers
+                          (predicted / judged / unsupported regions and volumes in ml, unsupported
+                          fractions) and the wall times
     planes [strongest]    axial, coronal and sagittal planes through the voxel of strongest predicted
                           contrast; columns PC, LD, synthetic SD, contrast signal, fold disagreement over
                           SD (when > 1 fold), unsupported enhancement over SD
@@ -34,6 +35,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from gdr_toolkit.file_io import atomic_path  # noqa: E402
+from gdr_toolkit.inference.hallucination_guard import UNSUPPORTED  # noqa: E402
 
 MAX_REGIONS = 3
 ORIENTATION = "LPS"  # array (z, y, x) = (inferior->superior, anterior->posterior, right->left)
@@ -61,9 +63,10 @@ def aspects(spacing_zyx: tuple[float, float, float]) -> list[float]:
 
 
 def flagged_region_centres(unsupported: np.ndarray, limit: int = MAX_REGIONS) -> list[tuple[int, int, int]]:
-    """Per 26-connected flagged region, largest first (at most ``limit``), its voxel (z, y, x) nearest its
-    centre of mass (which may lie outside a ring-shaped region)."""
-    labels, count = ndimage.label(unsupported > 0, structure=np.ones((3, 3, 3), dtype=bool))
+    """Per 26-connected flagged region of the guard's three-state map (state 2 = unsupported), largest
+    first (at most ``limit``), its voxel (z, y, x) nearest its centre of mass (which may lie outside a
+    ring-shaped region)."""
+    labels, count = ndimage.label(unsupported == UNSUPPORTED, structure=np.ones((3, 3, 3), dtype=bool))
     if count == 0:
         return []
     sizes = np.bincount(labels.ravel())[1:]
@@ -92,7 +95,7 @@ def planes_figure(
     columns: dict[str, Volume], overlays: dict[str, np.ndarray | None], centre: tuple[int, ...]
 ) -> bytes:
     """PNG bytes: rows axial/coronal/sagittal through ``centre``; the anatomy columns, the contrast signal,
-    then SD with each overlay (``"fold disagreement"``: uncertainty, ``"unsupported"``: 0/1 map)."""
+    then SD with each overlay (``"fold disagreement"``: uncertainty, ``"unsupported"``: 0/1 map of flagged regions)."""
     windows = _windows(columns)
     sd_volume, spacing = columns["synthetic SD"]
     names = [*columns, *(f"{name} over SD" for name, volume in overlays.items() if volume is not None)]
@@ -172,6 +175,9 @@ def summary_rows(summary: dict[str, Any], seconds: dict[str, float]) -> tuple[di
         "rho from": guard.get("dose_response_source"),
     }
     numbers = {
+        "guard": guard.get("status_text"),
+        "predicted regions": guard.get("predicted_regions"),
+        "regions judged by the low dose": guard.get("judged_regions"),
         "predicted enhancement (ml)": guard.get("predicted_ml"),
         "assessable by the low dose (ml)": guard.get("assessable_ml"),
         "unsupported enhancement (ml)": guard.get("unsupported_ml"),
@@ -225,6 +231,16 @@ def _bound(value: float | None) -> str:
     return "unbounded" if value is None else _format(float(value))
 
 
+def no_flag_text(summary: dict[str, Any]) -> str:
+    """The report's line when no region is flagged: judged without flags, or nothing assessable (why)."""
+    guard = summary.get("hallucination_guard", {})
+    if guard.get("status", "assessed") == "assessed":
+        return "No unsupported enhancement was flagged."
+    return (
+        f"No region was flagged, but the guard judged nothing: {guard.get('status_text', 'no guard result')}."
+    )
+
+
 def report_html(prediction: Any) -> str:
     """The report of a :class:`~gdr_toolkit.inference.predictor.CasePrediction` as an HTML string."""
     columns = {
@@ -233,13 +249,14 @@ def report_html(prediction: Any) -> str:
         "synthetic SD": oriented(prediction.sd),
         "contrast signal": oriented(prediction.contrast_signal),
     }
+    states = None if prediction.unsupported is None else oriented(prediction.unsupported)[0]
     overlays = {
         "fold disagreement": None if prediction.uncertainty is None else oriented(prediction.uncertainty)[0],
-        "unsupported": None if prediction.unsupported is None else oriented(prediction.unsupported)[0],
+        "unsupported": None if states is None else (states == UNSUPPORTED).astype(np.uint8),
     }
     contrast = columns["contrast signal"][0]
     strongest = tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape))
-    regions = [] if overlays["unsupported"] is None else flagged_region_centres(overlays["unsupported"])
+    regions = [] if states is None else flagged_region_centres(states)
     case_id = html.escape(prediction.case_id)
     case_rows, numbers = summary_rows(prediction.summary, prediction.seconds)
     sections = [
@@ -258,7 +275,9 @@ def report_html(prediction: Any) -> str:
         title = f"Flagged region {number} (largest first), voxel (z, y, x) = {centre} (LPS)"
         sections.append(_planes_section(f"region-{number}", title, columns, overlays, centre))
     if not regions:
-        sections.append('<section id="regions"><p>No unsupported enhancement was flagged.</p></section>')
+        sections.append(
+            f'<section id="regions"><p>{html.escape(no_flag_text(prediction.summary))}</p></section>'
+        )
     style = "body{font-family:sans-serif;max-width:1400px}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}"
     return (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{case_id}: gdr_toolkit case report</title>'

@@ -7,8 +7,8 @@ folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/
                              predicts SD itself and has no contrast signal to add to LD)
     CASE_contrast.nii.gz     contrast signal (optional; SD - PC for direct-regression models)
     CASE_uncertainty.nii.gz  std of the contrast signal across folds (optional, needs > 1 fold)
-    CASE_unsupported.nii.gz  uint8 hallucination guard, 1 = predicted enhancement the low dose does not
-                             support (``inference/hallucination_guard.py``)
+    CASE_unsupported.nii.gz  uint8 hallucination guard, per predicted region 0 not judged, 1 supported,
+                             2 unsupported by the low dose (``inference/hallucination_guard.py``)
     CASE_summary.json        condition values, sigma_LD, the guard's numbers, wall times, and the data
                              check: brain fraction outside LD's field of view, registration quality,
                              flag and warnings (``case_quality.py``)

@@ -86,8 +86,8 @@ class CasePrediction:
         pre_contrast: the PC input as float32 (for the QC picture).
         low_dose: LD registered onto PC's grid in PC's raw units (for the QC picture).
         seconds: wall time of ``preprocessing``, ``network`` and ``resampling``.
-        unsupported: uint8 hallucination-guard map (1 = predicted enhancement without low-dose support,
-            ``inference/case_guard.py``), or None.
+        unsupported: uint8 hallucination-guard map, per predicted region 0 not judged, 1 supported,
+            2 unsupported by the low dose (``inference/case_guard.py``), or None.
         summary: the per-case summary (condition values, sigma_LD, the guard's numbers, the sliding-window
             tile (D, H, W) on the network grid), JSON-ready.
         valid_mask: uint8 0/1 on PC's grid, 1 where LD has data; None when the case has no valid mask.
@@ -379,7 +379,7 @@ class Predictor:
         contrast = arrays["contrast_signal"]
         assert contrast is not None, "every composer returns a contrast signal"
         guard = guard_case(case, contrast, self.enhancement_factor, case_id)
-        unsupported = image_from_array(guard.unsupported, pre_contrast)
+        unsupported = image_from_array(guard.states, pre_contrast)
         images = as_images(arrays, case, pre_contrast)
         return {"case_id": case_id, **images, "unsupported": unsupported, "summary": guard.summary}
 

@@ -66,5 +66,5 @@ def synthetic_prediction(case_id: str = "case_7", with_uncertainty: bool = True)
         contrast_signal=image(contrast), uncertainty=image(0.1 * contrast) if with_uncertainty else None,
         pre_contrast=image(pc), low_dose=image(case.arrays["x_ld"] * 100.0),
         seconds={"preprocessing": 1.0, "network": 2.0, "resampling": 0.5},
-        unsupported=image_from_array(guard.unsupported, image(pc)), summary=guard.summary,
+        unsupported=image_from_array(guard.states, image(pc)), summary=guard.summary,
     )  # fmt: skip

@@ -67,16 +67,33 @@ def test_report_without_flags_or_folds_says_so(tmp_path):
     assert "No unsupported enhancement was flagged." in " ".join(page.text)
 
 
+def test_report_of_a_case_with_nothing_assessable_does_not_say_nothing_was_flagged(tmp_path):
+    prediction = synthetic_prediction("faint", with_uncertainty=False)
+    guard = {**prediction.summary["hallucination_guard"], "status": "nothing_assessable"}
+    guard["status_text"] = "nothing assessable: 2 predicted regions, all too small"
+    empty = sitk.Image(prediction.unsupported) * 0
+    empty.CopyInformation(prediction.unsupported)
+    summary = {**prediction.summary, "hallucination_guard": guard}
+    path = tmp_path / "faint_report.html"
+    write_case_report(
+        type(prediction)(**{**prediction.__dict__, "unsupported": empty, "summary": summary}), path
+    )
+    text = " ".join(parse(path).text)
+    assert "No unsupported enhancement was flagged." not in text
+    assert "the guard judged nothing: nothing assessable: 2 predicted regions" in text
+
+
 def test_flagged_regions_come_largest_first_with_a_centre_inside():
     volume = np.zeros((20, 20, 20), dtype=np.uint8)
-    volume[2:4, 2:4, 2:4] = 1
-    volume[10:16, 10:16, 10:16] = 1
+    volume[2:4, 2:4, 2:4] = 2
+    volume[10:16, 10:16, 10:16] = 2
     volume[10:16, 12:14, 12:14] = 0  # a hole through the big region's centre of mass
+    volume[17:20, 17:20, 17:20] = 1  # a supported region is not flagged
     centres = flagged_region_centres(volume)
     assert len(centres) == 2
     assert all(10 <= value < 16 for value in centres[0])
-    assert volume[centres[0]] == 1
-    assert centres[1] == (2, 2, 2) or volume[centres[1]] == 1
+    assert volume[centres[0]] == 2
+    assert centres[1] == (2, 2, 2) or volume[centres[1]] == 2
 
 
 def test_export_writes_the_guard_map_summary_and_report(tmp_path):

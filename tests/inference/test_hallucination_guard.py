@@ -1,20 +1,18 @@
-"""The hallucination guard on synthetic volumes with known truth (1 mm grid, sigma_LD = 0.03, dose 0.25)."""
+"""The hallucination guard on synthetic volumes with known truth (1 mm grid, sigma = 0.03, dose 0.25)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-from scipy import ndimage
+from scipy import ndimage, stats
 
+from gdr_toolkit.inference.guard_statistics import benjamini_hochberg, displaced_overlap
 from gdr_toolkit.inference.hallucination_guard import (
+    NOT_JUDGED,
+    SUPPORTED,
+    UNSUPPORTED,
     GuardOptions,
-    gaussian_kernels,
-    guard_summary,
-    normalised_smoothing,
     unsupported_enhancement,
-    white_noise_factor,
 )
 
 SIGMA = 0.03
@@ -34,112 +32,154 @@ def noise(seed: int, shape=SHAPE) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, SIGMA, shape)
 
 
-def run_guard(prediction: np.ndarray, ld_subtraction: np.ndarray, dose: float | None = DOSE):
-    local_std = np.full(prediction.shape, SIGMA)
-    return unsupported_enhancement(prediction, ld_subtraction, local_std, SIGMA, SPACING, dose)
+def run_guard(prediction, subtraction, dose: float | None = DOSE, **masks):
+    return unsupported_enhancement(prediction, subtraction, SPACING, dose, **masks)
 
 
-def test_white_noise_std_of_the_smoothing_matches_smoothed_white_noise():
-    kernels = gaussian_kernels(2.0, SPACING)
-    smoothed, white = normalised_smoothing(np.random.default_rng(0).normal(0.0, 1.0, (64, 64, 64)), kernels)
-    assert np.std(smoothed[8:-8, 8:-8, 8:-8]) == pytest.approx(white_noise_factor(kernels), rel=0.05)
-    assert white_noise_factor(kernels) == pytest.approx(1 / (2 * math.sqrt(math.pi) * 2.0) ** 1.5, rel=0.02)
-    assert np.std(smoothed[0, :, :] / white[0, :, :]) == pytest.approx(1.0, rel=0.1)  # exact at the border
+def test_benjamini_hochberg_step_up_matches_a_hand_computed_case():
+    # q = 0.05, m = 5: thresholds 0.01 ... 0.05; sorted p 0.001, 0.025, 0.03, 0.2, 0.5: the largest
+    # k with p(k) <= k q / m is 3, so p(2) = 0.025 > 0.02 is rejected too (step-up)
+    p_values = np.array([0.2, 0.001, 0.03, 0.025, 0.5])
+    np.testing.assert_array_equal(benjamini_hochberg(p_values, 0.05), [False, True, True, True, False])
+    assert not benjamini_hochberg(np.array([0.02, 0.04]), 0.01).any()
+    assert benjamini_hochberg(np.zeros(0), 0.05).size == 0
 
 
-def test_smoothing_is_isotropic_in_mm_on_an_anisotropic_grid():
-    kernels = gaussian_kernels(2.0, (4.0, 1.0, 0.5))
-    assert [len(kernel) for kernel in kernels] == [5, 13, 25]  # radius round(3 std)
-    assert all(kernel.sum() == pytest.approx(1.0) for kernel in kernels)
-
-
-def test_predicted_blob_without_ld_support_is_flagged():
+def test_predicted_ball_without_ld_support_is_unsupported():
     prediction = blob((20, 20, 20), 4.0, 10 * SIGMA)
     result = run_guard(prediction, noise(1))
-    assert result.predicted.sum() == (prediction > 0).sum()
-    assert result.unsupported.sum() >= 0.95 * result.predicted.sum()
+    assert len(result.regions) == 1 and result.status == "assessed"
+    assert (result.states[prediction > 0] == UNSUPPORTED).all()
+    assert result.regions[0].p_value < 1e-6
 
 
-def test_predicted_blob_carried_by_the_ld_subtraction_is_not_flagged():
+def test_predicted_ball_carried_by_the_ld_subtraction_is_supported():
     prediction = blob((20, 20, 20), 4.0, 10 * SIGMA)
     result = run_guard(prediction, DOSE * prediction + noise(2))
-    assert result.assessable.sum() >= 0.95 * result.predicted.sum()
-    assert result.unsupported.sum() == 0
+    assert (result.states[prediction > 0] == SUPPORTED).all()
+    assert result.regions[0].dose_response_estimate == pytest.approx(DOSE, abs=0.03)
 
 
-def test_only_the_hallucinated_one_of_two_blobs_is_flagged():
+def test_only_the_hallucinated_one_of_two_balls_is_unsupported():
     real, fake = blob((12, 20, 20), 4.0, 10 * SIGMA), blob((28, 20, 20), 4.0, 10 * SIGMA)
     result = run_guard(real + fake, DOSE * real + noise(3))
-    assert not (result.unsupported & (real > 0)).any()
-    assert result.unsupported.sum() >= 0.95 * (fake > 0).sum()
+    assert (result.states[real > 0] == SUPPORTED).all()
+    assert (result.states[fake > 0] == UNSUPPORTED).all()
 
 
-def test_pure_noise_without_prediction_flags_nothing():
-    result = run_guard(np.zeros(SHAPE), noise(4))
-    assert not result.predicted.any()
-    assert not result.unsupported.any()
+def test_a_real_lesion_half_as_bright_as_expected_is_not_flagged():
+    """The dose response is a lower bound (margin 0.5): LD at 0.6 d x the prediction is still supported."""
+    prediction = blob((20, 20, 20), 6.0, 10 * SIGMA)
+    result = run_guard(prediction, 0.6 * DOSE * prediction + noise(4))
+    assert result.regions[0].state == SUPPORTED
+    assert run_guard(prediction, 0.2 * DOSE * prediction + noise(4)).regions[0].state == UNSUPPORTED
 
 
-def test_false_flag_rate_at_the_power_limit_is_about_phi_of_minus_z():
-    """Supported signal whose expectation sits exactly at the assessability limit (k + z) sigma_O: the
-    guard flags a voxel with probability Phi(-z) = 1 % (weaker signal is not assessed, stronger less).
-    Dose 0.05, so that the signal at the limit is also above the 4 sigma_LD predicted-enhancement level."""
-    options, dose = GuardOptions(), 0.05
-    sigma_smoothed = SIGMA * white_noise_factor(gaussian_kernels(2.0, SPACING))
-    limit = (options.support_sigmas + options.power_sigmas) * sigma_smoothed * 1.0001
-    prediction = np.full((48, 48, 48), limit / dose)
-    rates = [
-        run_guard(prediction, dose * prediction + noise(seed, prediction.shape), dose).unsupported.mean()
-        for seed in range(6)
-    ]
-    assert prediction.min() > options.signal_sigmas * SIGMA  # all of it is predicted enhancement
-    assert 0.001 < np.mean(rates) < 0.015  # Phi(-2.326) = 0.010 (measured 0.004 over 12 seeds)
+def test_p_values_at_the_null_boundary_are_uniform():
+    """Regions whose LD carries exactly rho_low = 0.5 d x the prediction: H0's boundary, so the one-sided
+    p-values are U(0, 1) and about 5 % lie below 0.05 (white noise; 8 regions x 20 seeds)."""
+    shape = (64, 64, 64)
+    prediction = sum(
+        blob((16 + 32 * i, 16 + 32 * j, 16 + 32 * k), 3.0, 8 * SIGMA, shape)
+        for i in range(2)
+        for j in range(2)
+        for k in range(2)
+    )
+    options = GuardOptions(min_power_sigmas=0.0, misregistration_voxels=0.0)
+    p_values = np.concatenate([
+        [test.p_value for test in run_guard(prediction, 0.5 * DOSE * prediction + noise(seed, shape), options=options).regions]
+        for seed in range(20)
+    ])  # fmt: skip
+    assert p_values.size == 160
+    assert stats.kstest(p_values, "uniform").pvalue > 0.01
+    assert 0.01 < np.mean(p_values < 0.05) < 0.10
 
 
-def test_strong_supported_signal_has_no_false_flags():
-    prediction = np.full(SHAPE, 10 * SIGMA)
-    assert not run_guard(prediction, DOSE * prediction + noise(5)).unsupported.any()
+def test_displaced_overlap_of_one_voxel_is_the_worst_diagonal_interpolation():
+    """q = 1 voxel, shifted by 0.5 voxel: 0.5 along an axis, (1 - 0.5 / sqrt 3)^3 = 0.36 diagonally."""
+    single = np.zeros((1, 1, 1)) + 1.0
+    assert displaced_overlap(single, single, 0.5) == pytest.approx((1 - 0.5 / np.sqrt(3)) ** 3, rel=1e-6)
+    assert displaced_overlap(single, single, 0.0) == 1.0
 
 
-def test_weak_small_prediction_is_not_assessable_and_not_flagged():
-    """A 1 mm, 5 sigma prediction at dose 0.1 implies less LD signal than the smoothed noise can show."""
+def test_a_small_real_lesion_misregistered_by_half_a_voxel_is_not_flagged():
+    """A 2-voxel-radius real lesion whose LD signal is shifted by 0.5 voxel diagonally, LD at 0.55 d: below
+    rho_low = 0.5 d x <w, q> once displaced, but not below 0.5 d x the displaced overlap."""
+    prediction = blob((20, 20, 20), 2.0, 30 * SIGMA)
+    shifted = ndimage.shift(prediction, [0.5 / np.sqrt(3)] * 3, order=1)
+    ld = 0.55 * DOSE * shifted + noise(12) / 10  # little noise: the bias would show
+    assert run_guard(prediction, ld).regions[0].state == SUPPORTED
+    strict = GuardOptions(misregistration_voxels=0.0)
+    assert run_guard(prediction, ld, options=strict).regions[0].state == UNSUPPORTED
+
+
+def test_a_small_faint_prediction_is_not_judged():
+    """A 1 mm, 5 sigma prediction at dose 0.1: a hallucination would lie < 3 noise stds below H0."""
     prediction = blob((20, 20, 20), 1.0, 5 * SIGMA)
     result = run_guard(prediction, noise(6), dose=0.1)
-    assert result.predicted.any()
-    assert not result.assessable.any()
-    assert not result.unsupported.any()
+    assert len(result.regions) == 1 and result.regions[0].state == NOT_JUDGED
+    assert result.regions[0].power_sigmas < 3.0
+    assert result.status == "nothing_assessable" and not result.states.any()
 
 
-def test_correlated_noise_raises_the_measured_noise_level():
-    correlated = ndimage.gaussian_filter(np.random.default_rng(7).normal(0, 1, SHAPE), 1.5)
+def test_a_small_bright_hallucination_is_judged_by_the_matched_filter():
+    """Radius 2 mm (33 voxels) at 10 sigma, dose 0.33: below what 2 mm voxel-wise smoothing could judge at
+    dose 0.1, but the matched filter over its 33 voxels has power."""
+    prediction = blob((20, 20, 20), 2.0, 10 * SIGMA)
+    flagged = [
+        run_guard(prediction, noise(seed), dose=0.33).regions[0].state == UNSUPPORTED for seed in range(10)
+    ]
+    assert all(flagged)
+
+
+def test_pure_noise_without_prediction_judges_nothing():
+    result = run_guard(np.zeros(SHAPE), noise(7))
+    assert result.status == "nothing_predicted" and not result.regions and not result.states.any()
+
+
+def test_correlated_noise_is_measured_and_keeps_supported_regions_supported():
+    correlated = ndimage.gaussian_filter(np.random.default_rng(8).normal(0, 1, SHAPE), 1.0)
     correlated *= SIGMA / correlated.std()
     prediction = blob((20, 20, 20), 4.0, 10 * SIGMA)
     result = run_guard(prediction, DOSE * prediction + correlated)
-    assert result.noise_inflation > 2
-    assert not result.unsupported.any()
+    assert min(result.noise.lag1_correlation) > 0.6  # exp(-1/4) = 0.78 for a std-1 Gaussian smoothing
+    assert result.noise.inflation > 3
+    white = run_guard(prediction, DOSE * prediction + noise(8)).regions[0]
+    assert result.regions[0].power_sigmas < 0.5 * white.power_sigmas  # the correlation costs power
+    assert result.regions[0].state != UNSUPPORTED
 
 
-def test_unknown_dose_is_estimated_from_the_supported_enhancement():
-    prediction = blob((20, 20, 20), 5.0, 20 * SIGMA)
-    result = run_guard(prediction, 0.4 * prediction + noise(8), dose=None)
-    assert result.dose_response == pytest.approx(0.4 * 0.85, rel=0.25)  # smoothing lowers O/E at the rim
-    assert not result.unsupported.any()
+def test_unknown_dose_is_estimated_from_the_regions():
+    real = blob((12, 20, 20), 5.0, 20 * SIGMA) + blob((28, 20, 20), 4.0, 20 * SIGMA)
+    result = run_guard(real, 0.4 * real + noise(9), dose=None)
+    assert result.dose_response_estimate == pytest.approx(0.4, abs=0.03)
+    assert result.dose_response_lower_bound == pytest.approx(0.5 * result.dose_response_estimate)
+    assert all(test.state == SUPPORTED for test in result.regions)
 
 
-def test_summary_reports_volumes_fractions_and_largest_region_first():
-    big, small = blob((12, 20, 20), 5.0, 10 * SIGMA), blob((30, 20, 20), 3.0, 10 * SIGMA)
-    real = blob((20, 8, 8), 4.0, 10 * SIGMA)
-    prediction = big + small + real
-    result = run_guard(prediction, DOSE * real + noise(9))
-    summary = guard_summary(result, prediction, voxel_volume_ml=0.001)
-    assert summary["unsupported_ml"] == pytest.approx(result.unsupported.sum() * 0.001)
-    expected_fraction = ((big + small) > 0).sum() / (prediction > 0).sum()
-    assert summary["unsupported_fraction"] == pytest.approx(expected_fraction, abs=0.03)
-    assert summary["unsupported_regions"] == 2
-    assert summary["regions"][0]["centre_voxel_zyx"] == [12, 20, 20]
-    assert summary["regions"][1]["centre_voxel_zyx"] == [30, 20, 20]
+def test_regions_mostly_outside_the_data_are_not_judged():
+    fake = blob((20, 20, 20), 4.0, 10 * SIGMA)
+    data = np.ones(SHAPE, dtype=bool)
+    data[:21] = False  # the LD covers z >= 21 only: 40 % of the ball's signal
+    result = run_guard(fake, noise(10), data_mask=data)
+    assert result.regions[0].data_coverage == pytest.approx(0.4, abs=0.1)
+    assert result.regions[0].state == NOT_JUDGED
+
+
+def test_unreliable_noise_estimate_leaves_every_region_unjudged():
+    fake = blob((20, 20, 20), 4.0, 10 * SIGMA)
+    brain = np.zeros(SHAPE, dtype=bool)
+    brain[12:29, 12:29, 12:29] = True  # the ball and its margin: almost no noise voxels
+    result = run_guard(fake, noise(11), brain_mask=brain)
+    assert result.status == "not_assessable" and "noise voxels" in (result.reason or "")
+    assert not result.states.any() and len(result.regions) == 1
 
 
 def test_mismatched_shapes_are_refused_with_the_shapes():
     with pytest.raises(ValueError, match="one shape"):
         run_guard(np.zeros(SHAPE), np.zeros((4, 4, 4)))
+
+
+def test_a_dose_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="dose_response"):
+        run_guard(np.zeros(SHAPE), noise(0), dose=1.5)
