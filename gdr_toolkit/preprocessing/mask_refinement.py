@@ -7,10 +7,11 @@ brain is and lets the scan decide its edge, on an isotropic grid of about 2 mm:
 
 1. search region: the atlas mask dilated by ``search_margin_mm`` (5 mm); core: the atlas mask eroded
    by ``core_depth_mm`` (10 mm), which is brain in any head the affine fit is near;
-2. threshold between the dark classes (CSF, skull, air) and brain tissue: Otsu's threshold of the
-   voxels between the core and the atlas mask dilated by ``threshold_band_mm`` (10 mm, so that CSF and
-   skull are always sampled) that are no brighter than the core's 99th percentile (so the bright scalp
-   fat does not enter), clamped to ``threshold_range`` times the core's median;
+2. threshold between CSF and brain tissue: Otsu's threshold of the voxels between the core and the
+   atlas mask dilated by ``threshold_band_mm`` (10 mm, so that CSF is always sampled) whose values lie
+   between ``dark_floor`` (0.15) times the core's median (so skull and air, a third class, do
+   not pull the split below CSF) and the core's 99th percentile (so the bright scalp fat does not
+   enter), clamped to ``threshold_range`` (0.3-0.85) times the core's median;
 3. brain candidate: above the threshold, inside the search region; morphological opening with a ball of
    ``opening_mm`` (4 mm) cuts the thin bridges to scalp, muscle and eyes through the skull;
 4. the connected component holding most of the core;
@@ -19,7 +20,7 @@ brain is and lets the scan decide its edge, on an isotropic grid of about 2 mm:
    the grid's first axis, the scan's slice axis), clipped to the search region.
 
 The atlas mask is kept, and the reason returned, where the premise fails (the median of the band
-outside the atlas mask, mostly CSF and skull, is not below the threshold: not a T1-weighted contrast)
+outside the atlas mask, mostly CSF and skull, is not below the core's: not a T1-weighted contrast)
 or the result is implausible against the atlas (volume outside ``volume_ratio_range`` of the atlas
 mask's). Pure numerics: arrays in, arrays out.
 """
@@ -44,6 +45,7 @@ class RefinementOptions:
     opening_mm: float = 4.0
     closing_mm: float = 0.0
     threshold_range: tuple[float, float] = (0.3, 0.85)
+    dark_floor: float = 0.15
     volume_ratio_range: tuple[float, float] = (0.6, 1.3)
 
     def __post_init__(self) -> None:
@@ -104,8 +106,9 @@ def refine_brain_mask(
     band = _dilate(atlas_p, options.threshold_band_mm, spacing_zyx_mm)
     threshold = _tissue_threshold(values_p, band, core, options)
     surroundings = float(np.median(values_p[band & ~atlas_p]))
-    if surroundings >= threshold:
-        reason = f"the brain is not brighter than its surroundings (median {surroundings:.4g} >= threshold {threshold:.4g})"
+    level = float(np.median(values_p[core]))
+    if surroundings >= level:
+        reason = f"the brain (median {level:.4g}) is not brighter than its surroundings (median {surroundings:.4g})"
         return RefinedMask(atlas, threshold, reason)
     candidate = (values_p > threshold) & search
     candidate = _dilate(
@@ -129,9 +132,9 @@ def _tissue_threshold(
     core_values = values[core]
     level = float(np.median(core_values))
     ceiling = float(np.percentile(core_values, 99))
-    shell = values[band & ~core]
-    shell = shell[shell <= ceiling]
     low, high = options.threshold_range
+    shell = values[band & ~core]
+    shell = shell[(shell <= ceiling) & (shell >= options.dark_floor * level)]
     threshold = _otsu(shell) if shell.size >= 100 else 0.5 * level
     return float(np.clip(threshold, low * level, high * level))
 

@@ -11,8 +11,9 @@ stripped brain lacks (documentation/registration.md, "Skull-stripped scans"):
    (99 %) of them;
 3. no dark shell: in the 2 mm layers between ``shell_depths_mm`` (2-20 mm) under the support's surface,
    no layer has more than ``max_dark_fraction`` (5 %) of its voxels darker than ``dark_level`` (20 %)
-   of the median deeper than 20 mm. A head has its skull (and the CSF and air of the sinuses) there:
-   19 % in Colin27's head; a stripped brain has 0-1 % (Colin27's ``ch2bet``, the BraTS pair).
+   of the support's 90th percentile. A head has its skull (and the CSF and air of the sinuses) there,
+   and a raw scan whose field of view ends in exact zeros (an oblique resampling) its noisy air; a
+   stripped brain has 0-1 % (Colin27's ``ch2bet``, the BraTS pair).
 
 The rule runs on a copy strided to about 2 mm (``analysis_spacing_mm``), in physical millimetres.
 """
@@ -109,10 +110,7 @@ def _dark_shell_fraction(
 ) -> float:
     depth = ndimage.distance_transform_edt(support, sampling=spacing)
     inner, outer = options.shell_depths_mm
-    deep = depth > outer
-    if int(deep.sum()) < 100:
-        return 0.0
-    dark = values < options.dark_level * float(np.median(values[deep]))
+    dark = values < options.dark_level * float(np.percentile(values[support], 90))
     fractions = [
         float(dark[layer].mean())
         for start in np.arange(inner, outer, 2.0)
