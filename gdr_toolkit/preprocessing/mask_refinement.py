@@ -97,8 +97,9 @@ def refine_brain_mask(
         return RefinedMask(atlas, None, "the atlas mask is empty")
     reach = max(options.search_margin_mm + options.closing_mm, options.threshold_band_mm)
     pad = int(np.ceil(reach / min(spacing_zyx_mm))) + 1
-    values_p = np.pad(np.asarray(values, dtype=np.float32), pad)
-    atlas_p = np.pad(atlas, pad)
+    box = _box(atlas, pad)  # the work happens in the atlas mask's box plus the reach, zero-padded
+    values_p = np.pad(np.asarray(values, dtype=np.float32), pad)[box]
+    atlas_p = np.pad(atlas, pad)[box]
     search = _dilate(atlas_p, options.search_margin_mm, spacing_zyx_mm)
     core = _erode(atlas_p, options.core_depth_mm, spacing_zyx_mm)
     if int(core.sum()) < 50:
@@ -117,13 +118,29 @@ def refine_brain_mask(
     brain = _component_holding(candidate, core)
     brain = _erode(_dilate(brain, options.closing_mm, spacing_zyx_mm), options.closing_mm, spacing_zyx_mm)
     brain = _fill_holes(brain) & search
-    brain = brain[pad:-pad, pad:-pad, pad:-pad]
+    brain = _unboxed(brain, box, pad, atlas.shape)
     ratio = float(brain.sum()) / float(atlas.sum())
     low, high = options.volume_ratio_range
     if not low <= ratio <= high:
         reason = f"refined volume {ratio:.2f} x the atlas mask's, outside [{low}, {high}]"
         return RefinedMask(atlas, threshold, reason)
     return RefinedMask(brain, threshold, None)
+
+
+def _box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
+    """Slices of the mask's bounding box grown by ``pad`` voxels, in the array padded by ``pad``."""
+    boxes = []
+    for axis in range(mask.ndim):
+        occupied = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        boxes.append(slice(int(occupied[0]), int(occupied[-1]) + 2 * pad + 1))
+    return tuple(boxes)
+
+
+def _unboxed(boxed: np.ndarray, box: tuple[slice, ...], pad: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The boxed result put back into a zero array of the original ``shape``."""
+    padded = np.zeros(tuple(n + 2 * pad for n in shape), dtype=bool)
+    padded[box] = boxed
+    return padded[pad:-pad, pad:-pad, pad:-pad]
 
 
 def _tissue_threshold(
