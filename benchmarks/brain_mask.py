@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,8 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "preprocessing"))
 
-from colin27_cases import colin27_available, scaled_head, spin_echo_slab  # noqa: E402
-from head_phantom import head_phantom  # noqa: E402
+from colin27_cases import colin27_available, scaled_head, spin_echo_slab  # type: ignore[import-not-found]  # noqa: E402
+from head_phantom import head_phantom  # type: ignore[import-not-found]  # noqa: E402
 
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_mask  # noqa: E402
 
@@ -97,18 +98,22 @@ def _timed(image: sitk.Image, options: BrainMaskOptions) -> tuple[float, float, 
     return time.perf_counter() - wall, time.process_time() - cpu, result.mask, result.source
 
 
-def _cold_seconds(case: str, method: str, threads: int) -> float:
-    """Wall seconds of one call in a fresh process (imports and ITK start-up included)."""
+def _cold_seconds(case: str, method: str, threads: int) -> tuple[float, float]:
+    """Wall seconds of one call in a fresh process (imports, ITK start-up and building the case included)
+    and the CPU seconds of that process."""
     code = (
         "import sys, time; start = time.perf_counter(); "
         f"sys.argv = ['x', '--repeats', '0', '--cases', '{case}', '--threads', '{threads}', "
         f"'--only', '{method}']; import runpy; runpy.run_path('{__file__}', run_name='__main__'); "
         "print('COLD', time.perf_counter() - start)"
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ)
     ).stdout
-    return float(next(line.split()[1] for line in output.splitlines() if line.startswith("COLD")))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return float(next(line.split()[1] for line in output.splitlines() if line.startswith("COLD"))), cpu
 
 
 def main() -> None:
