@@ -151,6 +151,8 @@ def guard_case(
         "noise_sigma_ld": properties.noise_sigma_ld,
         "condition": dict(properties.condition),
         "brain_volume_ml": properties.brain_volume_ml,
+        "brain_mask_source": properties.brain_mask_source,
+        "brain_mask_warnings": list(properties.brain_mask_warnings),
         "enhancement_factor": enhancement_factor,
         "hallucination_guard": numbers,
     }

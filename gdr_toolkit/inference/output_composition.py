@@ -17,7 +17,9 @@ enhancement factor.
 
 Outside the valid-data mask (where LD has no data after co-registration, ``case.arrays["valid_mask"]``
 == 0; absent: every voxel valid) no contrast can be predicted: contrast = 0 and uncertainty = 0 there,
-so SD = x_PC, and SD+ falls back to SD (no hole, no zero-filled LD). The radiometric scale a of a
+so SD = x_PC, and SD+ falls back to SD (no hole, no zero-filled LD). The same holds outside the brain
+of a skull-stripped PC (``properties.brain_mask_source == "support"``: its exact-zero background is no
+tissue, issue 22), so no contrast appears over the stripped background. The radiometric scale a of a
 standard-dose model is fitted on valid brain voxels only.
 """
 
@@ -42,7 +44,7 @@ def contrast_signal_arrays(
     case: PreprocessedCase, signal: np.ndarray, spread: np.ndarray | None, factor: float, case_id: str
 ) -> Arrays:
     """SD, SD+, contrast and uncertainty of a contrast-signal model (module docstring)."""
-    valid = valid_mask_of(case)
+    valid = predictable_mask(case)
     contrast = _zero_outside(factor * signal, valid)
     sd = case.arrays["x_pc"] + contrast
     sdplus = case.arrays["x_ld"] + contrast
@@ -52,6 +54,16 @@ def contrast_signal_arrays(
         "contrast_signal": contrast,
         "uncertainty": None if spread is None else _zero_outside(factor * spread, valid),
     }
+
+
+def predictable_mask(case: PreprocessedCase) -> np.ndarray | None:
+    """Where contrast may be predicted (bool (z, y, x)): the valid-data mask, and only the brain of a
+    skull-stripped PC; None where every voxel is (no valid mask, not skull-stripped)."""
+    valid = valid_mask_of(case)
+    if getattr(case.properties, "brain_mask_source", "atlas") != "support":
+        return valid
+    brain = np.asarray(case.arrays["brain_mask"]) > 0
+    return brain if valid is None else valid & brain
 
 
 def _zero_outside(array: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
@@ -83,7 +95,7 @@ def standard_dose_arrays(
     case: PreprocessedCase, prediction: np.ndarray, spread: np.ndarray | None, factor: float, case_id: str
 ) -> Arrays:
     """SD (radiometrically registered to PC), contrast SD - PC and uncertainty; no SD+ (module docstring)."""
-    x_pc, valid = case.arrays["x_pc"], valid_mask_of(case)
+    x_pc, valid = case.arrays["x_pc"], predictable_mask(case)
     brain = np.asarray(case.arrays["brain_mask"]) > 0
     fit_mask = brain if valid is None else brain & valid
     scale = radiometric_scale_to_pre_contrast(prediction, x_pc, fit_mask.astype(np.uint8), case_id)

@@ -4,7 +4,8 @@ Training (PC, LD, SD) and inference (PC, LD) run this same code path. Nothing is
 the preprocessor stores the result and the predictor uses it in memory.
 
 Steps, in order (keys of :attr:`CaseProperties.step_seconds`):
-    brain_mask      affine MNI152 atlas -> PC, atlas brain mask warped onto PC's grid
+    brain_mask      a skull-stripped PC's support, else affine MNI152 atlas -> PC refined on PC's intensities
+                    (``brain_mask_source`` "support" / "atlas"; "given" for a mask passed in)
     coregistration  rigid LD -> PC and SD -> PC, resampled onto PC's grid with valid-data masks and
                     the registration quality
     intensity       each scan divided by its 95th percentile inside the brain
@@ -22,7 +23,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ class CasePreprocessingOptions:
     """Options of every step (defaults: method.md; see documentation/preprocessing_numerics.md).
 
     Attributes:
-        brain_mask: atlas registration settings.
+        brain_mask: skull-stripped detection, atlas registration and refinement settings.
         coregistration: rigid LD/SD -> PC registration and interpolation.
         intensity_percentile: percentile inside the brain that each scan is divided by (95).
         radiometric: robust loss of the CE -> PC intensity scale.
@@ -78,7 +79,10 @@ class CaseProperties:
         noise_sigma_sd: the same for z~_SD, or None.
         gamma_statistic: <b, s_SD> / <b, s_LD> of this case, or None without SD.
         noise_normalised: whether eq. 1 was applied.
-        brain_volume_ml: atlas brain mask volume.
+        brain_volume_ml: brain mask volume.
+        brain_mask_source: where the brain mask came from: "support" (a skull-stripped PC: its own
+            support, no atlas), "atlas" (refined atlas fit) or "given" (passed to ``preprocess_case``).
+        brain_mask_warnings: the brain mask's warnings (e.g. a volume outside the range of adult brains).
         condition: metadata condition values (dose_fraction, field_strength_t, relaxivity) or empty.
         transforms: elastix transform parameter maps per registration (atlas, low_dose[, standard_dose]).
         step_seconds: wall time per step.
@@ -102,6 +106,8 @@ class CaseProperties:
     step_seconds: dict[str, float]
     coverage: dict[str, float] = field(default_factory=dict)
     registration_quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    brain_mask_source: str = "atlas"
+    brain_mask_warnings: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,7 +218,7 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    aligned = _align(scans, brain_mask, options, timer, registrations or {})
+    aligned, mask_record = _align(scans, brain_mask, options, timer, registrations or {})
     normalised, intensity_scales, radiometric_scales = _normalise(aligned, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
     with timer.step("noise"):
@@ -233,6 +239,7 @@ def preprocess_case(
             arrays.update(_target_arrays(normalised, subtractions, aligned))
     scales = {"intensity_scales": intensity_scales, "radiometric_scales": radiometric_scales}
     properties = _properties(scans["pre_contrast"], aligned, subtractions, scales, gamma, metadata, timer)
+    properties = replace(properties, **mask_record)
     logger.info(
         "preprocessed case: sigma_LD %.4f, coverage %s, steps %s",
         properties.noise_sigma_ld,
@@ -276,19 +283,25 @@ def _align(
     options: CasePreprocessingOptions,
     timer: _StepTimer,
     stored: Mapping[str, RegistrationResult],
-) -> AlignedScans:
+) -> tuple[AlignedScans, dict[str, Any]]:
     """Brain mask and rigid co-registration: every scan on PC's grid, with its valid-data mask
-    (``stored`` registrations are reused instead of running elastix again)."""
+    (``stored`` registrations are reused instead of running elastix again), and the mask's record
+    (``brain_mask_source``, ``brain_mask_warnings``). A mask passed with stored registrations came from
+    the registration cache: "atlas" when an atlas registration is stored, else "support"."""
     atlas_registration = stored.get("atlas") if brain_mask is not None else None
+    warnings: list[str] = []
+    if brain_mask is not None:
+        source = "atlas" if atlas_registration is not None else ("support" if stored else "given")
     with timer.step("brain_mask"):
         if brain_mask is None:
-            atlas = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
-            brain_mask, atlas_registration = atlas.mask, atlas.registration
+            result = atlas_brain_mask(scans["pre_contrast"], options.brain_mask)
+            brain_mask, atlas_registration = result.mask, result.registration
+            source, warnings = result.source, list(result.warnings)
     with timer.step("coregistration"):
         aligned = coregister_scans(scans, brain_mask, options.coregistration, stored)
     if atlas_registration is not None:
         aligned.registrations["atlas"] = atlas_registration
-    return aligned
+    return aligned, {"brain_mask_source": source, "brain_mask_warnings": warnings}
 
 
 def _normalise(

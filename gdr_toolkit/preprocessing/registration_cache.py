@@ -19,7 +19,8 @@ On disk, beside the fingerprint (``$gdr_preprocessed/DatasetXXX_Name/registratio
 
   where PMAP is an elastix transform parameter map, ``{key: [string, ...]}`` (the maps of
   ``CaseProperties.transforms``, applied in list order).
-- ``CASE_brain_mask.nii.gz``: the atlas brain mask on PC's grid, uint8 0/1.
+- ``CASE_brain_mask.nii.gz``: the brain mask on PC's grid, uint8 0/1 (a skull-stripped PC's support,
+  then without an ``atlas`` registration; ``preprocess_case`` records its source from that).
 
 An entry is reused only when every input file still has the stored size and SHA-256 (a changed raw file
 never reuses a stale registration; a copied or touched one still does) and the registration options are

@@ -39,6 +39,25 @@ def test_without_a_valid_mask_the_composition_is_unchanged(preprocessed_identity
     np.testing.assert_array_equal(arrays["sdplus"], case.arrays["x_ld"] + signal)
 
 
+def test_no_contrast_over_the_background_of_a_skull_stripped_scan(preprocessed_identity_case):
+    """Issue 22: a skull-stripped PC (brain mask source "support") gets no signal outside its brain."""
+    case = preprocessed_identity_case
+    stripped = dataclasses.replace(
+        case, properties=dataclasses.replace(case.properties, brain_mask_source="support")
+    )
+    brain = case.arrays["brain_mask"] > 0
+    assert (~brain).any()
+    signal = np.full(brain.shape, 0.25, np.float32)
+    arrays = contrast_signal_arrays(stripped, signal, signal, 1.0, "stripped")
+    np.testing.assert_array_equal(arrays["contrast_signal"][~brain], 0.0)
+    np.testing.assert_array_equal(arrays["uncertainty"][~brain], 0.0)
+    np.testing.assert_array_equal(arrays["sdplus"][~brain], case.arrays["x_pc"][~brain])
+    valid = case.arrays["valid_mask"] > 0
+    np.testing.assert_allclose(arrays["contrast_signal"][brain & valid], 0.25)
+    atlas = contrast_signal_arrays(case, signal, None, 1.0, "atlas")  # a raw head: only LD's coverage
+    np.testing.assert_allclose(atlas["contrast_signal"][~brain & valid], 0.25)
+
+
 def test_standard_dose_model_keeps_pc_outside_the_valid_region(preprocessed_identity_case):
     case = cropped_case(preprocessed_identity_case)
     valid, x_pc = case.arrays["valid_mask"] > 0, case.arrays["x_pc"]

@@ -117,6 +117,19 @@ def test_condition_values_come_from_the_metadata(training_case, simulated):
     assert condition["relaxivity"] > 0
 
 
+def test_the_brain_mask_source_is_recorded(training_case, simulated):
+    assert training_case.properties.brain_mask_source == "atlas"
+    stripped_pc = sitk.Mask(simulated.pre_contrast, simulated.brain_mask)  # a skull-stripped PC
+    stripped = preprocess_case(stripped_pc, sitk.Mask(simulated.low_dose, simulated.brain_mask))
+    assert stripped.properties.brain_mask_source == "support"
+    assert "atlas" not in stripped.properties.transforms
+    truth = _truth(simulated.brain_mask).astype(bool)
+    np.testing.assert_array_equal(stripped.arrays["brain_mask"].astype(bool), truth)
+    given = preprocess_case(simulated.pre_contrast, simulated.low_dose, brain_mask=simulated.brain_mask)
+    assert given.properties.brain_mask_source == "given"
+    assert json.loads(json.dumps(stripped.properties.to_json_dict()))["brain_mask_source"] == "support"
+
+
 def test_nan_input_is_refused(simulated):
     broken = sitk.Image(simulated.low_dose)
     broken[1, 1, 1] = float("nan")
