@@ -11,7 +11,8 @@ Metadata of a case, first found wins: the metadata given for every case (command
 keys are limited to ``noise_sigma_ld``.
 
 Parallelism: ``preprocessing_processes`` > 1 preprocesses upcoming cases in worker processes while the
-network runs in this one; ``export_threads`` writers save finished cases in the background.
+network runs in this one; otherwise ``prefetch_cases`` (default 1) preprocess in a background thread of
+this process meanwhile; ``export_threads`` writers save finished cases in the background.
 """
 
 from __future__ import annotations
@@ -20,16 +21,21 @@ import logging
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+
+import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.dataset.metadata import CaseMetadata, load_case_metadata
 from gdr_toolkit.dataset.raw_layout import LOW_DOSE_CHANNEL, PRE_CONTRAST_CHANNEL
 from gdr_toolkit.inference.export import ExportOptions, is_case_complete, write_prediction
 from gdr_toolkit.inference.predictor import CasePrediction, Predictor
+from gdr_toolkit.inference.prefetch import prefetched
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
     PreprocessedCase,
@@ -149,12 +155,15 @@ class RunOptions:
         preprocessing_processes: worker processes that preprocess ahead of the network (<= 1: inline;
             None: :func:`default_preprocessing_processes` for the predictor's device).
         export_threads: background threads that write outputs (<= 1: inline).
+        prefetch_cases: without preprocessing processes, cases read and preprocessed ahead in a
+            background thread while the network runs (0: one case after the other).
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
     continue_prediction: bool = False
     preprocessing_processes: int | None = None
     export_threads: int = 1
+    prefetch_cases: int = 1
 
 
 @dataclass(frozen=True)
@@ -178,15 +187,39 @@ def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> 
     return PreprocessedCase(result.arrays, result.properties, {})
 
 
+@dataclass(frozen=True)
+class _ReadyCase:
+    """A case read and preprocessed (by the prefetching thread), waiting for the network."""
+
+    pre_contrast: sitk.Image
+    preprocessed: PreprocessedCase
+    seconds: float
+
+
+def _read_and_preprocess(predictor: Predictor, case: PredictionCase) -> _ReadyCase:
+    case.check_files()
+    metadata = case.load_metadata()
+    predictor.check_metadata(metadata, case.case_id)
+    pre_contrast, low_dose = read_image(case.pre_contrast), read_image(case.low_dose)
+    start = time.perf_counter()
+    preprocessed = predictor.preprocess(pre_contrast, low_dose, metadata)
+    return _ReadyCase(pre_contrast, preprocessed, time.perf_counter() - start)
+
+
 def _predict_inline(
-    predictor: Predictor, cases: list[PredictionCase]
+    predictor: Predictor, cases: list[PredictionCase], prefetch: int
 ) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
-    for case in cases:
+    """Preprocess ``prefetch`` cases ahead in a background thread (0: none); the network runs here."""
+    for case, ready in prefetched(cases, partial(_read_and_preprocess, predictor), prefetch):
         try:
-            case.check_files()
-            metadata = case.load_metadata()
-            images = read_image(case.pre_contrast), read_image(case.low_dose)
-            yield case, predictor.predict_case(*images, metadata, case.case_id)
+            if isinstance(ready, Exception):
+                raise ready
+            yield (
+                case,
+                predictor.predict_preprocessed(
+                    ready.preprocessed, ready.pre_contrast, case.case_id, ready.seconds
+                ),
+            )
         except Exception as error:  # noqa: BLE001 (a broken case is reported; the others go on)
             yield case, error
 
@@ -256,7 +289,9 @@ def run_prediction(
     if processes is None:
         processes = default_preprocessing_processes(predictor.device.type)
     results = (
-        _predict_pipelined(predictor, todo, processes) if processes > 1 else _predict_inline(predictor, todo)
+        _predict_pipelined(predictor, todo, processes)
+        if processes > 1
+        else _predict_inline(predictor, todo, options.prefetch_cases)
     )
     with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:
         exports: list[tuple[str, Future[list[Path]]]] = []
