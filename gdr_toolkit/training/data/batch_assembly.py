@@ -65,21 +65,31 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
 
 
 def load_augmented_patch(
-    dataset: PreprocessedDataset, draw: PatchDraw, patch_size: Sequence[int]
+    dataset: PreprocessedDataset,
+    draw: PatchDraw,
+    patch_size: Sequence[int],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Read the region the draw needs (the patch box grown by its margin) and augment it.
 
+    Args:
+        dataset: the cases.
+        draw: the patch's random choices.
+        patch_size: (z, y, x) voxels.
+        out: optional (C, *patch_size) array (float32 or float16, e.g. a slot of the batch) to write into.
+
     Returns:
-        float32 (C, *patch_size), all stored channels transformed together; the intensity channels (all
-        but ``MASK_CHANNELS``) multiplied by the draw's intensity factor.
+        float32 (C, *patch_size) (or ``out``), all stored channels transformed together; the intensity
+        channels (all but ``MASK_CHANNELS``) multiplied by the draw's intensity factor.
     """
     margin = np.asarray(source_margin(draw.spatial, patch_size))
     start = np.asarray(draw.start_zyx) - margin
     source = dataset.read_patch(draw.case_id, start, np.asarray(patch_size) + 2 * margin)
-    patch = apply_spatial_augmentation(source, draw.spatial, patch_size)
+    patch = apply_spatial_augmentation(source, draw.spatial, patch_size, out)
     if draw.intensity_factor != 1.0:
-        scaled = [index for index, name in enumerate(dataset.channels) if name not in MASK_CHANNELS]
-        patch[scaled] *= np.float32(draw.intensity_factor)
+        for index, name in enumerate(dataset.channels):
+            if name not in MASK_CHANNELS:  # in place, channel by channel: no gathered copy
+                patch[index] *= np.float32(draw.intensity_factor)
     return patch
 
 
@@ -89,24 +99,25 @@ def assemble_batch(
     options: LoaderOptions,
     out: np.ndarray | None = None,
 ) -> dict:
-    """Draw and load ``options.batch_size`` patches.
+    """Draw and load ``options.batch_size`` patches, each written straight into its slot of the batch.
 
     Args:
         rng: the random generator (advanced).
         dataset: the cases.
-        options: patch size, batch size, oversampling and augmentation.
-        out: optional float32 (B, C, *patch_size) array to fill (e.g. shared memory).
+        options: patch size, batch size, oversampling, augmentation and ``transfer_dtype``.
+        out: optional (B, C, *patch_size) array of ``options.transfer_dtype`` to fill (e.g. shared memory).
 
     Returns:
-        {"data": float32 (B, C, *patch_size), "case_ids": list of B case ids}.
+        {"data": (B, C, *patch_size) array of ``options.transfer_dtype``, "case_ids": list of B case ids}.
     """
     shape = (options.batch_size, len(dataset.channels), *options.patch_size)
-    data = np.empty(shape, dtype=np.float32) if out is None else out
-    if data.shape != shape:
-        raise ValueError(f"out has shape {data.shape}, expected {shape}.")
+    dtype = np.dtype(options.transfer_dtype)
+    data = np.empty(shape, dtype=dtype) if out is None else out
+    if data.shape != shape or data.dtype != dtype:
+        raise ValueError(f"out has shape {data.shape} and dtype {data.dtype}, expected {shape} and {dtype}.")
     case_ids = []
     for index in range(options.batch_size):
         draw = draw_patch(rng, dataset, options)
-        data[index] = load_augmented_patch(dataset, draw, options.patch_size)
+        load_augmented_patch(dataset, draw, options.patch_size, data[index])
         case_ids.append(draw.case_id)
     return {"data": data, "case_ids": case_ids}

@@ -107,7 +107,10 @@ def source_margin(parameters: SpatialParameters, patch_size: Sequence[int]) -> t
 
 
 def apply_spatial_augmentation(
-    source: np.ndarray, parameters: SpatialParameters, patch_size: Sequence[int]
+    source: np.ndarray,
+    parameters: SpatialParameters,
+    patch_size: Sequence[int],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample the centre of ``source`` onto the augmented patch grid (deterministic).
 
@@ -116,9 +119,11 @@ def apply_spatial_augmentation(
             (``source_margin``); every channel is interpolated linearly.
         parameters: the draw to apply.
         patch_size: output edge lengths (z, y, x), voxels.
+        out: optional (C, *patch_size) array (e.g. a slot of the batch, float32 or float16) that the
+            result is written into, without an intermediate contiguous copy.
 
     Returns:
-        float32 (C, *patch_size). With identity parameters: the centre crop of ``source``.
+        float32 (C, *patch_size), or ``out``. With identity parameters: the centre crop of ``source``.
     """
     patch_size = tuple(int(edge) for edge in patch_size)
     surplus = np.subtract(source.shape[1:], patch_size)
@@ -138,7 +143,12 @@ def apply_spatial_augmentation(
         patch = np.flip(patch, axis=tuple(axis + 1 for axis in parameters.mirror_axes))
     if parameters.axis_order != (0, 1, 2):
         patch = patch.transpose(0, *(axis + 1 for axis in parameters.axis_order))
-    return np.ascontiguousarray(patch, dtype=np.float32)
+    if out is None:
+        return np.ascontiguousarray(patch, dtype=np.float32)
+    if out.shape != patch.shape:
+        raise ValueError(f"out has shape {out.shape}, expected {patch.shape}.")
+    np.copyto(out, patch, casting="same_kind")
+    return out
 
 
 def _resample(source: torch.Tensor, parameters: SpatialParameters, patch_size: tuple[int, ...]) -> np.ndarray:
