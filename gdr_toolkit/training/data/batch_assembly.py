@@ -76,7 +76,7 @@ def load_augmented_patch(
         dataset: the cases.
         draw: the patch's random choices.
         patch_size: (z, y, x) voxels.
-        out: optional (C, *patch_size) array (float32 or float16, e.g. a slot of the batch) to write into.
+        out: optional float32 (C, *patch_size) array (e.g. a slot of the batch) to write into.
 
     Returns:
         float32 (C, *patch_size) (or ``out``), all stored channels transformed together; the intensity
@@ -85,12 +85,12 @@ def load_augmented_patch(
     margin = np.asarray(source_margin(draw.spatial, patch_size))
     start = np.asarray(draw.start_zyx) - margin
     source = dataset.read_patch(draw.case_id, start, np.asarray(patch_size) + 2 * margin)
-    patch = apply_spatial_augmentation(source, draw.spatial, patch_size, out)
+    factors = None
     if draw.intensity_factor != 1.0:
-        for index, name in enumerate(dataset.channels):
-            if name not in MASK_CHANNELS:  # in place, channel by channel: no gathered copy
-                patch[index] *= np.float32(draw.intensity_factor)
-    return patch
+        factors = np.array(
+            [1.0 if name in MASK_CHANNELS else draw.intensity_factor for name in dataset.channels], np.float32
+        )
+    return apply_spatial_augmentation(source, draw.spatial, patch_size, out, factors)
 
 
 def assemble_batch(
@@ -104,17 +104,16 @@ def assemble_batch(
     Args:
         rng: the random generator (advanced).
         dataset: the cases.
-        options: patch size, batch size, oversampling, augmentation and ``transfer_dtype``.
-        out: optional (B, C, *patch_size) array of ``options.transfer_dtype`` to fill (e.g. shared memory).
+        options: patch size, batch size, oversampling and augmentation.
+        out: optional float32 (B, C, *patch_size) array to fill (e.g. shared memory).
 
     Returns:
-        {"data": (B, C, *patch_size) array of ``options.transfer_dtype``, "case_ids": list of B case ids}.
+        {"data": float32 (B, C, *patch_size), "case_ids": list of B case ids}.
     """
     shape = (options.batch_size, len(dataset.channels), *options.patch_size)
-    dtype = np.dtype(options.transfer_dtype)
-    data = np.empty(shape, dtype=dtype) if out is None else out
-    if data.shape != shape or data.dtype != dtype:
-        raise ValueError(f"out has shape {data.shape} and dtype {data.dtype}, expected {shape} and {dtype}.")
+    data = np.empty(shape, dtype=np.float32) if out is None else out
+    if data.shape != shape:
+        raise ValueError(f"out has shape {data.shape}, expected {shape}.")
     case_ids = []
     for index in range(options.batch_size):
         draw = draw_patch(rng, dataset, options)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 from gdr_toolkit.training.data.patch_sampling import ENHANCEMENT_SAMPLING_MODES, EnhancementSampling
 
 SPATIAL_AXES = (0, 1, 2)
-TransferDtype = Literal["float32", "float16"]
-TRANSFER_DTYPES: tuple[str, ...] = get_args(TransferDtype)
 
 
 @dataclass(frozen=True)
@@ -87,9 +84,6 @@ class LoaderOptions:
             whichever process assembles it, so the stream does not depend on the number of workers.
         first_batch: index i of the stream's first batch (a resumed run starts at its iteration).
         prefetch_per_worker: batches each worker may hold ready ahead of the consumer.
-        transfer_dtype: dtype of the delivered batches, "float32" or "float16" (half the bytes a worker
-            hands over and the host copies to a GPU; the trainer casts to float32 on its device; values
-            round to 11 significant bits, below what a bf16/fp16 step resolves).
     """
 
     patch_size: tuple[int, int, int]
@@ -101,7 +95,6 @@ class LoaderOptions:
     seed: int = 0
     prefetch_per_worker: int = 2
     first_batch: int = 0
-    transfer_dtype: TransferDtype = "float32"
 
     def __post_init__(self) -> None:
         if len(self.patch_size) != 3 or any(int(edge) < 1 for edge in self.patch_size):
@@ -123,8 +116,6 @@ class LoaderOptions:
             )
         if self.prefetch_per_worker < 1:
             raise ValueError(f"prefetch_per_worker must be >= 1, got {self.prefetch_per_worker}.")
-        if self.transfer_dtype not in TRANSFER_DTYPES:
-            raise ValueError(f"transfer_dtype must be one of {TRANSFER_DTYPES}, got {self.transfer_dtype!r}.")
 
 
 def _check_probability(name: str, value: float) -> None:

@@ -111,6 +111,7 @@ def apply_spatial_augmentation(
     parameters: SpatialParameters,
     patch_size: Sequence[int],
     out: np.ndarray | None = None,
+    channel_factors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample the centre of ``source`` onto the augmented patch grid (deterministic).
 
@@ -119,8 +120,10 @@ def apply_spatial_augmentation(
             (``source_margin``); every channel is interpolated linearly.
         parameters: the draw to apply.
         patch_size: output edge lengths (z, y, x), voxels.
-        out: optional (C, *patch_size) array (e.g. a slot of the batch, float32 or float16) that the
-            result is written into, without an intermediate contiguous copy.
+        out: optional float32 (C, *patch_size) array (e.g. a slot of the batch) that the result is
+            written into, without an intermediate contiguous copy.
+        channel_factors: optional float32 (C,) factors the channels are multiplied by while the
+            patch is written (the intensity augmentation, in the same pass over the data).
 
     Returns:
         float32 (C, *patch_size), or ``out``. With identity parameters: the centre crop of ``source``.
@@ -144,10 +147,13 @@ def apply_spatial_augmentation(
     if parameters.axis_order != (0, 1, 2):
         patch = patch.transpose(0, *(axis + 1 for axis in parameters.axis_order))
     if out is None:
-        return np.ascontiguousarray(patch, dtype=np.float32)
+        out = np.empty(patch.shape, dtype=np.float32)
     if out.shape != patch.shape:
         raise ValueError(f"out has shape {out.shape}, expected {patch.shape}.")
-    np.copyto(out, patch, casting="same_kind")
+    if channel_factors is None:
+        np.copyto(out, patch)
+    else:
+        np.multiply(patch, np.asarray(channel_factors, np.float32).reshape(-1, 1, 1, 1), out=out)
     return out
 
 
