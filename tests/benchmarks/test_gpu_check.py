@@ -30,6 +30,7 @@ def test_tiny_check_runs_on_the_cpu(tmp_path):
 def test_a_loader_slower_than_the_gpu_is_reported_as_starving_it(monkeypatch, caplog):
     specification = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     gpu_check = importlib.util.module_from_spec(specification)
+    monkeypatch.setitem(sys.modules, "gpu_check", gpu_check)  # its dataclasses look their module up
     specification.loader.exec_module(gpu_check)
     monkeypatch.setattr(gpu_check, "loader_patches_per_core", lambda setup, batch: 2.0)
     fed = gpu_check.supply_vs_consumption(gpu_check.TINY, 2, seconds_per_iteration=2.0)  # 1 patch/s
