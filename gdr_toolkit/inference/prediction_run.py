@@ -199,8 +199,8 @@ class _ReadyCase:
 def _read_and_preprocess(predictor: Predictor, case: PredictionCase) -> _ReadyCase:
     case.check_files()
     metadata = case.load_metadata()
-    predictor.check_metadata(metadata, case.case_id)
     pre_contrast, low_dose = read_image(case.pre_contrast), read_image(case.low_dose)
+    predictor.check_metadata(metadata, case.case_id)
     start = time.perf_counter()
     preprocessed = predictor.preprocess(pre_contrast, low_dose, metadata)
     return _ReadyCase(pre_contrast, preprocessed, time.perf_counter() - start)
