@@ -3,12 +3,12 @@
 Simulates ``--cases`` test cases (default 3, at ``--spacing`` mm, default 2) and writes a model folder with
 the CPU plan's network (widths 16/32/64/128, two blocks per scale, random weights: only time matters) at
 that spacing, then predicts the folder with ``run_prediction`` (no mirroring, default export: NIfTI,
-summary, QC picture and report) with ``prefetch_cases=0`` (sequential: read, preprocess, network,
-resample, write, next case) and ``prefetch_cases=1`` (the next case is read and preprocessed in a
-background thread meanwhile), interleaved over ``--repeats`` rounds after one warm-up run (elastix
+summary, QC picture and report) one case after the other (read, preprocess, network, resample, write),
+with a background thread preprocessing the next case (``prefetch_cases=1``) and with a worker process
+doing so (``preprocessing_processes=2``, ``-npp 2``), interleaved over ``--repeats`` rounds after one warm-up run (elastix
 start-up, torch's first call). Prints median wall and CPU seconds (user + system, all threads) per run,
-per case, the sum of the cases' own preprocessing + network + resampling seconds (from the sequential
-runs: what a folder costs without overlap) and the ratio prefetched / sequential.
+per case, the sum of the cases' own preprocessing + network + resampling seconds (in the sequential
+runs: what a folder costs without overlap) and the ratios to sequential.
 
 Usage: python benchmarks/prediction_overlap.py [--cases 3] [--spacing 2] [--repeats 3] [--threads 2]
 """
@@ -74,10 +74,18 @@ def write_model(folder: Path, spacing_mm: float) -> Path:
     return model_folder
 
 
-def timed_run(cases, predictor: Predictor, output: Path, prefetch: int) -> dict[str, float]:
-    """Wall and CPU seconds of one folder prediction, and the sum of the cases' own step seconds."""
+VARIANTS = {
+    "sequential": RunOptions(ExportOptions(), preprocessing_processes=1, prefetch_cases=0),
+    "prefetching thread": RunOptions(ExportOptions(), preprocessing_processes=1, prefetch_cases=1),
+    "worker process (-npp 2)": RunOptions(ExportOptions(), preprocessing_processes=2),
+}
+
+
+def timed_run(cases, predictor: Predictor, output: Path, options: RunOptions) -> dict[str, float]:
+    """Wall and CPU seconds of one folder prediction, and the sum of the cases' own step seconds.
+    (CPU seconds are this process's: a worker process's preprocessing is not in them.)"""
     wall, cpu = time.perf_counter(), _cpu_seconds()
-    summary = run_prediction(cases, predictor, output, RunOptions(ExportOptions(), prefetch_cases=prefetch))
+    summary = run_prediction(cases, predictor, output, options)
     seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
     assert not summary.failures, summary.failures
     steps = [json.loads((output / f"{case.case_id}_summary.json").read_text()) for case in cases]
@@ -106,10 +114,10 @@ def main() -> None:
             load_trained_model(write_model(root / "model", arguments.spacing)), use_mirroring=False
         )
         run_prediction(cases[:1], predictor, root / "warm-up", RunOptions(prefetch_cases=0))
-        runs: dict[str, list[dict[str, float]]] = {"sequential": [], "prefetched": []}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
         for repeat in range(arguments.repeats):
-            for name, prefetch in (("sequential", 0), ("prefetched", 1)):
-                runs[name].append(timed_run(cases, predictor, root / f"{name}_{repeat}", prefetch))
+            for index, (name, options) in enumerate(VARIANTS.items()):
+                runs[name].append(timed_run(cases, predictor, root / f"{index}_{repeat}", options))
     medians = {
         name: {key: statistics.median(run[key] for run in rows) for key in rows[0]}
         for name, rows in runs.items()
@@ -127,8 +135,8 @@ def main() -> None:
             f"| {name} | {values['wall']:.1f} | {values['cpu']:.1f} | {values['wall'] / arguments.cases:.1f} "
             f"| {values['sum of case steps']:.1f} |"
         )
-    ratio = medians["prefetched"]["wall"] / medians["sequential"]["wall"]
-    print(f"prefetched / sequential wall = {ratio:.2f}")
+    for name in list(VARIANTS)[1:]:
+        print(f"{name} / sequential wall = {medians[name]['wall'] / medians['sequential']['wall']:.2f}")
     print(json.dumps({"runs": runs, "medians": medians}))
 
 

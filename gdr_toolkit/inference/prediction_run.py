@@ -11,7 +11,7 @@ Metadata of a case, first found wins: the metadata given for every case (command
 keys are limited to ``noise_sigma_ld``.
 
 Parallelism: ``preprocessing_processes`` > 1 preprocesses upcoming cases in worker processes while the
-network runs in this one; otherwise ``prefetch_cases`` (default 1) preprocess in a background thread of
+network runs in this one; otherwise ``prefetch_cases`` (default 0) preprocess in a background thread of
 this process meanwhile; ``export_threads`` writers save finished cases in the background.
 """
 
@@ -156,14 +156,15 @@ class RunOptions:
             None: :func:`default_preprocessing_processes` for the predictor's device).
         export_threads: background threads that write outputs (<= 1: inline).
         prefetch_cases: without preprocessing processes, cases read and preprocessed ahead in a
-            background thread while the network runs (0: one case after the other).
+            background thread while the network runs (default 0: one case after the other; on 2 CPU
+            cores the thread and the network contend for the GIL, documentation/benchmarks.md).
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
     continue_prediction: bool = False
     preprocessing_processes: int | None = None
     export_threads: int = 1
-    prefetch_cases: int = 1
+    prefetch_cases: int = 0
 
 
 @dataclass(frozen=True)
