@@ -11,7 +11,13 @@ Reports, for the best available precision (``network.precision``, ``--precision 
 - full-volume inference seconds (sliding window, step 0.5, batch 2) of a 1 mm head (160 x 192 x 160
   voxels) with and without mirroring;
 - the paper's schedule (2e5 iterations x batch 16) projected to hours on this GPU (iterations scaled by
-  16 / batch, seconds per iteration as measured).
+  16 / batch, seconds per iteration as measured);
+- supply vs consumption of training patches: the loader's patches per second on one core (torch and
+  blosc2 single-threaded, as in a DataLoader worker; the authors' augmentation; two synthetic noisy
+  9-channel cases of the inference volume's size written as blosc2 files) against the patches per second
+  this device trains on (batch / seconds per iteration) and against one H100 at 40 % of its dense bf16
+  peak (``benchmarks/loader_supply.py``); the worker cores one GPU needs, and a warning when more than
+  ``MAX_WORKER_CORES`` (or more than this machine has) would be needed: the loader would starve the GPU.
 
 Self-contained: random inputs with a smooth synthetic target, nothing read from disk, no network access.
 Writes ``gpu_check.json`` and ``gpu_check.md`` (a markdown table) to ``--output``. ``--tiny`` runs a small
@@ -26,8 +32,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
+import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +45,14 @@ import torch
 
 from gdr_toolkit.inference.sliding_window import SlidingWindowOptions, sliding_window_inference
 from gdr_toolkit.network.device import best_available_device
-from gdr_toolkit.network.memory_estimate import estimate_training_memory_bytes
+from gdr_toolkit.network.memory_estimate import estimate_forward_flops, estimate_training_memory_bytes
 from gdr_toolkit.network.precision import PRECISION_CHOICES, PrecisionPolicy, resolve_precision
 from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
 
 WARM_UP = 3
+MAX_WORKER_CORES = 8
+H100_BF16_DENSE_TFLOPS, PROJECTED_UTILISATION = 990.0, 0.4
+LOADER_BATCHES = 6
 AGREEMENT_STEPS = 5
 PAPER_ITERATIONS, PAPER_BATCH = 200_000, 16
 MIB = 1024**2
@@ -168,6 +180,68 @@ def time_inference(setup: CheckSetup, policy: PrecisionPolicy, device: torch.dev
     return seconds
 
 
+def loader_patches_per_core(setup: CheckSetup, batch: int) -> float:
+    """Training patches per second one loader core assembles (two synthetic 9-channel blosc2 cases)."""
+    import blosc2
+    import numpy as np
+
+    from gdr_toolkit.preprocessing import case_storage
+    from gdr_toolkit.preprocessing.preprocessor import STORED_CHANNELS
+    from gdr_toolkit.training.data import AugmentationOptions, LoaderOptions, PreprocessedDataset
+    from gdr_toolkit.training.data.batch_assembly import assemble_batch
+
+    rng = np.random.default_rng(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    blosc2.set_nthreads(1)
+    with tempfile.TemporaryDirectory() as folder:
+        for case_id in ("a", "b"):
+            stack = rng.normal(1.0, 0.1, (len(STORED_CHANNELS), *setup.volume)).astype(np.float32)
+            properties = {
+                "case_id": case_id,
+                "channels": list(STORED_CHANNELS),
+                "enhancing_locations_zyx": [],
+            }
+            case_storage.write_case(Path(folder), case_id, stack, properties)
+        dataset = PreprocessedDataset(Path(folder), ["a", "b"])
+        options = LoaderOptions(
+            setup.patch, batch, augmentation=AugmentationOptions.right_angle(), num_workers=0
+        )
+        assemble_batch(np.random.default_rng(0), dataset, options)  # opens the files
+        began = time.perf_counter()
+        for index in range(LOADER_BATCHES):
+            assemble_batch(np.random.default_rng([1, index]), dataset, options)
+        seconds = time.perf_counter() - began
+    torch.set_num_threads(threads)
+    return LOADER_BATCHES * batch / seconds
+
+
+def supply_vs_consumption(setup: CheckSetup, batch: int, seconds_per_iteration: float) -> dict:
+    """Loader supply per core against this device's consumption and an H100's projected one."""
+    per_core = loader_patches_per_core(setup, batch)
+    consumption = batch / seconds_per_iteration
+    training_flops = 3 * estimate_forward_flops(network_config(setup), setup.patch, 1)
+    projected = PROJECTED_UTILISATION * H100_BF16_DENSE_TFLOPS * 1e12 / training_flops
+    needed = math.ceil(consumption / per_core)
+    available = max(1, len(os.sched_getaffinity(0)) - 1)  # one core runs the training loop
+    starves = needed > min(MAX_WORKER_CORES, available)
+    if starves:
+        logging.warning(
+            "the loader would starve this GPU: it trains on %.0f patches/s, one loader core supplies %.1f, so "
+            "%d worker cores are needed (%d available, %d at most per GPU)",
+            consumption, per_core, needed, available, MAX_WORKER_CORES,
+        )  # fmt: skip
+    return {
+        "patches_per_second_per_core": per_core,
+        "consumption_patches_per_second": consumption,
+        "worker_cores_needed": needed,
+        "worker_cores_available": available,
+        "loader_starves_gpu": starves,
+        "h100_projected_patches_per_second": projected,
+        "h100_worker_cores_needed": math.ceil(projected / per_core),
+    }
+
+
 def run_check(setup: CheckSetup, device: torch.device, precision: str, iterations: int) -> dict:
     policy = resolve_precision(precision, device)
     began = time.perf_counter()
@@ -189,12 +263,13 @@ def run_check(setup: CheckSetup, device: torch.device, precision: str, iteration
         "inference_volume": list(setup.volume),
         "inference_seconds": time_inference(setup, policy, device),
         "paper_schedule_hours": projected,
+        "loader": supply_vs_consumption(setup, batch, seconds),
         "total_seconds": time.perf_counter() - began,
     }
 
 
 def markdown_table(result: dict) -> str:
-    peak = result["peak_memory_mib"]
+    peak, loader = result["peak_memory_mib"], result["loader"]
     rows = [
         ("device", result["device"]),
         ("precision", result["precision"]),
@@ -214,6 +289,17 @@ def markdown_table(result: dict) -> str:
         ),
         ("inference with mirroring (s)", f"{result['inference_seconds']['with_mirroring']:.1f}"),
         ("paper schedule 2e5 it x batch 16 (h)", f"{result['paper_schedule_hours']:.1f}"),
+        ("loader supply per core (patches/s)", f"{loader['patches_per_second_per_core']:.1f}"),
+        ("consumption of this device (patches/s)", f"{loader['consumption_patches_per_second']:.1f}"),
+        (
+            "worker cores needed / available",
+            f"{loader['worker_cores_needed']} / {loader['worker_cores_available']}"
+            + (" (STARVED)" if loader["loader_starves_gpu"] else ""),
+        ),
+        (
+            "H100 at 40 % bf16 peak (patches/s, worker cores)",
+            f"{loader['h100_projected_patches_per_second']:.0f}, {loader['h100_worker_cores_needed']}",
+        ),
     ]
     return "| | |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows)
 

@@ -15,7 +15,8 @@ Metadata of a case, first found wins: the metadata given for every case (command
 can only be predicted by a model whose condition keys are limited to ``noise_sigma_ld``.
 
 Parallelism: ``preprocessing_processes`` > 1 preprocesses upcoming cases in worker processes while the
-network runs in this one; ``export_threads`` writers save finished cases in the background.
+network runs in this one; otherwise ``prefetch_cases`` (default 0) preprocess in a background thread of
+this process meanwhile; ``export_threads`` writers save finished cases in the background.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import logging
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import SimpleITK as sitk
 
 from gdr_toolkit.dataset.case_identity import CaseIdentityError, check_case_identity
 from gdr_toolkit.dataset.dicom_headers import DicomSeriesError
@@ -39,6 +44,7 @@ from gdr_toolkit.dataset.raw_layout import LOW_DOSE_CHANNEL, PRE_CONTRAST_CHANNE
 from gdr_toolkit.inference.export import ExportOptions, is_case_complete, series_sources, write_prediction
 from gdr_toolkit.inference.model_fingerprint import model_provenance
 from gdr_toolkit.inference.predictor import CasePrediction, Predictor
+from gdr_toolkit.inference.prefetch import prefetched
 from gdr_toolkit.inference.run_summary import RUN_SUMMARY_FILE, DistributionLedger, write_run_summary
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
@@ -191,6 +197,9 @@ class RunOptions:
         strict: refuse (do not write, report as failed) a case outside the model's training ranges
             (``distribution_check.py``).
         summary_file: name of the run's record in the output folder (``run_summary.py``).
+        prefetch_cases: without preprocessing processes, cases read and preprocessed ahead in a
+            background thread while the network runs (default 0: one case after the other; on 2 CPU
+            cores the thread and the network contend for the GIL, documentation/benchmarks.md).
     """
 
     export: ExportOptions = field(default_factory=ExportOptions)
@@ -200,6 +209,7 @@ class RunOptions:
     allow_mismatched_patient: bool = False
     strict: bool = False
     summary_file: str = RUN_SUMMARY_FILE
+    prefetch_cases: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,16 +241,40 @@ def _preprocess_files(task: tuple[PredictionCase, CasePreprocessingOptions]) -> 
     return PreprocessedCase(result.arrays, result.properties, {})
 
 
+@dataclass(frozen=True)
+class _ReadyCase:
+    """A case read and preprocessed (by the prefetching thread), waiting for the network."""
+
+    pre_contrast: sitk.Image
+    preprocessed: PreprocessedCase
+    seconds: float
+
+
+def _read_and_preprocess(predictor: Predictor, allow_mismatch: bool, case: PredictionCase) -> _ReadyCase:
+    case.check_files()
+    case.check_identity(allow_mismatch)
+    metadata = _case_metadata(case, predictor)
+    pre_contrast, low_dose = read_image(case.pre_contrast), read_image(case.low_dose)
+    predictor.check_metadata(metadata, case.case_id)
+    start = time.perf_counter()
+    preprocessed = predictor.preprocess(pre_contrast, low_dose, metadata)
+    return _ReadyCase(pre_contrast, preprocessed, time.perf_counter() - start)
+
+
 def _predict_inline(
-    predictor: Predictor, cases: list[PredictionCase], allow_mismatch: bool
+    predictor: Predictor, cases: list[PredictionCase], prefetch: int, allow_mismatch: bool
 ) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
-    for case in cases:
+    """Preprocess ``prefetch`` cases ahead in a background thread (0: none); the network runs here."""
+    for case, ready in prefetched(cases, partial(_read_and_preprocess, predictor, allow_mismatch), prefetch):
         try:
-            case.check_files()
-            case.check_identity(allow_mismatch)
-            metadata = _case_metadata(case, predictor)
-            images = read_image(case.pre_contrast), read_image(case.low_dose)
-            yield case, predictor.predict_case(*images, metadata, case.case_id)
+            if isinstance(ready, Exception):
+                raise ready
+            yield (
+                case,
+                predictor.predict_preprocessed(
+                    ready.preprocessed, ready.pre_contrast, case.case_id, ready.seconds
+                ),
+            )
         except Exception as error:  # noqa: BLE001 (a broken case is reported; the others go on)
             yield case, error
 
@@ -320,7 +354,7 @@ def run_prediction(
     results = (
         _predict_pipelined(predictor, todo, processes, allow_mismatch)
         if processes > 1
-        else _predict_inline(predictor, todo, allow_mismatch)
+        else _predict_inline(predictor, todo, options.prefetch_cases, allow_mismatch)
     )
     provenance = model_provenance(predictor.model) if options.export.output_format == "dicom" else None
     with ThreadPoolExecutor(max_workers=max(1, options.export_threads)) as writers:

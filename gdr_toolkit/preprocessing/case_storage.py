@@ -3,7 +3,10 @@
 The array file holds float32 (C, z, y, x) with the channel names listed in the properties under
 ``channels``. Chunks suit random patch reads from a memory-mapped file: the full channel stack times
 64^3-voxel chunks and 16^3-voxel blocks (blosc2 decompresses only the blocks a slice touches);
-ZSTD level 3 (writes in tenths of a second; level 8 takes seconds for little gain on noisy float data).
+LZ4 level 9: a training patch (9 x 96^3 voxels of a 1 mm case) decompresses in ~30 ms of one core against
+~43 ms with ZSTD level 3 (what cases were written with before issue 26; blosc2 files describe their codec,
+so those still read), for 11 % more disk and the same write time (~0.5 s per 1 mm case); LZ4HC decompresses
+in ~26 ms but takes ~4 s to write (documentation/benchmarks.md, "Can CPU workers feed a GPU?").
 Both files are written atomically and the properties last, so a case is complete iff its JSON exists.
 """
 
@@ -49,7 +52,7 @@ def write_case(folder: Path, case_id: str, arrays: np.ndarray, properties: dict[
             mode="w",
             chunks=chunks,
             blocks=blocks,
-            cparams={"codec": blosc2.Codec.ZSTD, "clevel": 3, "nthreads": 1},
+            cparams={"codec": blosc2.Codec.LZ4, "clevel": 9, "nthreads": 1},
         )
     write_json_atomic(properties, case_properties_path(folder, case_id))
 

@@ -31,11 +31,15 @@ from gdr_toolkit.preprocessing.registration import (
     RegistrationResult,
     register,
 )
+from gdr_toolkit.preprocessing.working_grid import working_mask
 
 logger = logging.getLogger(__name__)
 
 _MIN_SIMILARITY_VOXELS = 1000
 _MAX_SIMILARITY_VOXELS = 200_000
+#: Co-registration runs on 2 mm blocks of finer scans (``RegistrationOptions.working_spacing_mm``): on
+#: simulated 1 mm heads 5x less elastix CPU time for 0.03 -> 0.06 mm mean error (documentation/registration.md).
+WORKING_SPACING_MM = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class RegistrationQuality:
 
 
 def _default_registration() -> RegistrationOptions:
-    return RegistrationOptions(initialisation="none")
+    return RegistrationOptions(initialisation="none", working_spacing_mm=WORKING_SPACING_MM)
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,13 @@ class CoregistrationOptions:
 
     Attributes:
         registration: elastix stage settings; ``transform`` must be "rigid" (the method's choice). The
-            default starts from the identity in scanner coordinates (``initialisation="none"``).
+            default starts from the identity in scanner coordinates (``initialisation="none"``) and
+            registers on 2 mm blocks of finer scans (``working_spacing_mm``).
         interpolation: resampling of the moving scan onto the PC grid, "bspline" (cubic) or "linear".
             B-spline can overshoot slightly below 0 at sharp edges.
         mask_dilation_mm: the brain mask, when given, is dilated by this radius (mm) and used as fixed
-            mask; 0 uses it as is.
+            mask; 0 uses it as is. With a working grid the mask is shrunk to it first (a block is
+            inside when any voxel is), then dilated.
         fov_margin_mm: the moving mask is the moving scan's box less this margin (mm) at every face.
         quality: thresholds of the registration quality.
         retry_initialisation: when the first registration is not accepted, one more from this start
@@ -173,8 +179,9 @@ def coregister_to_reference(
         ValueError: non-3D or non-finite input, or an empty brain mask.
     """
     fixed_mask = None
-    if brain_mask is not None:
-        fixed_mask = dilated_mask(brain_mask, options.mask_dilation_mm)
+    if brain_mask is not None:  # dilated on the working grid elastix sees (a 1 mm mask: ~10x cheaper)
+        coarse = working_mask(brain_mask, options.registration.working_spacing_mm)
+        fixed_mask = dilated_mask(coarse, options.mask_dilation_mm)
     masks = {"fixed_mask": fixed_mask, "moving_mask": field_of_view(moving, options.fov_margin_mm)}
     try:
         best = _registered(moving, reference, brain_mask, masks, options.registration, options)

@@ -35,6 +35,7 @@ from gdr_toolkit.preprocessing.elastix_maps import (
     to_itk,
     with_grid_of,
 )
+from gdr_toolkit.preprocessing.working_grid import working_image, working_mask
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class RegistrationOptions:
             of gravity), or "none". Only used by the first stage of a cascade.
         number_of_threads: elastix threads; None lets ITK choose (all cores).
         random_seed: seed of elastix's sampler, for reproducible results.
+        working_spacing_mm: register block-averaged copies of the images (and masks) whose voxels are at
+            most this coarse (``working_grid``; e.g. 2.0 registers a 1 mm head on 2 mm blocks, 5x less
+            elastix time); None registers the images as given. Only the first stage's value is used.
     """
 
     transform: TransformKind = "rigid"
@@ -80,6 +84,7 @@ class RegistrationOptions:
     initialisation: Initialisation = "geometry"
     number_of_threads: int | None = None
     random_seed: int = 121212
+    working_spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.transform not in ELASTIX_TRANSFORM:
@@ -95,6 +100,8 @@ class RegistrationOptions:
             raise ValueError(f"number_of_histogram_bins must be >= 4, got {self.number_of_histogram_bins}.")
         if self.number_of_threads is not None and self.number_of_threads < 1:
             raise ValueError(f"number_of_threads must be None or >= 1, got {self.number_of_threads}.")
+        if self.working_spacing_mm is not None and not self.working_spacing_mm > 0:
+            raise ValueError(f"working_spacing_mm must be None or > 0, got {self.working_spacing_mm}.")
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,11 @@ def register(
     require_scalar_3d(moving, "moving")
     check_finite(fixed, "fixed image")
     check_finite(moving, "moving image")
-    method = itk.ElastixRegistrationMethod.New(to_itk(fixed, itk.F), to_itk(moving, itk.F))
+    working = stages[0].working_spacing_mm
+    fixed_working = working_image(fixed, working)
+    method = itk.ElastixRegistrationMethod.New(
+        to_itk(fixed_working, itk.F), to_itk(working_image(moving, working), itk.F)
+    )
     first_index = int(initial is not None)
     maps = [
         _stage_map(stage, index + first_index, fixed_mask is not None) for index, stage in enumerate(stages)
@@ -239,12 +250,16 @@ def register(
         (moving_mask, "moving_mask", method.SetMovingMask),
     ):
         if mask is not None:
-            setter(_mask_to_itk(mask, name))
+            setter(_mask_to_itk(mask, name, working))
     if initial is not None:
         method.SetInitialTransformParameterObject(parameter_object(list(initial.parameter_maps)))
     result = _run(method, stages[0].number_of_threads)
     logger.debug("registration %s finished", [stage.transform for stage in stages])
-    return result
+    if fixed_working is fixed:
+        return result
+    # Found on the working grid; the maps name the full-resolution grid, as a run on it would.
+    full_grid = grid_entries(fixed)
+    return RegistrationResult(tuple(frozen_map({**pmap, **full_grid}) for pmap in result.parameter_maps))
 
 
 def _stages(
@@ -276,9 +291,9 @@ def _run(method: itk.ElastixRegistrationMethod, number_of_threads: int | None) -
     )
 
 
-def _mask_to_itk(mask: sitk.Image, name: str) -> itk.Image:
+def _mask_to_itk(mask: sitk.Image, name: str, working_spacing_mm: float | None) -> itk.Image:
     require_scalar_3d(mask, name)
-    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+    binary = working_mask(sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8), working_spacing_mm)
     if not sitk.GetArrayViewFromImage(binary).any():
         raise ValueError(f"{name} is empty (no non-zero voxel); pass None to register without a mask.")
     return to_itk(binary, itk.UC)

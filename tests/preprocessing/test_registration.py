@@ -199,6 +199,8 @@ def test_invalid_options_name_the_argument():
         RegistrationOptions(transform="bspline")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="iterations_per_resolution must be >= 1, got 0"):
         RegistrationOptions(iterations_per_resolution=0)
+    with pytest.raises(ValueError, match="working_spacing_mm must be None or > 0, got -1"):
+        RegistrationOptions(working_spacing_mm=-1.0)
 
 
 @pytest.mark.slow
@@ -210,6 +212,17 @@ def test_rigid_motion_is_recovered_at_1mm():
         _mean_error_mm(_brain_points(atlas.brain_mask, step=40), result.to_sitk_transform(), _true_rigid())
         < 0.5
     )
+
+
+def test_rigid_motion_at_1mm_is_recovered_on_a_2mm_working_grid():
+    atlas = load_mni152_atlas()
+    moving = _moved(atlas.t1, _true_rigid())
+    options = RegistrationOptions(number_of_threads=THREADS, working_spacing_mm=2.0)
+    result = register(atlas.t1, moving, options, fixed_mask=atlas.brain_mask)
+    points = _brain_points(atlas.brain_mask, step=40)
+    assert _mean_error_mm(points, result.to_sitk_transform(), _true_rigid()) < 0.5
+    assert result.parameter_maps[0]["Spacing"] == tuple(repr(float(s)) for s in atlas.t1.GetSpacing())
+    assert result.parameter_maps[0]["Size"] == tuple(str(n) for n in atlas.t1.GetSize())
 
 
 def _array(image: sitk.Image) -> np.ndarray:

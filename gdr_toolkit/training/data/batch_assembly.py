@@ -65,22 +65,32 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
 
 
 def load_augmented_patch(
-    dataset: PreprocessedDataset, draw: PatchDraw, patch_size: Sequence[int]
+    dataset: PreprocessedDataset,
+    draw: PatchDraw,
+    patch_size: Sequence[int],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Read the region the draw needs (the patch box grown by its margin) and augment it.
 
+    Args:
+        dataset: the cases.
+        draw: the patch's random choices.
+        patch_size: (z, y, x) voxels.
+        out: optional float32 (C, *patch_size) array (e.g. a slot of the batch) to write into.
+
     Returns:
-        float32 (C, *patch_size), all stored channels transformed together; the intensity channels (all
-        but ``MASK_CHANNELS``) multiplied by the draw's intensity factor.
+        float32 (C, *patch_size) (or ``out``), all stored channels transformed together; the intensity
+        channels (all but ``MASK_CHANNELS``) multiplied by the draw's intensity factor.
     """
     margin = np.asarray(source_margin(draw.spatial, patch_size))
     start = np.asarray(draw.start_zyx) - margin
     source = dataset.read_patch(draw.case_id, start, np.asarray(patch_size) + 2 * margin)
-    patch = apply_spatial_augmentation(source, draw.spatial, patch_size)
+    factors = None
     if draw.intensity_factor != 1.0:
-        scaled = [index for index, name in enumerate(dataset.channels) if name not in MASK_CHANNELS]
-        patch[scaled] *= np.float32(draw.intensity_factor)
-    return patch
+        factors = np.array(
+            [1.0 if name in MASK_CHANNELS else draw.intensity_factor for name in dataset.channels], np.float32
+        )
+    return apply_spatial_augmentation(source, draw.spatial, patch_size, out, factors)
 
 
 def assemble_batch(
@@ -89,7 +99,7 @@ def assemble_batch(
     options: LoaderOptions,
     out: np.ndarray | None = None,
 ) -> dict:
-    """Draw and load ``options.batch_size`` patches.
+    """Draw and load ``options.batch_size`` patches, each written straight into its slot of the batch.
 
     Args:
         rng: the random generator (advanced).
@@ -107,6 +117,6 @@ def assemble_batch(
     case_ids = []
     for index in range(options.batch_size):
         draw = draw_patch(rng, dataset, options)
-        data[index] = load_augmented_patch(dataset, draw, options.patch_size)
+        load_augmented_patch(dataset, draw, options.patch_size, data[index])
         case_ids.append(draw.case_id)
     return {"data": data, "case_ids": case_ids}

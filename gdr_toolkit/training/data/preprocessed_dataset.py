@@ -138,6 +138,9 @@ class PreprocessedDataset:
             raise ValueError(f"size_zyx must be positive, got {tuple(size_zyx)}.")
         shape = np.asarray(array.shape[1:], dtype=np.int64)
         low, high = np.clip(start, 0, shape), np.clip(start + size, 0, shape)
+        if (low == start).all() and (high == start + size).all():  # inside: the decompressed region as is
+            region = array[(slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high, strict=True)))]
+            return np.ascontiguousarray(region, dtype=np.float32)
         patch = np.zeros((array.shape[0], *size.tolist()), dtype=np.float32)
         if VALID_MASK_CHANNEL in self.channels:
             patch[self.channels.index(VALID_MASK_CHANNEL)] = 1.0

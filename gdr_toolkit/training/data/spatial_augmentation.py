@@ -107,7 +107,11 @@ def source_margin(parameters: SpatialParameters, patch_size: Sequence[int]) -> t
 
 
 def apply_spatial_augmentation(
-    source: np.ndarray, parameters: SpatialParameters, patch_size: Sequence[int]
+    source: np.ndarray,
+    parameters: SpatialParameters,
+    patch_size: Sequence[int],
+    out: np.ndarray | None = None,
+    channel_factors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample the centre of ``source`` onto the augmented patch grid (deterministic).
 
@@ -116,9 +120,13 @@ def apply_spatial_augmentation(
             (``source_margin``); every channel is interpolated linearly.
         parameters: the draw to apply.
         patch_size: output edge lengths (z, y, x), voxels.
+        out: optional float32 (C, *patch_size) array (e.g. a slot of the batch) that the result is
+            written into, without an intermediate contiguous copy.
+        channel_factors: optional float32 (C,) factors the channels are multiplied by while the
+            patch is written (the intensity augmentation, in the same pass over the data).
 
     Returns:
-        float32 (C, *patch_size). With identity parameters: the centre crop of ``source``.
+        float32 (C, *patch_size), or ``out``. With identity parameters: the centre crop of ``source``.
     """
     patch_size = tuple(int(edge) for edge in patch_size)
     surplus = np.subtract(source.shape[1:], patch_size)
@@ -138,7 +146,15 @@ def apply_spatial_augmentation(
         patch = np.flip(patch, axis=tuple(axis + 1 for axis in parameters.mirror_axes))
     if parameters.axis_order != (0, 1, 2):
         patch = patch.transpose(0, *(axis + 1 for axis in parameters.axis_order))
-    return np.ascontiguousarray(patch, dtype=np.float32)
+    if out is None:
+        out = np.empty(patch.shape, dtype=np.float32)
+    if out.shape != patch.shape:
+        raise ValueError(f"out has shape {out.shape}, expected {patch.shape}.")
+    if channel_factors is None:
+        np.copyto(out, patch)
+    else:
+        np.multiply(patch, np.asarray(channel_factors, np.float32).reshape(-1, 1, 1, 1), out=out)
+    return out
 
 
 def _resample(source: torch.Tensor, parameters: SpatialParameters, patch_size: tuple[int, ...]) -> np.ndarray:

@@ -67,6 +67,17 @@ def test_same_seed_repeats_and_another_seed_differs(dataset):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
+def test_a_batch_equals_its_patches_loaded_one_by_one(dataset):
+    from gdr_toolkit.training.data.batch_assembly import assemble_batch, draw_patch, load_augmented_patch
+
+    options = LoaderOptions(PATCH, 4, num_workers=0, augmentation=AugmentationOptions.right_angle())
+    batch = assemble_batch(np.random.default_rng(5), dataset, options)["data"]
+    rng = np.random.default_rng(5)
+    for index in range(4):
+        draw = draw_patch(rng, dataset, options)
+        np.testing.assert_array_equal(batch[index], load_augmented_patch(dataset, draw, PATCH))
+
+
 def test_closed_loader_refuses_to_deliver(dataset):
     loader = PatchLoader(dataset, LoaderOptions(PATCH, batch_size=1, num_workers=0))
     loader.close()
@@ -76,7 +87,8 @@ def test_closed_loader_refuses_to_deliver(dataset):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("batch_size", 0), ("oversample_fraction", 1.5), ("num_workers", -1)]
+    ("field", "value"),
+    [("batch_size", 0), ("oversample_fraction", 1.5), ("num_workers", -1)],
 )
 def test_invalid_options_are_named(field, value):
     with pytest.raises(ValueError, match=field):

@@ -111,3 +111,15 @@ def test_permutations_and_flips_reach_all_48_cube_symmetries_and_keep_unequal_ax
 def test_intensity_scale_must_be_below_one():
     with pytest.raises(ValueError, match="intensity_scale"):
         AugmentationOptions(intensity_scale=1.0)
+
+
+def test_writing_into_a_batch_slot_gives_the_same_patch():
+    source = np.random.default_rng(3).random((2, *PATCH), dtype=np.float32)
+    parameters = SpatialParameters(mirror_axes=(1,), axis_order=(2, 0, 1))
+    expected = apply_spatial_augmentation(source, parameters, PATCH)
+    batch = np.zeros((3, 2, *PATCH), dtype=np.float32)
+    apply_spatial_augmentation(source, parameters, PATCH, out=batch[1])
+    np.testing.assert_array_equal(batch[1], expected)
+    assert not batch[0].any() and not batch[2].any()
+    with pytest.raises(ValueError, match="out has shape"):
+        apply_spatial_augmentation(source, parameters, PATCH, out=np.zeros((2, 4, 4, 4), np.float32))
