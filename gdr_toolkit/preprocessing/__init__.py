@@ -1,4 +1,4 @@
-"""Per-case preprocessing (method.md section 1): registration, brain mask, co-registration, intensity
+"""Per-case preprocessing (documentation/method.md section 1): registration, brain mask, co-registration, intensity
 normalisation, radiometric registration, subtraction and noise normalisation, contrast-signal target.
 
 Modules: ``registration`` (the one itk-elastix wrapper), ``brain_mask`` (atlas brain mask),
