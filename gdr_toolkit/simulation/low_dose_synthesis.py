@@ -190,8 +190,8 @@ def _added_autocorrelation(pc_covariance: np.ndarray, sd_covariance: np.ndarray)
 def contrast_signal(
     subtraction: np.ndarray, sigma: float, region: np.ndarray, weighted: bool = True
 ) -> np.ndarray:
-    """y = p z with p = sigmoid(w z + b0), p(sigma) = 0.01, p(4 sigma) = 0.99 (documentation/method.md section 2 with
-    sigma = sigma_z), or max(z, 0) when not ``weighted``; float32, >= 0, 0 outside ``region``."""
+    """y = p z with p = sigmoid(w z + b0), p(sigma) = 0.01, p(4 sigma) = 0.99 (documentation/method.md section
+    2 with sigma = sigma_z), or max(z, 0) when not ``weighted``; float32, >= 0, 0 outside ``region``."""
     if weighted:
         parameters = contrast_mask_parameters(sigma)
         with np.errstate(over="ignore"):
