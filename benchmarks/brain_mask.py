@@ -9,7 +9,7 @@ that are not MNI-like"):
   (tests/preprocessing/colin27_cases.py); ``se-slab-csf3``: the same with the CSF widened by 3 mm;
 - ``brats``: the real BraTS pair's pre-contrast scan (skull-stripped; reference: its support).
 
-Colin27 cases need Debian's mricron-data, the BraTS case ../shared/real/; absent ones are skipped.
+Colin27 cases need Debian's mricron-data, the BraTS case of tests/conftest.py's REAL_FOLDER; absent ones are skipped.
 "old" is ``BrainMaskOptions(registration_spacing_mm=2, number_of_resolutions=3, refine=False,
 skull_stripped="never")`` (main's atlas fit: 3 stages at 2 mm, 3 levels), "new" the defaults. Both use
 ``number_of_threads`` (2). Per case and method: median wall and CPU seconds over ``--repeats`` calls

@@ -1,6 +1,7 @@
 """Noise levels of real scans against the simulator's: what the network's sigma_LD condition has to span.
 
-Real pair (PC + SD of one visit, e.g. the BraTS 2020 pair of ``../shared/real``; skull-stripped, so the
+Real pair (PC + SD of one visit, by default the BraTS 2020 pair of the tests' ``real_pair``
+fixture, ``tests/conftest.py``; skull-stripped, so the
 brain is the scan's support): both scans divided by their 95th brain percentile (preprocessing's
 normalisation) and SD radiometrically scaled to PC, then
 - per-image noise: the residual after a Gaussian of 2 voxels, in homogeneous bright tissue (top 30 % of
@@ -15,12 +16,13 @@ preprocessing computes it, with the true brain mask and ideal alignment (LD resa
 known motion), percentile and radiometric normalisation as in preprocessing. The simulated spacing is the
 network spacing here, so this is sigma_LD on the network grid.
 
-Run: ``python benchmarks/real_noise_level.py [--real-folder ../shared/real] [-n 12] [--spacing 2]``.
+Run: ``python benchmarks/real_noise_level.py [--real-folder FOLDER] [-n 12] [--spacing 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,9 @@ from gdr_toolkit.preprocessing.network_noise import network_grid_noise_factor
 from gdr_toolkit.preprocessing.noise import estimate_noise_sigma, subtraction_image
 from gdr_toolkit.preprocessing.radiometric import estimate_radiometric_scale
 from gdr_toolkit.simulation import SimulationSettings, simulate_case
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import REAL_FOLDER  # type: ignore[import-not-found]  # noqa: E402  # where the tests find the pair
 
 
 def _normalised_pair(pre: np.ndarray, post: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +131,12 @@ def measure_simulated(count: int, spacing_mm: float, include_default: bool) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-folder", type=Path, default=Path("../shared/real"))
+    parser.add_argument(
+        "--real-folder",
+        type=Path,
+        default=REAL_FOLDER,
+        help="PC/SD pair folder (default: the tests' real pair)",
+    )
     parser.add_argument("-n", "--num-cases", type=int, default=12)
     parser.add_argument("--spacing", type=float, default=2.0)
     parser.add_argument("--only-real-scans", action="store_true", help="skip the default phantom")

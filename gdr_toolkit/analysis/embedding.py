@@ -1,6 +1,6 @@
 """The learned condition embedding of a trained network, projected to 2D and plotted (paper Fig. 8).
 
-Each case's normalised condition vector c (method.md section 3) goes through the network's
+Each case's normalised condition vector c (documentation/method.md section 3) goes through the network's
 ``condition_embedding`` MLP to e in R^E (E = 128 in the paper). The embeddings of the cases are projected
 to 2D with PCA (exact, linear: distances along the axes are distances in R^E) and t-SNE (non-linear:
 neighbourhoods are kept, distances and cluster sizes are not), and each projection is coloured by every

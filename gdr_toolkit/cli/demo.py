@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
+from gdr_toolkit.cli.logging_setup import tqdm_progress
 from gdr_toolkit.file_io import read_json
 from gdr_toolkit.pipeline.demo_run import DemoSettings, run_demo
 
@@ -62,18 +63,17 @@ def format_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    errors = (*USER_ERRORS, KeyError, RuntimeError)
+    return run_command(build_parser(), _demo, logger, argv, errors=errors, message="demo step failed: %s")
+
+
+def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     settings = DemoSettings(
         args.num_training, args.test, args.spacing, args.seed, args.num_processes, args.trainer,
         args.num_epochs, args.iterations_per_epoch,
     )  # fmt: skip
-    try:
-        summary_path = run_demo(settings, args.output, tqdm_progress)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        logger.error("demo step failed: %s", error)
-        return 1
+    summary_path = run_demo(settings, args.output, tqdm_progress)
     sys.stdout.write(
         "\nTest cases against the true standard dose (mean +- std; lesion metrics pooled over lesions):\n"
     )

@@ -10,7 +10,7 @@ import sys
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.evaluation import (
     FolderEvaluationOptions,
     MetricOptions,
@@ -71,28 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        metric_options = MetricOptions(
-            align_predictions=args.align_predictions, ce_threshold_sigmas=args.ce_sigmas
-        )
-        options = FolderEvaluationOptions(
-            metrics=metric_options, brain_mask_rule=args.brain_mask_rule,
-            include_low_dose=args.low_dose, coregister_acquired_scans=args.coregister,
-            use_prediction_valid_masks=not args.ignore_valid_masks,
+    return run_command(build_parser(), _evaluate, logger, argv)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    metric_options = MetricOptions(
+        align_predictions=args.align_predictions, ce_threshold_sigmas=args.ce_sigmas
+    )
+    options = FolderEvaluationOptions(
+        metrics=metric_options, brain_mask_rule=args.brain_mask_rule,
+        include_low_dose=args.low_dose, coregister_acquired_scans=args.coregister,
+        use_prediction_valid_masks=not args.ignore_valid_masks,
+    )  # fmt: skip
+    with tqdm(desc="evaluating", unit="case", disable=None) as bar:
+        summary = evaluate_predictions(
+            args.ref, args.pred, args.pc, args.lesions, args.brain, tuple(args.suffix), options,
+            on_case_done=lambda _case: bar.update(), valid_mask_folder=args.valid,
+            cache_folder=args.cache,
         )  # fmt: skip
-        with tqdm(desc="evaluating", unit="case", disable=None) as bar:
-            summary = evaluate_predictions(
-                args.ref, args.pred, args.pc, args.lesions, args.brain, tuple(args.suffix), options,
-                on_case_done=lambda _case: bar.update(), valid_mask_folder=args.valid,
-                cache_folder=args.cache,
-            )  # fmt: skip
-        record = summary.to_json_dict()
-        write_json_atomic(record, args.output)
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    record = summary.to_json_dict()
+    write_json_atomic(record, args.output)
     for method, results in record["methods"].items():
         logger.info("%s: %s", method, _format_aggregate(results["aggregate"]))
     if "hallucination_guard" in record:
@@ -127,15 +125,13 @@ def build_compare_parser() -> argparse.ArgumentParser:
 
 
 def compare_main(argv: list[str] | None = None) -> int:
-    args = build_compare_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        summary_a = read_json(args.a)
-        summary_b = read_json(args.b) if args.b else summary_a
-        results = compare_summaries(summary_a, args.method_a, summary_b, args.method_b)
-    except (OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(build_compare_parser(), _compare, logger, argv, errors=(*USER_ERRORS, KeyError))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    summary_a = read_json(args.a)
+    summary_b = read_json(args.b) if args.b else summary_a
+    results = compare_summaries(summary_a, args.method_a, summary_b, args.method_b)
     record = {
         "a": {"summary": args.a, "method": args.method_a},
         "b": {"summary": args.b or args.a, "method": args.method_b},

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.fingerprint import (
     DatasetFingerprint,
     FingerprintExtractionError,
@@ -35,18 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    return run_command(
+        build_parser(), _extract, logger, argv, errors=(*USER_ERRORS, FingerprintExtractionError)
+    )
+
+
+def _extract(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        raw = raw_dataset_folder(args.dataset)
-        target = preprocessed_folder() / raw.name
-        fingerprint = load_or_extract_fingerprint(
-            raw, target, args.num_processes, clean=args.clean, progress=True
-        )
-    except (OSError, ValueError, FingerprintExtractionError) as error:
-        logger.error("%s", error)
-        return 1
+    raw = raw_dataset_folder(args.dataset)
+    target = preprocessed_folder() / raw.name
+    fingerprint = load_or_extract_fingerprint(
+        raw, target, args.num_processes, clean=args.clean, progress=True
+    )
     _log_summary(fingerprint, time.perf_counter() - start)
     logger.info("wrote %s", target / FINGERPRINT_FILE_NAME)
     return 0

@@ -9,7 +9,7 @@ import sys
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.dataset.public_layouts import import_brats
 from gdr_toolkit.paths import dataset_folder_name, raw_folder
 
@@ -30,21 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        root = raw_folder()
-        folder = root / dataset_folder_name(args.dataset_id, args.name)
-        others = sorted(p.name for p in root.glob(f"Dataset{args.dataset_id:03d}_*") if p.name != folder.name)
-        if others:
-            raise ValueError(
-                f"Dataset id {args.dataset_id} is already used by {', '.join(others)} in {root}."
-            )
-        with tqdm(desc=f"importing {args.input}", unit="case", disable=None) as bar:
-            cases = import_brats(args.input, folder, on_case_done=lambda _: bar.update())
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(build_parser(), _import, logger, argv)
+
+
+def _import(args: argparse.Namespace) -> int:
+    root = raw_folder()
+    folder = root / dataset_folder_name(args.dataset_id, args.name)
+    others = sorted(p.name for p in root.glob(f"Dataset{args.dataset_id:03d}_*") if p.name != folder.name)
+    if others:
+        raise ValueError(f"Dataset id {args.dataset_id} is already used by {', '.join(others)} in {root}.")
+    with tqdm(desc=f"importing {args.input}", unit="case", disable=None) as bar:
+        cases = import_brats(args.input, folder, on_case_done=lambda _: bar.update())
     logger.info(
         "%d case(s) imported into %s; next: gdr_synthesize_low_dose -d %s", len(cases), folder, folder.name
     )

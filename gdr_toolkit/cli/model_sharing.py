@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.model_sharing import export_model_to_zip, install_model_from_zip
 
 logger = logging.getLogger("gdr_model_sharing")
@@ -36,21 +36,13 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def export_main(argv: list[str] | None = None) -> int:
-    args = build_export_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        export_model_to_zip(
-            args.dataset,
-            args.output,
-            args.configurations,
-            args.trainer,
-            args.plans,
-            args.folds,
-            args.checkpoints,
-        )
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(build_export_parser(), _export, logger, argv)
+
+
+def _export(args: argparse.Namespace) -> int:
+    export_model_to_zip(
+        args.dataset, args.output, args.configurations, args.trainer, args.plans, args.folds, args.checkpoints
+    )
     return 0
 
 
@@ -67,13 +59,11 @@ def build_install_parser() -> argparse.ArgumentParser:
 
 
 def install_main(argv: list[str] | None = None) -> int:
-    args = build_install_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        install_model_from_zip(args.zip, overwrite=args.overwrite)
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(build_install_parser(), _install, logger, argv)
+
+
+def _install(args: argparse.Namespace) -> int:
+    install_model_from_zip(args.zip, overwrite=args.overwrite)
     return 0
 
 

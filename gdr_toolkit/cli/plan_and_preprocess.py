@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.cli.plan_experiment import add_planner_arguments, planner_request, run_planning
 from gdr_toolkit.cli.preprocess import add_preprocess_arguments, run_preprocess
 from gdr_toolkit.cli.sharding_arguments import shard_from_arguments
@@ -57,35 +57,35 @@ def _preprocess_part(dataset: str, args: argparse.Namespace, shard: Shard) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    return run_command(build_parser(), _plan_and_preprocess, logger, argv, errors=(*USER_ERRORS, KeyError))
+
+
+def _plan_and_preprocess(args: argparse.Namespace) -> int:
+    raw = raw_dataset_folder(args.dataset)
+    if args.verify_dataset_integrity and (problems := verify_dataset(raw)):
+        for problem in problems:
+            logger.error("%s", problem)
+        return 1
+    shard = shard_from_arguments(args)
+    if not shard.is_whole:
+        return _preprocess_part(raw.name, args, shard)
     try:
-        raw = raw_dataset_folder(args.dataset)
-        if args.verify_dataset_integrity and (problems := verify_dataset(raw)):
-            for problem in problems:
-                logger.error("%s", problem)
-            return 1
-        shard = shard_from_arguments(args)
-        if not shard.is_whole:
-            return _preprocess_part(raw.name, args, shard)
         fingerprint = load_or_extract_fingerprint(
             raw, preprocessed_folder() / raw.name, args.num_processes, args.clean, progress=True
         )
-        plans_name = run_planning(raw.name, fingerprint, planner_request(args))
-        if args.no_pp:
-            return 0
-        return run_preprocess(
-            raw.name,
-            plans_name,
-            args.configurations,
-            args.num_processes,
-            accept_poor_registration=args.accept_poor_registration,
-        )
     except FingerprintExtractionError as error:
         logger.error("fingerprint: %s", error)
-    except (OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-    return 1
+        return 1
+    plans_name = run_planning(raw.name, fingerprint, planner_request(args))
+    if args.no_pp:
+        return 0
+    return run_preprocess(
+        raw.name,
+        plans_name,
+        args.configurations,
+        args.num_processes,
+        accept_poor_registration=args.accept_poor_registration,
+    )
 
 
 if __name__ == "__main__":

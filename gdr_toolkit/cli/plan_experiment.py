@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.fingerprint import DatasetFingerprint
 from gdr_toolkit.pipeline.plan_step import plan
 from gdr_toolkit.planning.plan_experiment import PlannerRequest
@@ -45,13 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or name")
     parser.add_argument("-v", "--verbose", action="store_true")
     add_planner_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        run_planning(args.dataset, None, planner_request(args))
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(parser, _plan, logger, argv)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    run_planning(args.dataset, None, planner_request(args))
     return 0
 
 

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT
 from gdr_toolkit.paths import resolve_dataset_name, results_folder
 from gdr_toolkit.pipeline.predict_step import CASE_SELECTIONS, EmbeddingRequest, plot_fold_embedding
@@ -44,13 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     add("--perplexity", type=float, default=None, help="t-SNE perplexity (default min(30, (N-1)/3), >= 1)")
     add("--seed", type=int, default=0, help="t-SNE random state (default 0)")
     add("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        output = run(args)
-    except (OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(parser, _plot, logger, argv, errors=(*USER_ERRORS, KeyError))
+
+
+def _plot(args: argparse.Namespace) -> int:
+    output = run(args)
     logger.info("wrote %s and %s", output, output.with_suffix(".json"))
     return 0
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
+from gdr_toolkit.cli.logging_setup import tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.metadata import CaseMetadata, parse_case_metadata
 from gdr_toolkit.inference.export import DEFAULT_DICOM_SERIES_OFFSET, OUTPUT_FORMATS, ExportOptions
@@ -168,15 +169,9 @@ def run(args: argparse.Namespace, model_folder: Path) -> int:
     return 0
 
 
-def _guarded(args: argparse.Namespace, model_folder: Path | None) -> int:
-    try:
-        if model_folder is None:
-            name = resolve_dataset_name(args.dataset, [results_folder()])
-            model_folder = trainer_output_folder(name, args.trainer, args.plans, args.configuration)
-        return run(args, model_folder)
-    except (OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-        return 1
+def _run_dataset_model(args: argparse.Namespace) -> int:
+    name = resolve_dataset_name(args.dataset, [results_folder()])
+    return run(args, trainer_output_folder(name, args.trainer, args.plans, args.configuration))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-tr", "--trainer", default="GDRTrainer", help="trainer class (default GDRTrainer)")
     parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
     add_inference_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    return _guarded(args, None)
+    return run_command(parser, _run_dataset_model, logger, argv, errors=(*USER_ERRORS, KeyError))
 
 
 def main_from_modelfolder(argv: list[str] | None = None) -> int:
@@ -202,9 +195,9 @@ def main_from_modelfolder(argv: list[str] | None = None) -> int:
         "-m", "--model_folder", type=Path, required=True, help="<Trainer>__<plans>__<configuration>"
     )
     add_inference_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    return _guarded(args, args.model_folder)
+    return run_command(
+        parser, lambda args: run(args, args.model_folder), logger, argv, errors=(*USER_ERRORS, KeyError)
+    )
 
 
 if __name__ == "__main__":

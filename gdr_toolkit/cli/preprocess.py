@@ -10,7 +10,8 @@ import argparse
 import logging
 import sys
 
-from gdr_toolkit.cli.logging_setup import configure_logging, tqdm_progress
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
+from gdr_toolkit.cli.logging_setup import tqdm_progress
 from gdr_toolkit.cli.sharding_arguments import add_sharding_arguments, shard_from_arguments
 from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.pipeline.preprocess_step import preprocess
@@ -57,21 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
     parser.add_argument("-v", "--verbose", action="store_true")
     add_preprocess_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        shard = shard_from_arguments(args)
-        return run_preprocess(
-            args.dataset,
-            args.plans,
-            args.configurations,
-            args.num_processes,
-            shard,
-            accept_poor_registration=args.accept_poor_registration,
-        )
-    except (OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(parser, _preprocess, logger, argv, errors=(*USER_ERRORS, KeyError))
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    return run_preprocess(
+        args.dataset, args.plans, args.configurations, args.num_processes, shard_from_arguments(args),
+        accept_poor_registration=args.accept_poor_registration,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

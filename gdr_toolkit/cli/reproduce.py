@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.file_io import atomic_path
 from gdr_toolkit.reproduction.study_methods import METHODS, select_methods
 from gdr_toolkit.reproduction.study_report import results_markdown
@@ -61,25 +61,26 @@ def _copy_beside(figure: Path, results: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
     command_line = shlex.join(["gdr_reproduce", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        settings = study_settings(
-            args.preset, device=args.device, num_epochs=args.num_epochs,
-            iterations_per_epoch=args.iterations_per_epoch, num_processes=args.num_processes,
-        )  # fmt: skip
-        methods = select_methods(args.methods)
-        record = run_study(settings, methods, args.output)
-        notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-        results = args.results or args.output / "results.md"
-        embedding = _copy_beside(Path(record["embedding_figure"]), results)
-        text = results_markdown(record, methods, command_line, notes, embedding)
-        with atomic_path(results) as temporary:
-            temporary.write_text(text, encoding="utf-8")
-    except (StudyStepError, OSError, ValueError, KeyError) as error:
-        logger.error("%s", error)
-        return 1
+    errors = (*USER_ERRORS, StudyStepError, KeyError)
+    return run_command(
+        build_parser(), lambda args: _reproduce(args, command_line), logger, argv, errors=errors
+    )
+
+
+def _reproduce(args: argparse.Namespace, command_line: str) -> int:
+    settings = study_settings(
+        args.preset, device=args.device, num_epochs=args.num_epochs,
+        iterations_per_epoch=args.iterations_per_epoch, num_processes=args.num_processes,
+    )  # fmt: skip
+    methods = select_methods(args.methods)
+    record = run_study(settings, methods, args.output)
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    results = args.results or args.output / "results.md"
+    embedding = _copy_beside(Path(record["embedding_figure"]), results)
+    text = results_markdown(record, methods, command_line, notes, embedding)
+    with atomic_path(results) as temporary:
+        temporary.write_text(text, encoding="utf-8")
     logger.info("wrote %s (study took %.0f min in total)", results, record["seconds_total"] / 60)
     return 0
 

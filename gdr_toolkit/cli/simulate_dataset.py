@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.file_io import read_json
 from gdr_toolkit.paths import dataset_folder_name, raw_folder
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
@@ -141,29 +141,27 @@ def settings_from_arguments(args: argparse.Namespace) -> SimulationSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        settings = settings_from_arguments(args)
-        root = raw_folder()
-        folder = root / dataset_folder_name(args.dataset_id, args.name)
-        others = sorted(p.name for p in root.glob(f"Dataset{args.dataset_id:03d}_*") if p.name != folder.name)
-        if others:
+    return run_command(build_parser(), _simulate, logger, argv)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    settings = settings_from_arguments(args)
+    root = raw_folder()
+    folder = root / dataset_folder_name(args.dataset_id, args.name)
+    others = sorted(p.name for p in root.glob(f"Dataset{args.dataset_id:03d}_*") if p.name != folder.name)
+    if others:
+        raise ValueError(
+            f"Dataset id {args.dataset_id} is already used by {', '.join(others)} in {root}; "
+            "choose another id (-d) or remove that dataset."
+        )
+    if (folder / "dataset.json").is_file():
+        previous = read_json(folder / "dataset.json").get("simulation", {})
+        same_settings = SimulationSettings.from_json_dict(previous.get("settings", {})) == settings
+        if previous.get("seed") != args.seed or not same_settings:
             raise ValueError(
-                f"Dataset id {args.dataset_id} is already used by {', '.join(others)} in {root}; "
-                "choose another id (-d) or remove that dataset."
+                f"{folder / 'dataset.json'} was written with other simulation settings or seed "
+                f"(seed {previous.get('seed')!r}); use another id or remove the folder."
             )
-        if (folder / "dataset.json").is_file():
-            previous = read_json(folder / "dataset.json").get("simulation", {})
-            same_settings = SimulationSettings.from_json_dict(previous.get("settings", {})) == settings
-            if previous.get("seed") != args.seed or not same_settings:
-                raise ValueError(
-                    f"{folder / 'dataset.json'} was written with other simulation settings or seed "
-                    f"(seed {previous.get('seed')!r}); use another id or remove the folder."
-                )
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
     start = time.perf_counter()
     written = write_simulated_dataset(
         folder,

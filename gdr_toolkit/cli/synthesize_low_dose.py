@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.dataset.low_dose_dataset import synthesise_dataset
 from gdr_toolkit.paths import dataset_folder_name, parse_dataset_identifier, raw_dataset_folder, raw_folder
 from gdr_toolkit.simulation.dose_response import SignalModel
@@ -61,24 +61,20 @@ def _output_folder(source_name: str, output_id: int | None, name: str | None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        source = raw_dataset_folder(args.dataset)
-        target = _output_folder(source.name, args.output_id, args.name)
-        model = SignalModel(
-            args.signal_model, args.native_t1_ms, args.repetition_time_ms, args.flip_angle_deg
+    return run_command(build_parser(), _synthesise, logger, argv, errors=(*USER_ERRORS, RuntimeError))
+
+
+def _synthesise(args: argparse.Namespace) -> int:
+    source = raw_dataset_folder(args.dataset)
+    target = _output_folder(source.name, args.output_id, args.name)
+    model = SignalModel(args.signal_model, args.native_t1_ms, args.repetition_time_ms, args.flip_angle_deg)
+    options = SynthesisOptions(
+        signal_model=model, shading_degree=args.shading_degree, noise_target=args.noise_target
+    )
+    with tqdm(desc=f"synthesising {source.name}", unit="case", disable=None) as bar:
+        written = synthesise_dataset(
+            source, target, args.doses, options, args.seed, on_case_done=lambda _: bar.update()
         )
-        options = SynthesisOptions(
-            signal_model=model, shading_degree=args.shading_degree, noise_target=args.noise_target
-        )
-        with tqdm(desc=f"synthesising {source.name}", unit="case", disable=None) as bar:
-            written = synthesise_dataset(
-                source, target, args.doses, options, args.seed, on_case_done=lambda _: bar.update()
-            )
-    except (OSError, ValueError, RuntimeError) as error:
-        logger.error("%s", error)
-        return 1
     logger.info("%s: %d case(s) written to %s.", source.name, len(written), target)
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import parse_arguments
 from gdr_toolkit.network.device import DEVICE_CHOICES, resolve_device_name
 from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import raw_dataset_folder
@@ -90,8 +90,7 @@ def _override_problem(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    args = parse_arguments(build_parser(), argv)
     args.device = resolve_device_name(args.device)
     if problem := _override_problem(args):
         logger.error("%s", problem)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.dataset.raw_layout import RawCase
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.paths import raw_dataset_folder
@@ -30,13 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
-    try:
-        folder = raw_dataset_folder(args.dataset)
-    except (OSError, ValueError) as error:
-        logger.error("%s", error)
-        return 1
+    return run_command(build_parser(), _verify, logger, argv)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    folder = raw_dataset_folder(args.dataset)
     splits: tuple[Literal["Tr", "Ts"], ...] = ("Tr",) if args.skip_test_split else ("Tr", "Ts")
     checked: list[str] = []
 

@@ -1,4 +1,4 @@
-"""Image-quality and contrast-enhancement metrics of the paper's evaluation (section 4, method.md section 6).
+"""Image-quality and contrast-enhancement metrics (paper section 4; documentation/method.md s. 6).
 
 Pure numpy functions on arrays ``(z, y, x)`` that already share one grid and one intensity frame (see
 :mod:`gdr_toolkit.evaluation.case_evaluation` for how the frame is fixed). Conventions:
@@ -184,7 +184,7 @@ def contrast_enhancing_mask(
 def relative_enhancement(
     prediction: np.ndarray, reference: np.ndarray, pre_contrast: np.ndarray, lesion: np.ndarray
 ) -> tuple[float, float]:
-    """Mean and maximal relative enhancement of one lesion L (paper section 4, method.md section 6).
+    """Mean and maximal relative enhancement of one lesion L (documentation/method.md section 6).
 
     ``c_bar(x) = sum_L (x - x_PC) / sum_L (x_SD - x_PC)`` and
     ``c_hat(x) = max_L (x - x_PC) / max_L (x_SD - x_PC)``; 1 means the standard dose's enhancement.

@@ -1,7 +1,8 @@
 """Noise model of the raw low-dose subtraction for the hallucination guard.
 
-The guard tests on z~_LD = x_LD - x_PC (method.md section 1, step 6), *before* eq. 1: eq. 1's local mean
-(8 mm, clipped at 2 sigma) absorbs a faint real LD signal, which then looks unsupported at a lesion's rim.
+The guard tests on z~_LD = x_LD - x_PC (documentation/method.md section 1, step 6), *before* eq. 1: eq. 1's
+local mean (8 mm, clipped at 2 sigma) absorbs a faint real LD signal, which then looks unsupported at a
+lesion's rim.
 What the test needs from the noise of z~_LD, measured on the noise voxels N (inside brain and LD's valid
 data, exact zeros excluded, away from predicted enhancement):
 

@@ -4,7 +4,7 @@ All arrays are float32 (z, y, x) on PC's grid in PC's normalised units (PC divid
 brain percentile); :func:`as_images` multiplies by scale_PC and attaches PC's geometry. k is the
 enhancement factor.
 
-``contrast_signal`` (the paper's method, method.md section 5), y~ the reverted ensemble:
+``contrast_signal`` (the paper's method, documentation/method.md section 5), y~ the reverted ensemble:
     SD = x_PC + k y~,  SD+ = x_LD + k y~,  contrast = k y~,  uncertainty = k std_folds(y~).
 
 ``standard_dose`` (direct-regression baselines), s the ensemble mean of the x_SD predictions:

@@ -1,6 +1,6 @@
 """Predict one case: preprocessing, network inputs on the planned grid, fold ensemble, images in PC's geometry.
 
-Steps of :meth:`Predictor.predict_case` (method.md section 5, documentation/inference.md):
+Steps of :meth:`Predictor.predict_case` (documentation/method.md section 5, documentation/inference.md):
     1. ``preprocess_case(PC, LD)`` with the options of the model's plan (the training code path);
     2. the model's input channels (z_LD, x_LD, s_LD; x_PC, x_LD for direct regression) resampled
        (linear) to the plan's isotropic spacing exactly as the preprocessor does, cropped to the head

@@ -1,4 +1,4 @@
-"""The conditional 3D U-Net (method.md section 3) and its analytic cost model.
+"""The conditional 3D U-Net (documentation/method.md section 3) and its analytic cost model.
 
 Modules, one public class each: ``condition_embedding`` (c -> e), ``conditional_residual_block`` (CRB),
 ``blur_pool`` (anti-aliased downsampling), ``gated_upsampling`` (skip fusion), ``unet``

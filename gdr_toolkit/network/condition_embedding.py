@@ -9,7 +9,7 @@ from torch import nn
 class ConditionEmbedding(nn.Module):
     """Two fully connected layers with SiLU that map the condition vector c to the embedding e.
 
-    ``e = Linear(SiLU(Linear(c)))`` (paper, section "Conditioning"; method.md section 3). With
+    ``e = Linear(SiLU(Linear(c)))`` (paper, section "Conditioning"; documentation/method.md section 3). With
     ``condition_features == 0`` (the ``NoCondition`` ablation) there is nothing to embed: the module holds
     one learned vector, initialised to zeros, and returns it for every batch element. A constant embedding
     acts as a learned per-channel bias in every conditional residual block, so the ablation keeps the

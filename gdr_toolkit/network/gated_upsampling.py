@@ -15,7 +15,7 @@ class GatedUpsampling(nn.Module):
     """Trilinear upsampling followed by gated (paper) or concatenating (ablation) fusion.
 
     The coarse features are upsampled trilinearly to the skip's spatial size, giving f_u. With
-    ``method="gated"`` the fused features are (paper, gated upsampling block; method.md section 3)::
+    ``method="gated"`` the fused features are (gated upsampling block; documentation/method.md section 3)::
 
         f = sigmoid(W~1 [f_u, f_s]) * W1 f_u + sigmoid(W~2 [f_u, f_s]) * W2 f_s
 

@@ -1,4 +1,4 @@
-"""The conditional 3D U-Net of the paper and its configuration (method.md section 3).
+"""The conditional 3D U-Net of the paper and its configuration (documentation/method.md section 3).
 
 Layout for ``widths = (w0, w1, w2, w3)`` (four scales); ``[CRB x B, w]`` is ``blocks_per_scale``
 conditional residual blocks with w output channels, "fuse" the gated upsampling block, "head" SiLU,

@@ -1,4 +1,4 @@
-"""The per-case preprocessing of method.md sections 1-2: one function from raw images to arrays.
+"""The per-case preprocessing of documentation/method.md sections 1-2: one function from raw images to arrays.
 
 Training (PC, LD, SD) and inference (PC, LD) run this same code path. Nothing is written to disk here;
 the preprocessor stores the result and the predictor uses it in memory.
@@ -49,7 +49,7 @@ TARGET_ARRAYS = ("y_sd", "p_sd")
 
 @dataclass(frozen=True)
 class CasePreprocessingOptions:
-    """Options of every step (defaults: method.md; see documentation/preprocessing_numerics.md).
+    """Options of every step (defaults: documentation/method.md; see documentation/preprocessing_numerics.md).
 
     Attributes:
         brain_mask: skull-stripped detection, atlas registration and refinement settings.
@@ -188,14 +188,14 @@ def preprocess_case(
     brain_mask: sitk.Image | None = None,
     registrations: Mapping[str, RegistrationResult] | None = None,
 ) -> PreprocessedCase:
-    """Run method.md sections 1-2 on one case.
+    """Run documentation/method.md sections 1-2 on one case.
 
     Args:
         pre_contrast: PC scan (reference grid), any SimpleITK geometry.
         low_dose: LD scan, any grid, may cover only part of the head; rigidly registered to PC.
         standard_dose: SD scan for training cases, or None at inference.
         metadata: scanner metadata; its condition values go into the properties.
-        options: step options; defaults follow method.md.
+        options: step options; defaults follow documentation/method.md.
         brain_mask: a brain mask on PC's grid to use instead of the atlas registration (e.g. a
             mask the user trusts more); None computes the atlas mask.
         registrations: stored registrations to reuse instead of running elastix (registration_cache):

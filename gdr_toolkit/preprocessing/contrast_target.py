@@ -1,26 +1,26 @@
 """Contrast-signal target (eq. 2), the scale gamma and the inverse of eq. 1 at inference.
 
-Training (paper section 3.2, method.md section 2):
+Training (paper section 3.2, documentation/method.md section 2):
 
     p_SD = f(z_SD) = sigmoid(w z_SD + b0),   f(sigma_LD) = 0.01,  f(4 sigma_LD) = 0.99          (eq. 2)
     => w = 2 logit(0.99) / (3 sigma_LD) ~ 3.0637 / sigma_LD,   b0 = logit(0.01) - w sigma_LD ~ -7.659
     y_SD = p_SD * z_SD                                                                       (target)
     gamma = (1/N) sum_i <b_i, s_SD,i> / <b_i, s_LD,i>                       (scale stored with the model)
 
-Inference (paper section 3.4 "we revert the noise normalization (1)", method.md section 5). Eq. 1 maps the
-SD subtraction to z_SD = sigma_LD (z~_SD - m_SD) / s_SD, so a prediction yhat of y_SD is in those units and
-its exact inverse is (z~_SD - m_SD) = yhat * s_SD / sigma_LD. s_SD is not available at test time; the
-training-set ratio gamma of mean SD to mean LD local noise in the brain makes gamma * s_LD the estimate of
-s_SD. Hence
+Inference (paper section 3.4 "we revert the noise normalization (1)", documentation/method.md section 5).
+Eq. 1 maps the SD subtraction to z_SD = sigma_LD (z~_SD - m_SD) / s_SD, so a prediction yhat of y_SD is in
+those units and its exact inverse is (z~_SD - m_SD) = yhat * s_SD / sigma_LD. s_SD is not available at test
+time; the training-set ratio gamma of mean SD to mean LD local noise in the brain makes gamma * s_LD the
+estimate of s_SD. Hence
 
     y~ = gamma * s_LD * yhat / sigma_LD.
 
-The paper (and method.md section 5) print y~ = gamma * s_LD * yhat without the 1 / sigma_LD. That is not
-dimensionally consistent with eq. 1 as printed (yhat already carries the factor sigma_LD, so the printed
-form returns the contrast multiplied by sigma_LD, e.g. ~30x too small for sigma_LD ~ 0.03); it would only be
-right if eq. 1 had no sigma_LD factor. tests/preprocessing/test_contrast_target.py recovers a known contrast
-signal with the form above and shows that the printed form is off by sigma_LD. Without noise normalisation
-z = z~ and y~ = yhat.
+The paper (and documentation/method.md section 5) print y~ = gamma * s_LD * yhat without the 1 / sigma_LD.
+That is not dimensionally consistent with eq. 1 as printed (yhat already carries the factor sigma_LD, so the
+printed form returns the contrast multiplied by sigma_LD, e.g. ~30x too small for sigma_LD ~ 0.03); it would
+only be right if eq. 1 had no sigma_LD factor. tests/preprocessing/test_contrast_target.py recovers a known
+contrast signal with the form above and shows that the printed form is off by sigma_LD. Without noise
+normalisation z = z~ and y~ = yhat.
 """
 
 from __future__ import annotations

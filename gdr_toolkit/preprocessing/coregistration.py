@@ -1,4 +1,4 @@
-"""Rigid co-registration of the contrast-enhanced scans to the pre-contrast scan (method.md 1.3).
+"""Rigid co-registration of the contrast-enhanced scans to the pre-contrast scan (documentation/method.md 1.3).
 
 LD (and SD, when present) are registered to PC with a rigid (Euler) transform and Mattes mutual
 information, then resampled onto PC's grid. Mutual information tolerates the contrast changes between
@@ -288,7 +288,7 @@ def coregister_case(
     brain_mask: sitk.Image | None = None,
     options: CoregistrationOptions = CoregistrationOptions(),
 ) -> CoregisteredCase:
-    """Co-register LD and (optionally) SD to PC; both end on PC's grid (method.md 1.3).
+    """Co-register LD and (optionally) SD to PC; both end on PC's grid (documentation/method.md 1.3).
 
     Args:
         pre_contrast: PC scan, the reference.

@@ -1,8 +1,8 @@
 """Coarse intensity normalisation: divide a scan by its 95th intensity percentile inside the brain.
 
 Paper section 3.1 ("each scan is coarsely normalized by mapping its 95% intensity percentile of the brain
-region to 1"); method.md section 1, step 4. The scale is returned so that the step can be undone at export
-(method.md section 5: outputs are written in PC's original intensity units).
+region to 1"); documentation/method.md section 1, step 4. The scale is returned so that the step can be
+undone at export (documentation/method.md section 5: outputs are written in PC's original intensity units).
 """
 
 from __future__ import annotations

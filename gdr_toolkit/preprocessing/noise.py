@@ -1,6 +1,6 @@
 """Subtraction images, their noise level and the noise normalisation of eq. 1 (paper section 3.1).
 
-Steps (method.md section 1, steps 6-9), for one CE scan x_CE (LD or SD) and the pre-contrast scan x_PC,
+Steps (documentation/method.md section 1, steps 6-9), for one CE scan x_CE (LD or SD) and the pre-contrast scan x_PC,
 both percentile-normalised and radiometrically aligned:
 
 1. z~ = x_CE - x_PC (:func:`subtraction_image`). Its noise is that of the *difference*: with per-image
@@ -9,7 +9,7 @@ both percentile-normalised and radiometrically aligned:
 2. Global noise level sigma (:func:`estimate_noise_sigma`) from the *negative* part of z~ in the brain,
    since the contrast signal is positive. Default estimator ``"negative_mad"``:
    sigma = median(|z~| : z~ < 0, b) / 0.6745 (median of a half-normal); ``"negative_rms"`` is the literal
-   sigma = sqrt(mean(z~^2 : z~ < 0, b)) of method.md. Both are unbiased for zero-mean Gaussian noise
+   sigma = sqrt(mean(z~^2 : z~ < 0, b)) of documentation/method.md. Both are unbiased for zero-mean Gaussian noise
    (and for the near-Gaussian difference of two Rician magnitudes in brain tissue); the RMS is ~30 % more
    efficient, the median is far more robust to negative artefacts (motion, misregistration edges): on
    simulated data with 1 % negative artefacts the RMS overestimates sigma by 28 %, the median by 1.4 %.
@@ -97,7 +97,7 @@ class LocalStatistics:
 
 
 def subtraction_image(contrast_enhanced: np.ndarray, pre_contrast: np.ndarray) -> np.ndarray:
-    """Initial subtraction image z~ = x_CE - x_PC (paper section 3.1, method.md step 6).
+    """Initial subtraction image z~ = x_CE - x_PC (paper section 3.1, documentation/method.md step 6).
 
     Args:
         contrast_enhanced: x_CE, array ``(z, y, x)``, normalised and radiometrically scaled.
@@ -314,7 +314,7 @@ def process_subtraction(
     noise_sigma_ld: float | None = None,
     options: NoiseOptions | None = None,
 ) -> SubtractionResult:
-    """Subtraction, noise level, local statistics and eq. 1 for one CE scan (method.md steps 6-9).
+    """Subtraction, noise level, local statistics and eq. 1 for one CE scan (documentation/method.md steps 6-9).
 
     Args:
         contrast_enhanced: x_CE (LD or SD), float array ``(z, y, x)``, normalised and radiometrically scaled.

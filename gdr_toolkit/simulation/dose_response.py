@@ -1,8 +1,8 @@
 """How a standard-dose enhancement scales to a lower dose: the signal model of synthetic low dose.
 
 The agent's concentration is proportional to the injected dose, C_d = d * C_SD, and shortens T1 as
-1/T1 = 1/T1_0 + r1 * C (method.md section 7), so the change of the relaxation rate scales with the
-dose: dR1_d = d * dR1_SD. The T1-weighted signal is not linear in dR1. For a spoiled gradient echo
+1/T1 = 1/T1_0 + r1 * C (documentation/method.md section 7), so the change of the relaxation rate scales with
+the dose: dR1_d = d * dR1_SD. The T1-weighted signal is not linear in dR1. For a spoiled gradient echo
 (:func:`gdr_toolkit.simulation.signal_equation.spgr_signal`)::
 
     S(R1) = M0 * sin(a) * f(R1),   f(R1) = (1 - E1) / (1 - cos(a) * E1),   E1 = exp(-TR * R1)

@@ -11,7 +11,7 @@ low-dose image per dose:
    and c(h(z), h(x_SD'))(t) = C_SD(t) where the anatomy of both scans agrees (it cancels in z), scaled so
    that C_PC(0) + C_SD(0) = sigma_z^2;
 3. contrast signal y = p * z with p = sigmoid(w z + b0), f(sigma_z) = 0.01, f(4 sigma_z) = 0.99
-   (method.md section 2 with sigma_z): noise in non-enhancing brain is not carried into LD;
+   (documentation/method.md section 2 with sigma_z): noise in non-enhancing brain is not carried into LD;
 4. y_d = dose-scaled y (:func:`gdr_toolkit.simulation.dose_response.scale_enhancement`);
 5. noise: a real LD is an acquisition with SD's sequence, independent of PC. x_LD = x_PC + y_d + n shares
    PC's noise, so both of its properties cannot hold at once. Default (``noise_target="subtraction"``):
@@ -190,8 +190,8 @@ def _added_autocorrelation(pc_covariance: np.ndarray, sd_covariance: np.ndarray)
 def contrast_signal(
     subtraction: np.ndarray, sigma: float, region: np.ndarray, weighted: bool = True
 ) -> np.ndarray:
-    """y = p z with p = sigmoid(w z + b0), p(sigma) = 0.01, p(4 sigma) = 0.99 (method.md section 2 with
-    sigma = sigma_z), or max(z, 0) when not ``weighted``; float32, >= 0, 0 outside ``region``."""
+    """y = p z with p = sigmoid(w z + b0), p(sigma) = 0.01, p(4 sigma) = 0.99 (documentation/method.md section
+    2 with sigma = sigma_z), or max(z, 0) when not ``weighted``; float32, >= 0, 0 outside ``region``."""
     if weighted:
         parameters = contrast_mask_parameters(sigma)
         with np.errstate(over="ignore"):

@@ -1,4 +1,4 @@
-"""Spoiled gradient echo (SPGR/FLASH) and MPRAGE signals, T1 shortening by a gadolinium agent (method.md s. 7).
+"""SPGR (FLASH) and MPRAGE signals, T1 shortening by a gadolinium agent (documentation/method.md section 7).
 
 Steady-state signal of a spoiled gradient echo::
 

@@ -1,4 +1,4 @@
-"""Training of the conditional contrast-signal network (method.md section 4).
+"""Training of the conditional contrast-signal network (documentation/method.md section 4).
 
 Modules: ``loss`` (weighted Huber loss), ``conditions`` (condition vectors and their normalisation),
 ``trainer`` (``GDRTrainer`` and its hooks), ``checkpoint`` (self-describing checkpoints),

@@ -1,4 +1,4 @@
-"""Condition vectors c (method.md section 3) from case properties, normalised for the embedding MLP.
+"""Condition vectors c (documentation/method.md section 3) from case properties, normalised for the MLP.
 
 The keys come from the plan (``condition_keys``, in that order): ``dose_fraction``, ``field_strength_t``
 and ``relaxivity`` are read from ``properties["condition"]``, ``noise_sigma_ld`` from

@@ -1,4 +1,4 @@
-"""The voxel-weighted contrast-signal loss (method.md section 4).
+"""The voxel-weighted contrast-signal loss (documentation/method.md section 4).
 
 loss = mean over the patch interior of w * rho(yhat - y_SD), with the voxel weight
 w = b + lambda1 + lambda2 * p_SD (b: brain mask, p_SD: CE mask of eq. 2) and rho the Huber function with
@@ -34,7 +34,7 @@ Reduction = Literal["mean", "weights"]
 def voxel_weights(
     brain_mask: torch.Tensor, enhancement: torch.Tensor, lambda1: float, lambda2: float
 ) -> torch.Tensor:
-    """w = b + lambda1 + lambda2 * p_SD (method.md section 4).
+    """w = b + lambda1 + lambda2 * p_SD (documentation/method.md section 4).
 
     Args:
         brain_mask: float tensor (B, 1, D, H, W), 1 inside the brain, 0 outside.

@@ -1,4 +1,4 @@
-"""``GDRTrainer``: the paper's training (method.md section 4) as hook methods a variant overrides.
+"""``GDRTrainer``: the training of documentation/method.md section 4 as hook methods a variant overrides.
 
 Hooks (override one at a time in a subclass, see ``variants/`` and documentation/training.md):
 ``condition_keys``, ``network_config``, ``build_network``, ``configure_optimizer``, ``build_loss``,

@@ -97,9 +97,9 @@ def normalised_brain_percentiles(
 ) -> dict[str, dict[str, float]]:
     """A fingerprint's raw brain percentiles of PC and LD in the normalised units of x_PC and x_LD.
 
-    x_PC = raw_PC / scale_PC and x_LD = raw_LD / scale_LD * a_LD (method.md section 1, steps 4-5), so a
-    percentile of x is the raw percentile divided by the scan's 95th percentile (``intensity_scales``),
-    for LD times its radiometric scale a_LD (``radiometric_scales``).
+    x_PC = raw_PC / scale_PC and x_LD = raw_LD / scale_LD * a_LD (documentation/method.md section 1, steps
+    4-5), so a percentile of x is the raw percentile divided by the scan's 95th percentile
+    (``intensity_scales``), for LD times its radiometric scale a_LD (``radiometric_scales``).
 
     Args:
         raw_percentiles: ``CaseFingerprint.intensity_percentiles`` (per scan, raw units).

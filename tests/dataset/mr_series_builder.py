@@ -9,6 +9,7 @@ frame of reference, acquisition parameters, geometry). Voxel values encode their
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,8 +115,10 @@ def slice_datasets(
     geometry: SeriesGeometry = SeriesGeometry(),
     description: str = "T1_MPRAGE_PRE",
     modality: str = "MR",
+    tags: Mapping[str, object] | None = None,
 ) -> list[Dataset]:
-    """One classic MR data set per slice of ``volume`` (slices, rows, columns), in slice order."""
+    """One classic MR data set per slice of ``volume`` (slices, rows, columns), in slice order; ``tags``
+    (keyword -> value) are set last on every slice, over the defaults."""
     series_uid = generate_uid()
     datasets = []
     for index, pixels in enumerate(volume):
@@ -131,6 +134,8 @@ def slice_datasets(
         ds.SliceThickness = ds.SpacingBetweenSlices = geometry.spacing_mm[2]
         ds.Rows, ds.Columns = pixels.shape
         ds.PixelData = np.ascontiguousarray(pixels, dtype=np.int16).tobytes()
+        for keyword, value in (tags or {}).items():
+            setattr(ds, keyword, value)
         datasets.append(ds)
     return datasets
 

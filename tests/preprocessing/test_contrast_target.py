@@ -27,7 +27,8 @@ def _sigmoid(value: float) -> float:
 @pytest.mark.parametrize("sigma_ld", [0.01, 0.05, 1.0, 37.0])
 def test_eq2_constants(sigma_ld: float) -> None:
     parameters = contrast_mask_parameters(sigma_ld)
-    # Closed forms: w sigma = 2 ln(99) / 3 = 3.06341, b0 = -5 ln(99) / 3 = -7.65853 (method.md: ~3.0637, ~-7.659).
+    # Closed forms: w sigma = 2 ln(99) / 3 = 3.06341, b0 = -5 ln(99) / 3 = -7.65853
+    # (documentation/method.md: ~3.0637, ~-7.659).
     assert parameters.slope * sigma_ld == pytest.approx(2 * math.log(99) / 3, rel=1e-12)
     assert parameters.offset == pytest.approx(-5 * math.log(99) / 3, rel=1e-12)
     assert parameters.slope * sigma_ld == pytest.approx(3.0637, abs=5e-4)

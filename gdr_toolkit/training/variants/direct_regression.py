@@ -1,4 +1,4 @@
-"""Direct-regression baselines (method.md section 6): networks that predict x_SD itself from x_PC and x_LD.
+"""Direct-regression baselines (documentation/method.md section 6): networks predicting x_SD directly.
 
 Same preprocessed data, patch loader, sliding-window predictor and evaluator as the paper's method; the
 trainers only declare another input, target and loss. See documentation/training.md, "Direct-regression

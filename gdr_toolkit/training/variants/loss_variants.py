@@ -1,4 +1,4 @@
-"""Ablations of the loss (method.md section 4)."""
+"""Ablations of the loss (documentation/method.md section 4)."""
 
 from __future__ import annotations
 

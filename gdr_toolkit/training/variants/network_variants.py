@@ -1,4 +1,4 @@
-"""Ablations of the network architecture (method.md section 3)."""
+"""Ablations of the network architecture (documentation/method.md section 3)."""
 
 from __future__ import annotations
 
