@@ -13,7 +13,8 @@ structure: PC, LD, SD, synthesised SD, SD+, predicted signal).
 
 Usage:
     python benchmarks/real_pair_study.py --model MODEL_FOLDER --pc PC.nii.gz --sd SD.nii.gz
-        --doses 0.1 0.33 -o OUT [--device cpu] [--folds 0] [--seed 0] [--mirroring]
+        --doses 0.1 0.33 -o OUT [--device cpu] [--folds 0] [--checkpoint checkpoint_final.pth] [--seed 0]
+        [--mirroring]
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def markdown(results: dict[str, Any]) -> str:
                   "|---" * (len(COLUMNS) + 1) + "|"]  # fmt: skip
         for row, values in record["rows"].items():
             lines.append(f"| {row} | " + " | ".join(f"{values[key]:.3g}" for key, _ in COLUMNS) + " |")
-        lines.append("")
+        findings = record.get("out_of_distribution")
+        lines += ["", "Out-of-distribution check: " + ("; ".join(findings) if findings else
+                  "not checked" if findings is None else "every quantity within the training ranges"), ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -121,6 +124,9 @@ def picture(path: Path, arrays: dict[str, Any], low_dose: np.ndarray, prediction
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    predictor = Predictor(  # loaded first: a wrong model folder fails before the slow synthesis
+        load_trained_model(args.model, args.folds, args.checkpoint), args.device, use_mirroring=args.mirroring
+    )
     pre_contrast, standard_dose = read_image(args.pc), read_image(args.sd)
     synthesised = synthesise_case(pre_contrast, standard_dose, args.doses, np.random.default_rng(args.seed))
     assert synthesised.standard_dose_in_frame is not None and synthesised.brain_mask is not None
@@ -131,9 +137,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     arrays = {"pre_contrast": pre, "reference": reference, "brain": brain}
     arrays["structures"] = enhancing_structures(reference - pre, brain, sigma_sd)
     voxel_ml = float(np.prod(pre_contrast.GetSpacing())) / 1000.0
-    predictor = Predictor(
-        load_trained_model(args.model, args.folds), args.device, use_mirroring=args.mirroring
-    )
     results: dict[str, Any] = {
         "pair": f"{Path(args.pc).name} / {Path(args.sd).name}", "model": str(args.model),
         "structures": int(arrays["structures"].max()), "structure_ml": float((arrays["structures"] > 0).sum() * voxel_ml),
@@ -147,7 +150,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         rows, sigma = dose_rows(prediction, _array(image), arrays, voxel_ml)
         network_sigma = prediction.summary.get("noise_sigma_ld", math.nan)
-        results["doses"][f"{dose:g}"] = {"rows": rows, "sigma_ld": sigma, "network_sigma_ld": network_sigma}
+        results["doses"][f"{dose:g}"] = {
+            "rows": rows, "sigma_ld": sigma, "network_sigma_ld": network_sigma,
+            "out_of_distribution": [f.message for f in prediction.distribution.findings]
+            if prediction.distribution is not None
+            else None,
+        }  # fmt: skip
         picture(
             Path(args.output) / f"real_pair_d{round(dose * 100):03d}.png", arrays, _array(image), prediction
         )
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--folds", nargs="+", default=None, help="fold indices (default: all)")
+    parser.add_argument("--checkpoint", default="checkpoint_final.pth", help="checkpoint file of each fold")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mirroring", action="store_true", help="test-time mirroring (8x slower)")
     args = parser.parse_args(argv)
