@@ -14,6 +14,7 @@ structure: PC, LD, SD, synthesised SD, SD+, predicted signal).
 Usage:
     python benchmarks/real_pair_study.py --model MODEL_FOLDER --pc PC.nii.gz --sd SD.nii.gz
         --doses 0.1 0.33 -o OUT [--device cpu] [--folds 0] [--checkpoint checkpoint_final.pth] [--seed 0]
+        [--field_strength T --agent NAME]
         [--mirroring]
 """
 
@@ -140,11 +141,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "pair": f"{Path(args.pc).name} / {Path(args.sd).name}", "model": str(args.model),
         "structures": int(arrays["structures"].max()), "structure_ml": float((arrays["structures"] > 0).sum() * voxel_ml),
-        "training_sigma_ld": training_sigma(predictor), "synthesis": synthesised.record, "doses": {},
+        "training_sigma_ld": training_sigma(predictor),
+        "assumed_metadata": {"field_strength_t": args.field_strength, "contrast_agent": args.agent}, "synthesis": synthesised.record, "doses": {},
     }  # fmt: skip
     Path(args.output).mkdir(parents=True, exist_ok=True)
     for dose, image in synthesised.low_doses.items():
-        metadata = CaseMetadata(field_strength_t=None, dose_fraction=dose)
+        metadata = CaseMetadata(args.field_strength, dose, args.agent)
         prediction = predictor.predict_case(
             pre_contrast, image, metadata, f"real_pair_d{round(dose * 100):03d}"
         )
@@ -171,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--folds", nargs="+", default=None, help="fold indices (default: all)")
+    parser.add_argument(
+        "--field_strength",
+        type=float,
+        default=None,
+        help="assumed field strength (T), for a model that needs it",
+    )
+    parser.add_argument("--agent", default=None, help="assumed contrast agent, for a model that needs it")
     parser.add_argument("--checkpoint", default="checkpoint_final.pth", help="checkpoint file of each fold")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mirroring", action="store_true", help="test-time mirroring (8x slower)")
