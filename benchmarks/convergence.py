@@ -330,7 +330,7 @@ def _preprocessed_test_cases(raw: Path, output: Path, predictor: Any) -> dict[st
     import pickle
 
     from gdr_toolkit.dataset.image_io import read_image
-    from gdr_toolkit.inference.prediction_run import find_cases
+    from gdr_toolkit.inference.prediction_cases import find_cases
     from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
 
     cache = output / "test_cases.pkl"

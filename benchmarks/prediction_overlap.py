@@ -30,7 +30,8 @@ import torch
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.export import ExportOptions
 from gdr_toolkit.inference.model_loader import load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_cases import find_cases
+from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
 from gdr_toolkit.simulation import SimulationSettings, write_simulated_dataset

@@ -20,7 +20,8 @@ from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.model_loader import DEFAULT_CHECKPOINT, load_trained_model
-from gdr_toolkit.inference.prediction_run import PredictionSummary, RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_cases import find_cases
+from gdr_toolkit.inference.prediction_run import PredictionSummary, RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor, resolve_device
 from gdr_toolkit.inference.run_summary import shard_summary_file
 from gdr_toolkit.network.device import resolve_device_name

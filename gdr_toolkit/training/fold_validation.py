@@ -15,7 +15,8 @@ from gdr_toolkit.dataset.raw_layout import case_files, load_dataset_description
 from gdr_toolkit.evaluation.evaluate_folder import FolderEvaluationOptions, evaluate_predictions
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.model_loader import load_trained_model
-from gdr_toolkit.inference.prediction_run import PredictionCase, RunOptions, run_prediction
+from gdr_toolkit.inference.prediction_cases import PredictionCase
+from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 from gdr_toolkit.training.checkpoint import load_checkpoint
 

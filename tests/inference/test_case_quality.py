@@ -13,7 +13,8 @@ from valid_mask_cases import cropped_case
 from gdr_toolkit.inference.case_quality import assess_case, brain_fraction_outside, write_valid_mask
 from gdr_toolkit.inference.export import ExportOptions, write_prediction
 from gdr_toolkit.inference.model_loader import load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_cases import find_cases
+from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 
 REJECTED = {"low_dose": {"fov_overlap": 0.41, "similarity": 0.12, "accepted": False}}

@@ -23,7 +23,8 @@ from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.distribution_check import check_distribution
 from gdr_toolkit.inference.export import ExportOptions, write_prediction
 from gdr_toolkit.inference.model_loader import load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_cases import find_cases
+from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 from gdr_toolkit.inference.run_summary import RUN_SUMMARY_FILE
 from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise

@@ -14,7 +14,8 @@ from inference_fixtures import write_test_cases
 from gdr_toolkit.dataset.metadata import parse_case_metadata
 from gdr_toolkit.inference.export import ExportOptions, output_paths
 from gdr_toolkit.inference.model_loader import load_trained_model
-from gdr_toolkit.inference.prediction_run import RunOptions, find_cases, run_prediction
+from gdr_toolkit.inference.prediction_cases import find_cases
+from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 
 
