@@ -8,8 +8,8 @@ registers them again), the synthetic LD on PC's grid and in PC's intensity frame
 the source has one, and metadata holding ``dose_fraction``, the scanner keys the source metadata had
 (nothing is invented) and a ``synthetic_low_dose`` record (source case, signal model, measured noise).
 
-Brain mask: on a skull-stripped scan (at least :data:`STRIPPED_ZERO_FRACTION` of its voxels exactly 0
-and its corners 0) the scan's non-zero support, with holes filled; on a full head the atlas mask
+Brain mask: on a skull-stripped scan (the rule of ``preprocessing/skull_stripped.py``, shared with the
+brain mask) the scan's non-zero support, with holes filled; on a full head the atlas mask
 (:func:`gdr_toolkit.preprocessing.brain_mask.atlas_brain_mask`). Signal and noise are added inside the
 support only (skull-stripped: its zeros stay zeros; full head: everywhere SD has data).
 """
@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from gdr_toolkit.dataset.image_io import image_from_array, read_image, write_image_atomic
 from gdr_toolkit.dataset.metadata import check_scanner_metadata
@@ -41,28 +40,17 @@ from gdr_toolkit.dataset.raw_layout import (
 from gdr_toolkit.file_io import read_json, write_json_atomic
 from gdr_toolkit.preprocessing.brain_mask import atlas_brain_mask
 from gdr_toolkit.preprocessing.coregistration import coregister_to_reference
+from gdr_toolkit.preprocessing.skull_stripped import check_skull_stripped, support_mask
 from gdr_toolkit.simulation.low_dose_synthesis import SynthesisOptions, analyse_pair, synthesise_low_dose
 
 logger = logging.getLogger(__name__)
 
-STRIPPED_ZERO_FRACTION = 0.2
 OUTPUT_ENDING = ".nii.gz"
 
 
 def synthetic_case_id(case_id: str, dose_fraction: float) -> str:
     """``CASE_d033`` for dose 0.33 (the dose in per cent, three digits)."""
     return f"{case_id}_d{round(dose_fraction * 100):03d}"
-
-
-def is_skull_stripped(values: np.ndarray) -> bool:
-    """True when at least :data:`STRIPPED_ZERO_FRACTION` of the voxels and every corner are exactly 0."""
-    corners = values[np.ix_(*[[0, size - 1] for size in values.shape])]
-    return bool(np.all(corners == 0) and np.mean(values == 0) >= STRIPPED_ZERO_FRACTION)
-
-
-def scan_support(values: np.ndarray) -> np.ndarray:
-    """The non-zero voxels of a skull-stripped scan, holes filled (boolean)."""
-    return np.asarray(ndimage.binary_fill_holes(values != 0), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -107,8 +95,9 @@ def synthesise_case(
     options = options or SynthesisOptions()
     pre_contrast = sitk.Cast(pre_contrast, sitk.sitkFloat32)
     values = sitk.GetArrayFromImage(pre_contrast)
-    stripped = is_skull_stripped(values)
-    support = scan_support(values) if stripped else np.ones(values.shape, dtype=bool)
+    spacing_zyx_mm = np.array(pre_contrast.GetSpacing())[::-1]
+    stripped = check_skull_stripped(values, tuple(spacing_zyx_mm)).skull_stripped
+    support = support_mask(values) if stripped else np.ones(values.shape, dtype=bool)
     if brain_mask is None:
         brain_mask = (
             image_from_array(support.astype(np.uint8), pre_contrast)
@@ -120,7 +109,6 @@ def synthesise_case(
     if not registered.quality.accepted:
         logger.warning("standard dose registered poorly to pre-contrast: %s", registered.quality)
     valid = sitk.GetArrayFromImage(registered.valid_mask) > 0
-    spacing_zyx_mm = np.array(pre_contrast.GetSpacing())[::-1]
     analysis = analyse_pair(
         values, sitk.GetArrayFromImage(registered.image), brain, support, valid, spacing_zyx_mm, options
     )

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from gdr_toolkit.cli.synthesize_low_dose import main as synthesize_main
-from gdr_toolkit.dataset.low_dose_dataset import is_skull_stripped, synthesise_dataset, synthetic_case_id
+from gdr_toolkit.dataset.low_dose_dataset import synthesise_dataset, synthetic_case_id
 from gdr_toolkit.dataset.raw_layout import (
     PAIR_CHANNEL_NAMES,
     DatasetDescription,
@@ -17,6 +17,7 @@ from gdr_toolkit.dataset.raw_layout import (
     write_dataset_description,
 )
 from gdr_toolkit.dataset.verify import verify_dataset
+from gdr_toolkit.preprocessing.skull_stripped import check_skull_stripped
 from gdr_toolkit.simulation import SimulationSettings, simulate_case
 
 
@@ -78,8 +79,9 @@ def test_zeros_outside_a_skull_stripped_support_stay_zero_and_dose_orders_contra
 ):
     target = tmp_path / "Dataset022_PairsSLD"
     synthesise_dataset(stripped_pair_dataset, target, [0.1, 0.33], seed=2)
-    pre = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "imagesTr" / "case_a_d010_0000.nii.gz")))
-    assert is_skull_stripped(pre)
+    pre_image = sitk.ReadImage(str(target / "imagesTr" / "case_a_d010_0000.nii.gz"))
+    pre = sitk.GetArrayFromImage(pre_image)
+    assert check_skull_stripped(pre, pre_image.GetSpacing()[::-1]).skull_stripped
     lesions = sitk.GetArrayFromImage(sitk.ReadImage(str(target / "lesionsTr" / "case_a_d010.nii.gz"))) > 0
     enhancement = {}
     for dose in ("010", "033"):
@@ -105,8 +107,9 @@ def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
     """The BraTS pair: the support is the brain (1,379 ml), nothing is added outside it, and x_LD - x_PC
     carries noise (the default noise target) while its enhancement grows with the dose."""
     from gdr_toolkit.dataset.image_io import read_image
-    from gdr_toolkit.dataset.low_dose_dataset import scan_support, synthesise_case
+    from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
     from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
+    from gdr_toolkit.preprocessing.skull_stripped import support_mask
 
     pre_contrast = read_image(real_pair.pre_contrast)
     result = synthesise_case(
@@ -116,7 +119,7 @@ def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
     assert result.record["brain_volume_ml"] == pytest.approx(1379, rel=0.01)
     pre = sitk.GetArrayFromImage(pre_contrast).astype(np.float64)
     brain = sitk.GetArrayFromImage(result.brain_mask) > 0
-    assert np.array_equal(brain, scan_support(pre))
+    assert np.array_equal(brain, support_mask(pre))
     sums = {}
     for dose, image in result.low_doses.items():
         low = sitk.GetArrayFromImage(image)
