@@ -372,7 +372,7 @@ def evaluate_curve(study: Path, dataset: str, threads: int, latest_too: bool = F
         for path in (model_folder / "fold_0").glob("checkpoint_iteration_*.pth")
     )
     if latest_too and (model_folder / "fold_0" / "checkpoint_latest.pth").is_file():
-        from gdr_toolkit.training.checkpoint import load_checkpoint
+        from gdr_toolkit.model.checkpoint import load_checkpoint
 
         iteration = int(load_checkpoint(model_folder / "fold_0" / "checkpoint_latest.pth")["iteration"])
         if iteration not in dict(snapshots):

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from gdr_toolkit.inference.distribution_check import brain_percentiles, check_distribution
+from gdr_toolkit.model.training_ranges import BRAIN_PERCENTILES, TrainingRanges, case_quantities
 from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
-from gdr_toolkit.training.training_ranges import BRAIN_PERCENTILES, TrainingRanges, case_quantities
 
 SHAPE = (155, 240, 240)
 

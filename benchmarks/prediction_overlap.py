@@ -33,10 +33,10 @@ from gdr_toolkit.inference.model_loader import load_trained_model
 from gdr_toolkit.inference.prediction_cases import find_cases
 from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
+from gdr_toolkit.model.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEYS, save_checkpoint
+from gdr_toolkit.model.conditions import ConditionNormalisation
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
 from gdr_toolkit.simulation import SimulationSettings, write_simulated_dataset
-from gdr_toolkit.training.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEYS, save_checkpoint
-from gdr_toolkit.training.conditions import ConditionNormalisation
 from gdr_toolkit.training.trainer import GDRTrainer
 
 DATASET = "Dataset901_PredictionOverlap"

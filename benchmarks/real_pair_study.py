@@ -1,6 +1,6 @@
 """A real PC/SD pair through synthetic low dose and a trained model: how the model does on real anatomy.
 
-For each dose the pair's low dose is synthesised (``gdr_toolkit.dataset.low_dose_dataset.synthesise_case``,
+For each dose the pair's low dose is synthesised (``gdr_toolkit.simulation.low_dose_dataset.synthesise_case``,
 documentation/synthetic_low_dose.md) and predicted with the model (the library predictor, as gdr_predict
 does). Printed and written to ``OUT/real_pair_study.md`` (and ``.json``): for x_LD, the synthesised SD and
 SD+, PSNR in the brain, c_bar over enhancing structures (median over structures), voxel-pooled contrast
@@ -30,13 +30,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from gdr_toolkit.dataset.image_io import read_image
-from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
 from gdr_toolkit.dataset.metadata import CaseMetadata
 from gdr_toolkit.evaluation.real_pair_metrics import enhancing_structures, image_metrics, low_dose_sigma
 from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.model_loader import load_trained_model
 from gdr_toolkit.inference.predictor import CasePrediction, Predictor
 from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
+from gdr_toolkit.simulation.low_dose_dataset import synthesise_case
 
 logger = logging.getLogger("real_pair_study")
 ROWS = ("x_LD", "synthesised SD", "SD+")

@@ -100,6 +100,159 @@ def test_import_scan_sees_from_imports(tmp_path):
     assert _imported_modules(module) == {"gdr_toolkit", "gdr_toolkit.cli", "os.path", "nilearn"}
 
 
+# The layer order of documentation/development.md ("Layering rules"), lowest first: a module imports only
+# its own package and packages of lower layers; packages of one layer do not import each other.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("file_io", "paths"),
+    ("dataset", "network"),
+    ("atlas",),
+    ("preprocessing",),
+    ("evaluation", "fingerprint", "simulation"),
+    ("planning",),
+    ("model",),
+    ("inference", "model_sharing", "training"),
+    ("analysis",),
+    ("pipeline",),
+    ("reproduction",),
+    ("cli",),
+)
+LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
+
+
+def _package_of(path: Path) -> str:
+    """The top-level package (or module, e.g. ``file_io``) of ``gdr_toolkit`` that holds ``path``."""
+    first = path.relative_to(ROOT / "gdr_toolkit").parts[0]
+    return first.removesuffix(".py")
+
+
+def _toolkit_imports(path: Path, root: Path) -> list[tuple[int, str, str]]:
+    """(line, imported module, its top-level package) of every import of package ``root`` in ``path``.
+
+    Every import statement counts, wherever it is (module level, inside functions, under
+    ``if TYPE_CHECKING:``): an import a function runs is an import at run time. A name of the root
+    package itself (``from gdr_toolkit import __version__``) has the package ``"gdr_toolkit"``.
+    """
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: resolve against the module's own package
+                package = path.relative_to(root.parent).with_suffix("").parts[: -node.level]
+                module = ".".join([*package, *([module] if module else [])])
+            # ``from gdr_toolkit import cli`` imports the package gdr_toolkit.cli
+            names = (
+                [f"{module}.{alias.name}" for alias in node.names] if module == "gdr_toolkit" else [module]
+            )
+        for name in names:
+            if name.startswith("gdr_toolkit."):
+                first = name.split(".")[1]
+                is_package = (root / first).is_dir() or (root / f"{first}.py").is_file()
+                found.append((node.lineno, name, first if is_package else "gdr_toolkit"))
+    return found
+
+
+def _layering_violations(root: Path) -> list[str]:
+    """One line per import of ``root``'s modules that breaks the layer order (file, line, import, rule)."""
+    problems = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root.parent)
+        if path.parent == root and path.name == "__init__.py":
+            allowed: set[str] = set()  # gdr_toolkit/__init__.py: imported by every module, imports none
+            source, level = "gdr_toolkit", -1
+        else:
+            source = path.relative_to(root).parts[0].removesuffix(".py")
+            if source not in LAYER_OF:
+                problems.append(f"{relative}: package {source!r} has no layer; add it to the table")
+                continue
+            level = LAYER_OF[source]
+            allowed = {source, "gdr_toolkit"} | {
+                package for package, other in LAYER_OF.items() if other < level
+            }
+        for line, name, target in _toolkit_imports(path, root):
+            if target not in allowed:
+                where = f"layer {LAYER_OF[target]}" if target in LAYER_OF else "no layer"
+                problems.append(
+                    f"{relative}:{line} imports {name}: {source} (layer {level}) may import only its own "
+                    f"package and lower layers; {target} is {where}"
+                )
+    return problems
+
+
+def _package_graph(root: Path) -> dict[str, set[str]]:
+    """Top-level package -> the other top-level packages its modules import."""
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        if path.parent == root and path.name == "__init__.py":
+            continue
+        source = path.relative_to(root).parts[0].removesuffix(".py")
+        imports = _toolkit_imports(path, root)
+        targets = {target for _, _, target in imports if target not in (source, "gdr_toolkit")}
+        graph.setdefault(source, set()).update(targets)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles of ``graph``, each once as the path that closes it (depth-first search)."""
+    cycles, state = [], dict.fromkeys(graph, "new")
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target, "new") == "open":
+                cycles.append([*stack[stack.index(target) :], target])
+            elif state.get(target, "new") == "new":
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if state[node] == "new":
+            visit(node)
+    return cycles
+
+
+def test_every_import_follows_the_layer_order():
+    problems = _layering_violations(ROOT / "gdr_toolkit")
+    assert not problems, "imports against the layer order (documentation/development.md):\n" + "\n".join(
+        problems
+    )
+
+
+def test_the_package_import_graph_has_no_cycle():
+    cycles = _cycles(_package_graph(ROOT / "gdr_toolkit"))
+    assert not cycles, f"package import cycles: {[' -> '.join(cycle) for cycle in cycles]}"
+
+
+def test_the_layer_table_of_the_documentation_is_the_one_enforced():
+    page = (ROOT / "documentation" / "development.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| ([^|]+) \|", page, flags=re.MULTILINE)
+    documented = [(int(level), tuple(sorted(re.findall(r"`(\w+)`", packages)))) for level, packages in rows]
+    assert documented == [(level, tuple(sorted(packages))) for level, packages in enumerate(LAYERS)]
+
+
+def test_the_layer_check_finds_an_upward_import_inside_a_function_and_a_cycle(tmp_path):
+    root = tmp_path / "gdr_toolkit"
+    (root / "model").mkdir(parents=True)
+    (root / "model" / "loader.py").write_text(
+        "def load():\n    from gdr_toolkit.training.trainer import GDRTrainer\n    return GDRTrainer\n"
+    )
+    (root / "training").mkdir()
+    (root / "training" / "trainer.py").write_text("from gdr_toolkit.model import loader\n")
+    (root / "newpackage.py").write_text("from . import file_io\n")
+    problems = _layering_violations(root)
+    assert problems[0].startswith("gdr_toolkit/model/loader.py:2 imports gdr_toolkit.training.trainer")
+    assert (
+        "model (layer 6) may import only its own package and lower layers; training is layer 7" in problems[0]
+    )
+    assert problems[1] == "gdr_toolkit/newpackage.py: package 'newpackage' has no layer; add it to the table"
+    assert _cycles(_package_graph(root)) == [["model", "training", "model"]]
+
+
 # Distribution name in setup.py -> the name it is imported under.
 IMPORT_NAMES = {"itk-elastix": "itk", "acvl-utils": "acvl_utils", "scikit-learn": "sklearn"}
 # Requirements no module imports, each with the reason it stays (none today).

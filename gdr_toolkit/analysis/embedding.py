@@ -23,10 +23,10 @@ from sklearn.manifold import TSNE
 from torch import nn
 
 from gdr_toolkit.file_io import TEMPORARY_PREFIX, atomic_path
-from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel
+from gdr_toolkit.inference.model_loader import FoldModel
+from gdr_toolkit.model.conditions import ConditionNormalisation, raw_condition
+from gdr_toolkit.planning.splits import fold_case_ids
 from gdr_toolkit.preprocessing import case_storage
-from gdr_toolkit.training.conditions import ConditionNormalisation, raw_condition
-from gdr_toolkit.training.registry import get_trainer_class
 
 logger = logging.getLogger(__name__)
 MINIMUM_CASES = 3
@@ -114,20 +114,16 @@ def preprocessed_case_ids(data_folder: Path) -> list[str]:
     )
 
 
-def fold_training_case_ids(
-    model: TrainedModel, fold_model: FoldModel, preprocessed_dataset_folder: Path
-) -> list[str]:
-    """The fold's training cases, from ``splits_final.json`` through the trainer's own ``fold_cases``.
+def fold_training_case_ids(fold_model: FoldModel, preprocessed_dataset_folder: Path) -> list[str]:
+    """The fold's training cases: those its checkpoint records, else its fold of ``splits_final.json``.
 
     Raises:
-        ValueError: the trainer is not registered or the fold is not in the splits.
-        FileNotFoundError: ``splits_final.json`` is missing.
+        ValueError: the fold is not in the splits.
+        FileNotFoundError: the checkpoint records no cases and ``splits_final.json`` is missing.
     """
-    trainer_class = get_trainer_class(model.trainer_name)
-    trainer = trainer_class(
-        model.plans, model.configuration_name, fold_model.fold, preprocessed_dataset_folder, Path()
-    )
-    return trainer.fold_cases()[0]
+    if fold_model.train_case_ids is not None:
+        return sorted(fold_model.train_case_ids)
+    return fold_case_ids(preprocessed_dataset_folder, fold_model.fold, validation_cases_fold_all=0)[0]
 
 
 def read_case_conditions(

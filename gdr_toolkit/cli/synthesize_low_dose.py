@@ -11,9 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gdr_toolkit.cli.command import USER_ERRORS, run_command
-from gdr_toolkit.dataset.low_dose_dataset import synthesise_dataset
 from gdr_toolkit.paths import dataset_folder_name, parse_dataset_identifier, raw_dataset_folder, raw_folder
 from gdr_toolkit.simulation.dose_response import SignalModel
+from gdr_toolkit.simulation.low_dose_dataset import synthesise_dataset
 from gdr_toolkit.simulation.low_dose_synthesis import SynthesisOptions
 
 logger = logging.getLogger("gdr_synthesize_low_dose")

@@ -17,9 +17,9 @@ from gdr_toolkit.cli.command import parse_arguments
 from gdr_toolkit.network.device import DEVICE_CHOICES, resolve_device_name
 from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import raw_dataset_folder
+from gdr_toolkit.pipeline.validate_step import validate_fold
 from gdr_toolkit.training.distributed import initialise_distributed, shutdown_distributed
 from gdr_toolkit.training.fold_training import TrainingJob, parse_fold, train_fold, validation_only_folder
-from gdr_toolkit.training.fold_validation import validate_fold
 
 logger = logging.getLogger("gdr_train")
 

@@ -1,10 +1,10 @@
 """The out-of-distribution check: is a case to predict like the model's training cases?
 
 Each predicted case is described by the quantities of
-:func:`~gdr_toolkit.training.training_ranges.case_quantities` (conditions, sigma_LD on the network grid,
+:func:`~gdr_toolkit.model.training_ranges.case_quantities` (conditions, sigma_LD on the network grid,
 brain percentiles of x_PC and x_LD, voxel size, brain volume, LD coverage, registration similarity) and
 each is compared with the range the model's training cases spanned (stored with the model,
-``training/training_ranges.py``; for a fold ensemble the union of the folds' ranges). A value outside the
+``model/training_ranges.py``; for a fold ensemble the union of the folds' ranges). A value outside the
 range widened by its quantity's rule (:data:`RULES`) is a finding: a warning naming the case, the
 quantity, its value and the training range, logged and recorded in ``CASE_summary.json``
 (``out_of_distribution``). The prediction is still made; ``gdr_predict --strict`` refuses such cases.
@@ -31,13 +31,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
-from gdr_toolkit.training.training_ranges import (
+from gdr_toolkit.model.training_ranges import (
     BRAIN_PERCENTILES,
     QuantityRange,
     TrainingRanges,
     case_quantities,
 )
+from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
 
 logger = logging.getLogger(__name__)
 RuleKind = Literal["margin", "ratio", "seen", "lower", "recorded"]

@@ -3,10 +3,10 @@
 Model folder: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` with ``fold_K/`` (or
 ``fold_all/``) sub-folders holding ``checkpoint_{final,best,latest}.pth``. Each checkpoint describes itself
 (trainer name, plans, configuration, network architecture and configuration, prediction target and input
-channels, condition keys and normalisation, gamma), so nothing else is read. The network is rebuilt
-through the trainer class's ``build_network`` hook when the trainer is registered (a variant may build a
-different network), else from the stored architecture (``network.architectures``) and configuration, and
-its weights are loaded with ``torch.load(weights_only=True)``. What the output means (contrast signal or
+channels, condition keys and normalisation, gamma), so nothing else is read. The network is rebuilt from
+the stored architecture and configuration alone (``model.network_builder``; no trainer is constructed or
+imported, so a variant's network, e.g. ``SliceStackUNet``, needs its architecture registered in
+``network.architectures``), and its weights are loaded with ``torch.load(weights_only=True)``. What the output means (contrast signal or
 standard dose) comes from the checkpoint's :class:`PredictionSpec`, never from the trainer's name.
 """
 
@@ -22,18 +22,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gdr_toolkit.network.architectures import (
-    ARCHITECTURES,
-    DEFAULT_ARCHITECTURE,
-    build_network_from_record,
-    parse_network_config,
-)
+from gdr_toolkit.model.checkpoint import load_checkpoint
+from gdr_toolkit.model.conditions import ConditionNormalisation
+from gdr_toolkit.model.network_builder import network_from_checkpoint
+from gdr_toolkit.model.prediction_spec import PredictionSpec
+from gdr_toolkit.model.training_ranges import TrainingRanges, read_training_ranges
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
-from gdr_toolkit.training.checkpoint import load_checkpoint
-from gdr_toolkit.training.conditions import ConditionNormalisation
-from gdr_toolkit.training.prediction_spec import PredictionSpec
-from gdr_toolkit.training.registry import get_trainer_class
-from gdr_toolkit.training.training_ranges import TrainingRanges, read_training_ranges
 
 logger = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
@@ -50,8 +44,10 @@ class FoldModel:
         network: the network in eval mode, on the CPU until moved.
         condition_normalisation: standardisation of the condition keys (this fold's training cases).
         gamma: training-set scale <b, s_SD> / <b, s_LD> of this fold (dimensionless).
-        training_ranges: the ranges of this fold's training cases (``training/training_ranges.py``), None
+        training_ranges: the ranges of this fold's training cases (``model/training_ranges.py``), None
             for a model trained before they were stored.
+        train_case_ids: the cases this fold was trained on (the checkpoint's ``train_case_ids``), None
+            where the checkpoint does not record them.
     """
 
     fold: int | Literal["all"]
@@ -60,6 +56,7 @@ class FoldModel:
     condition_normalisation: ConditionNormalisation
     gamma: float
     training_ranges: TrainingRanges | None = None
+    train_case_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,44 +140,6 @@ def _fold_checkpoint(model_folder: Path, fold: str, checkpoint_name: str) -> Pat
     )
 
 
-def build_network(checkpoint: dict[str, Any], plans: Plans) -> nn.Module:
-    """The checkpoint's network with its weights, in eval mode on the CPU.
-
-    The trainer's ``build_network`` hook is used when the trainer is registered; otherwise (e.g. an
-    external trainer not on ``$gdr_trainer_paths``) the stored ``network_architecture`` (default
-    ``ConditionalUNet``) of the stored configuration. A hook network whose class or configuration
-    differs from the stored one is replaced by the stored one (with a warning).
-    """
-    architecture = checkpoint.get("network_architecture") or DEFAULT_ARCHITECTURE
-    record = checkpoint["network_config"]
-    try:
-        trainer_class = get_trainer_class(checkpoint["trainer_name"])
-    except ValueError:
-        logger.warning(
-            "trainer %s is not registered; building %s from the stored network_config",
-            checkpoint["trainer_name"],
-            architecture,
-        )
-        network = build_network_from_record(architecture, record)
-    else:
-        trainer = trainer_class(plans, checkpoint["configuration"], checkpoint["fold"], Path(), Path())
-        # the network as trained (e.g. its noise units), not today's recipe for the configuration
-        trainer.restore_settings(
-            checkpoint.get("trainer_settings") or {}, checkpoint["trainer_name"], warn=False
-        )
-        network = trainer.build_network()
-        if architecture in ARCHITECTURES:
-            stored = parse_network_config(architecture, record)
-            built = type(network).__name__, getattr(network, "config", None)
-            if built != (architecture, stored):
-                logger.warning(
-                    "trainer hook builds %s, checkpoint stores %s; using the stored one", built, stored
-                )
-                network = build_network_from_record(architecture, record)
-    network.load_state_dict(checkpoint["network_state"])
-    return network.eval()
-
-
 def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
     """One fold's model from a checkpoint file, plus the checkpoint's metadata (without weights)."""
     checkpoint = load_checkpoint(path)
@@ -189,13 +148,15 @@ def load_fold(path: Path) -> tuple[FoldModel, dict[str, Any]]:
         normalisation = ConditionNormalisation.from_json_dict(checkpoint["condition_normalisation"])
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+    stored_ids = checkpoint.get("train_case_ids")
     fold = FoldModel(
         fold=checkpoint["fold"],
         checkpoint=path,
-        network=build_network(checkpoint, plans),
+        network=network_from_checkpoint(checkpoint, str(path)),
         condition_normalisation=normalisation,
         gamma=float(checkpoint["gamma"]),
         training_ranges=read_training_ranges(checkpoint, path.parent),
+        train_case_ids=None if stored_ids is None else tuple(str(case) for case in stored_ids),
     )
     description = {key: checkpoint[key] for key in ("trainer_name", "configuration")}
     try:

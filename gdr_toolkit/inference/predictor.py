@@ -44,6 +44,7 @@ from gdr_toolkit.inference.sliding_window import (
     inference_tile,
     sliding_window_inference,
 )
+from gdr_toolkit.model.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
 from gdr_toolkit.network.precision import inference_precision
 from gdr_toolkit.preprocessing.case_preprocessing import (
     INPUT_ARRAYS,
@@ -56,7 +57,6 @@ from gdr_toolkit.preprocessing.contrast_target import revert_noise_normalisation
 from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.preprocessor import options_from_plan
 from gdr_toolkit.preprocessing.resampling import crop, resample_array, to_network_grid
-from gdr_toolkit.training.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
 
 logger = logging.getLogger(__name__)
 

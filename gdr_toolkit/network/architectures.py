@@ -26,8 +26,9 @@ ARCHITECTURES: dict[str, tuple[Callable[[Any], nn.Module], Callable[[dict[str, A
 def _entry(architecture: str) -> tuple[Callable[[Any], nn.Module], Callable[[dict[str, Any]], Any]]:
     if architecture not in ARCHITECTURES:
         raise ValueError(
-            f"unknown network architecture {architecture!r}; known: {sorted(ARCHITECTURES)}. A network of "
-            "an external trainer is rebuilt through that trainer (put it on $gdr_trainer_paths)."
+            f"unknown network architecture {architecture!r}; known: {sorted(ARCHITECTURES)}. Inference rebuilds "
+            "a network from its checkpoint alone: a new network class needs an entry in ARCHITECTURES "
+            "(gdr_toolkit/network/architectures.py)."
         )
     return ARCHITECTURES[architecture]
 

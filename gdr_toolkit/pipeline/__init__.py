@@ -1,4 +1,5 @@
-"""The pipeline's steps as library functions: plan, preprocess, predict a folder, plot a fold's embedding.
+"""The pipeline's steps as library functions: plan, preprocess, validate a trained fold, predict a folder,
+plot a fold's embedding.
 
 The commands (``gdr_plan_experiment``, ``gdr_preprocess``, ``gdr_plan_and_preprocess``, ``gdr_predict``,
 ``gdr_plot_embedding``) parse their flags and call these; the reproduction study and the demo call them

@@ -20,11 +20,11 @@ from gdr_toolkit.paths import dataset_folder_name, raw_folder, use_output_folder
 from gdr_toolkit.pipeline.plan_step import plan_and_preprocess
 from gdr_toolkit.pipeline.predict_step import PredictionRequest, predict_folder
 from gdr_toolkit.pipeline.progress import ProgressFactory
+from gdr_toolkit.pipeline.validate_step import validate_fold
 from gdr_toolkit.planning.plan_experiment import PlannerRequest
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
 from gdr_toolkit.simulation.settings import SimulationSettings
 from gdr_toolkit.training.fold_training import TrainingJob, train_fold
-from gdr_toolkit.training.fold_validation import validate_fold
 
 logger = logging.getLogger(__name__)
 DEMO_DATASET_ID = 1

@@ -123,7 +123,7 @@ def plot_fold_embedding(dataset: str, model_folder: Path, request: EmbeddingRequ
     dataset_folder = preprocessed_folder() / dataset
     data_folder = dataset_folder / model.configuration.data_identifier
     if request.cases == "train":
-        case_ids = fold_training_case_ids(model, fold, dataset_folder)
+        case_ids = fold_training_case_ids(fold, dataset_folder)
     else:
         case_ids = preprocessed_case_ids(data_folder)
     conditions = read_case_conditions(data_folder, case_ids, fold.condition_normalisation)

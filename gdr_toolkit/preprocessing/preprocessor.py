@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from gdr_toolkit.dataset.metadata import load_case_metadata
 from gdr_toolkit.dataset.raw_layout import RawCase
 from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.file_io import write_json_atomic
-from gdr_toolkit.planning.plans import ConfigurationPlan
 from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
@@ -58,7 +57,30 @@ class PreprocessingError(RuntimeError):
         super().__init__(f"{len(failures)} case(s) failed:\n{lines}{hint}")
 
 
-def options_from_plan(configuration: ConfigurationPlan) -> CasePreprocessingOptions:
+class PreprocessingPlan(Protocol):
+    """The plan fields preprocessing reads; ``planning.plans.ConfigurationPlan`` provides them.
+
+    A structural type (any object with these read-only attributes), so preprocessing, a lower layer, does
+    not import planning (documentation/development.md, "Layering rules").
+    """
+
+    @property
+    def spacing_mm(self) -> float:
+        """Isotropic voxel size of the preprocessed data, mm."""
+        ...
+
+    @property
+    def noise_normalisation(self) -> bool:
+        """Whether eq. 1 (division by the local noise level) is applied."""
+        ...
+
+    @property
+    def local_noise_kernel_mm(self) -> float:
+        """Std of the Gaussian of the local noise statistics, mm."""
+        ...
+
+
+def options_from_plan(configuration: PreprocessingPlan) -> CasePreprocessingOptions:
     """The per-case options a configuration asks for (noise normalisation, local kernel width)."""
     local = LocalStatisticsOptions(kernel_std_mm=configuration.local_noise_kernel_mm)
     return CasePreprocessingOptions(
@@ -96,7 +118,7 @@ def require_accepted_registration(case_id: str, registration_quality: dict[str, 
 
 def preprocess_and_store_case(
     case: RawCase,
-    configuration: ConfigurationPlan,
+    configuration: PreprocessingPlan,
     output_folder: Path,
     accept_poor_registration: bool = False,
 ) -> dict[str, Any]:
@@ -143,7 +165,7 @@ def preprocess_and_store_case(
     return properties
 
 
-def _process(arguments: tuple[RawCase, ConfigurationPlan, Path, bool]) -> tuple[str, float | None]:
+def _process(arguments: tuple[RawCase, PreprocessingPlan, Path, bool]) -> tuple[str, float | None]:
     case, configuration, folder, accept_poor_registration = arguments
     properties = preprocess_and_store_case(case, configuration, folder, accept_poor_registration)
     return case.case_id, properties["gamma_statistic"]
@@ -202,7 +224,7 @@ def run_case_tasks(
 
 def preprocess_dataset(
     cases: list[RawCase],
-    configuration: ConfigurationPlan,
+    configuration: PreprocessingPlan,
     output_folder: Path,
     num_processes: int = 1,
     on_case_done: Callable[[str], None] | None = None,

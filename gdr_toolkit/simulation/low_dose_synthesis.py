@@ -1,6 +1,6 @@
 """Synthetic low dose from a pre-contrast / standard-dose pair on one grid (pure numerics).
 
-Given x_PC and x_SD resampled onto PC's grid (:mod:`gdr_toolkit.dataset.low_dose_dataset` registers
+Given x_PC and x_SD resampled onto PC's grid (:mod:`gdr_toolkit.simulation.low_dose_dataset` registers
 them), :func:`analyse_pair` measures what the synthesis needs and :func:`synthesise_low_dose` draws one
 low-dose image per dose:
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from gdr_toolkit.file_io import write_json_atomic
+from gdr_toolkit.model.checkpoint import checkpoint_path
 from gdr_toolkit.paths import preprocessed_folder, resolve_dataset_name, results_folder
 from gdr_toolkit.planning.plans import load_plans, plans_path
 from gdr_toolkit.preprocessing.preprocessor import STATISTICS_FILE
-from gdr_toolkit.training.checkpoint import checkpoint_path
 from gdr_toolkit.training.distributed import DistributedContext, barrier, initialise_distributed
 from gdr_toolkit.training.registry import get_trainer_class
 from gdr_toolkit.training.trainer import Fold, ProgressFactory

@@ -23,13 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from gdr_toolkit.model import checkpoint as checkpoints
+from gdr_toolkit.model.conditions import ConditionNormalisation
+from gdr_toolkit.model.network_builder import build_network, has_noise_unit_quantities, plan_network_config
+from gdr_toolkit.model.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
+from gdr_toolkit.model.training_ranges import CHECKPOINT_KEY as RANGES_KEY
+from gdr_toolkit.model.training_ranges import record_training_ranges
 from gdr_toolkit.network.precision import resolve_precision
-from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
+from gdr_toolkit.network.unet import NetworkConfig
 from gdr_toolkit.planning.plans import Plans
 from gdr_toolkit.planning.splits import fold_case_ids
 from gdr_toolkit.preprocessing.contrast_target import reduce_gamma
-from gdr_toolkit.training import checkpoint as checkpoints
-from gdr_toolkit.training.conditions import ConditionNormalisation
 from gdr_toolkit.training.data import (
     LazyValidationBatches,
     LoaderOptions,
@@ -43,18 +47,14 @@ from gdr_toolkit.training.data.valid_mask import valid_voxels
 from gdr_toolkit.training.distributed import DistributedContext, all_reduce_sum, wrap_model
 from gdr_toolkit.training.learning_rate import Schedule, learning_rate_factor
 from gdr_toolkit.training.loss import Reduction, WeightedVoxelLoss, voxel_weights
-from gdr_toolkit.training.prediction_spec import CONTRAST_SIGNAL_INPUTS, PredictionSpec, PredictionTarget
 from gdr_toolkit.training.recipe import CPU_RECIPE, set_by_variant
 from gdr_toolkit.training.training_log import TrainingLog
-from gdr_toolkit.training.training_ranges import CHECKPOINT_KEY as RANGES_KEY
-from gdr_toolkit.training.training_ranges import record_training_ranges
 from gdr_toolkit.training.validation import SUM_SLOTS, error_sums, finalise_metrics
 
 logger = logging.getLogger(__name__)
 Fold = int | Literal["all"]
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Any]]
 INPUT_CHANNELS = CONTRAST_SIGNAL_INPUTS
-NOISE_UNIT_CHANNELS = frozenset({"z_ld", "s_ld"})  # inputs in units of sigma_LD with ``noise_units``
 _NO_PROGRESS_BAR = SimpleNamespace(update=lambda count=1: None)
 SAVED_SETTINGS = (
     "num_epochs", "iterations_per_epoch", "validation_patches_per_case", "initial_learning_rate",
@@ -163,23 +163,10 @@ class GDRTrainer:
         return PredictionSpec(self.prediction_target, tuple(self.input_channel_names))
 
     def network_config(self) -> NetworkConfig:
-        """The plan's network; ``condition_features`` and ``input_channels`` match this trainer's.
-
-        With ``noise_units`` the network's fixed input factors divide z_LD and s_LD by the median sigma_LD
-        of the training cases and its output is multiplied by it: the layers work in units of the low
-        dose's noise, where inputs and target are of order one (documentation/convergence.md). Models of
-        images (direct regression: no z_LD or s_LD input, x_SD output) have nothing in those units.
-        """
-        record = {**self.configuration.network, "condition_features": len(self.condition_keys)}
-        record["input_channels"] = len(self.input_channel_names)
-        in_noise_units = NOISE_UNIT_CHANNELS & set(self.input_channel_names)
-        if self.noise_units and (in_noise_units or self.prediction_target == "contrast_signal"):
-            unit = self.noise_unit_sigma()
-            record["input_scales"] = [
-                1.0 / unit if name in NOISE_UNIT_CHANNELS else 1.0 for name in self.input_channel_names
-            ]
-            record["output_scale"] = unit if self.prediction_target == "contrast_signal" else 1.0
-        return NetworkConfig.from_json_dict(record)
+        """The plan's network for this trainer's inputs, conditions and ``noise_units`` (``model.network_builder``)."""
+        in_units = self.noise_units and has_noise_unit_quantities(self.prediction_spec)
+        unit = self.noise_unit_sigma() if in_units else None
+        return plan_network_config(self.configuration, self.prediction_spec, len(self.condition_keys), unit)
 
     def noise_unit_sigma(self) -> float:
         """sigma_LD unit of ``noise_units``: ``noise_unit``, or when None the median ``noise_sigma_ld`` of the
@@ -193,7 +180,7 @@ class GDRTrainer:
         return unit
 
     def build_network(self) -> nn.Module:
-        return ConditionalUNet(self.network_config())
+        return build_network(self.network_config())
 
     def configure_optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         """Adam (or AdamW) and a schedule from ``initial`` to ``final_learning_rate``, stepped per iteration:

@@ -24,9 +24,10 @@ from gdr_toolkit.analysis.embedding import (  # noqa: E402
 )
 from gdr_toolkit.cli.plot_embedding import main  # noqa: E402
 from gdr_toolkit.inference.model_loader import load_trained_model  # noqa: E402
+from gdr_toolkit.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from gdr_toolkit.model.conditions import ConditionNormalisation  # noqa: E402
 from gdr_toolkit.network.condition_embedding import ConditionEmbedding  # noqa: E402
 from gdr_toolkit.preprocessing import case_storage  # noqa: E402
-from gdr_toolkit.training.conditions import ConditionNormalisation  # noqa: E402
 
 CASES = {f"case_{index}": (0.1 * (index + 1), 0.02 + 0.01 * index) for index in range(6)}
 
@@ -142,4 +143,16 @@ def test_training_case_selection_reads_the_fold_of_the_splits(environment):
     dataset_folder = environment / "preprocessed" / DATASET
     (dataset_folder / "splits_final.json").write_text(json.dumps(splits))
     model = load_trained_model(environment / "results" / DATASET / f"GDRTrainer__gdrPlans__{CONFIGURATION}")
-    assert fold_training_case_ids(model, model.folds[0], dataset_folder) == ["case_0", "case_2", "case_4"]
+    assert fold_training_case_ids(model.folds[0], dataset_folder) == ["case_0", "case_2", "case_4"]
+
+
+def test_training_case_selection_prefers_the_cases_the_checkpoint_records(tmp_path):
+    splits = [{"train": ["case_0", "case_2", "case_4"], "val": ["case_1"]}]
+    (tmp_path / "splits_final.json").write_text(json.dumps(splits))
+    folder = write_model_folder(tmp_path / "results", tiny_plans(5.0))
+    path = folder / "fold_0" / "checkpoint_final.pth"
+    checkpoint = load_checkpoint(path)
+    checkpoint["train_case_ids"] = ["case_5", "case_1"]
+    save_checkpoint(checkpoint, path)
+    model = load_trained_model(folder)
+    assert fold_training_case_ids(model.folds[0], tmp_path) == ["case_1", "case_5"]

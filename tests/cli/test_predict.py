@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))  # shared build
 from inference_fixtures import DATASET, tiny_plans, write_model_folder, write_test_cases  # noqa: E402
 
 from gdr_toolkit.cli.predict import main, main_from_modelfolder  # noqa: E402
-from gdr_toolkit.training.training_ranges import TrainingRanges, write_training_ranges  # noqa: E402
+from gdr_toolkit.model.training_ranges import TrainingRanges, write_training_ranges  # noqa: E402
 
 
 @pytest.fixture(scope="module")

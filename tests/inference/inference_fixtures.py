@@ -12,11 +12,11 @@ import torch
 
 from gdr_toolkit.dataset.image_io import write_image_atomic
 from gdr_toolkit.file_io import write_json_atomic
+from gdr_toolkit.model.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEYS, save_checkpoint
+from gdr_toolkit.model.conditions import ConditionNormalisation
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
 from gdr_toolkit.simulation import SimulationSettings
 from gdr_toolkit.simulation.case_simulator import simulate_case
-from gdr_toolkit.training.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEYS, save_checkpoint
-from gdr_toolkit.training.conditions import ConditionNormalisation
 from gdr_toolkit.training.trainer import GDRTrainer
 
 DATASET = "Dataset077_InferencePhantom"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gdr_toolkit.inference.distribution_check import RangeRule, brain_percentiles, compare_with_ranges
+from gdr_toolkit.model.training_ranges import QuantityRange, TrainingRanges
 from gdr_toolkit.preprocessing.case_preprocessing import PreprocessedCase
-from gdr_toolkit.training.training_ranges import QuantityRange, TrainingRanges
 
 RANGES = TrainingRanges(
     {

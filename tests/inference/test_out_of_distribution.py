@@ -27,11 +27,11 @@ from gdr_toolkit.inference.prediction_cases import find_cases
 from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
 from gdr_toolkit.inference.run_summary import RUN_SUMMARY_FILE
+from gdr_toolkit.model.training_ranges import TrainingRanges, write_training_ranges
 from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.preprocessor import options_from_plan
 from gdr_toolkit.simulation import SimulationSettings
 from gdr_toolkit.simulation.case_simulator import simulate_case
-from gdr_toolkit.training.training_ranges import TrainingRanges, write_training_ranges
 
 SPACING_MM = 5.0
 UNSEEN_FIELD_T = 1.5  # the identity case is at 3 T

@@ -11,8 +11,8 @@ from inference_fixtures import anisotropic, oblique_permuted_direction, simulate
 from gdr_toolkit.dataset.metadata import parse_case_metadata
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel, load_trained_model
 from gdr_toolkit.inference.predictor import CPU_TILE_EDGE, Predictor, condition_vector, ensemble
+from gdr_toolkit.model.conditions import ConditionNormalisation
 from gdr_toolkit.simulation import SimulationSettings
-from gdr_toolkit.training.conditions import ConditionNormalisation
 
 
 def assert_same_geometry(image: sitk.Image, reference: sitk.Image) -> None:

@@ -14,10 +14,10 @@ from gdr_toolkit.dataset.image_io import read_image
 from gdr_toolkit.inference.export import ExportOptions, is_case_complete, write_prediction
 from gdr_toolkit.inference.model_loader import FoldModel, TrainedModel, load_trained_model
 from gdr_toolkit.inference.predictor import Predictor
+from gdr_toolkit.model.checkpoint import CHECKPOINT_KEYS, load_checkpoint, save_checkpoint
+from gdr_toolkit.model.conditions import ConditionNormalisation
+from gdr_toolkit.model.prediction_spec import PredictionSpec
 from gdr_toolkit.network.slice_stack_unet import SliceStackUNet
-from gdr_toolkit.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint, save_checkpoint
-from gdr_toolkit.training.conditions import ConditionNormalisation
-from gdr_toolkit.training.prediction_spec import PredictionSpec
 from gdr_toolkit.training.variants.direct_regression import GDRTrainer_DirectSD2p5D
 
 STANDARD_DOSE = PredictionSpec("standard_dose", ("x_pc", "x_ld"))

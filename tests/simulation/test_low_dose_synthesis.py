@@ -16,10 +16,10 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
 from gdr_toolkit.simulation import SimulationSettings, simulate_case
 from gdr_toolkit.simulation.correlated_noise import high_pass_residual, noise_autocorrelation
 from gdr_toolkit.simulation.dose_response import SignalModel
+from gdr_toolkit.simulation.low_dose_dataset import synthesise_case
 from gdr_toolkit.simulation.low_dose_synthesis import SynthesisOptions, split_noise
 from gdr_toolkit.simulation.tissue_properties import find_tissue
 

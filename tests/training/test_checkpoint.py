@@ -9,8 +9,7 @@ import pytest
 import torch
 from tiny_trainer import TinyTestTrainer
 
-from gdr_toolkit.planning.plans import load_plans
-from gdr_toolkit.training.checkpoint import (
+from gdr_toolkit.model.checkpoint import (
     CHECKPOINT_KEYS,
     capture_rng_state,
     checkpoint_path,
@@ -18,6 +17,7 @@ from gdr_toolkit.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from gdr_toolkit.planning.plans import load_plans
 
 
 @pytest.fixture(scope="module")

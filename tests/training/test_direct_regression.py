@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from gdr_toolkit.model.checkpoint import checkpoint_path, load_checkpoint
 from gdr_toolkit.network.slice_stack_unet import SliceStackUNet
 from gdr_toolkit.network.unet import ConditionalUNet
 from gdr_toolkit.planning.plans import load_plans
-from gdr_toolkit.training.checkpoint import checkpoint_path, load_checkpoint
 from gdr_toolkit.training.registry import BUILTIN_TRAINERS
 from gdr_toolkit.training.ssim_loss import L1SSIMLoss
 from gdr_toolkit.training.variants.direct_regression import GDRTrainer_DirectSD2p5D, GDRTrainer_DirectSD3D

@@ -9,8 +9,8 @@ import pytest
 import torch
 from tiny_trainer import TinyTestTrainer
 
+from gdr_toolkit.model.checkpoint import load_checkpoint, snapshot_path
 from gdr_toolkit.planning.plans import load_plans
-from gdr_toolkit.training.checkpoint import load_checkpoint, snapshot_path
 from gdr_toolkit.training.recipe import CPU_RECIPE
 from gdr_toolkit.training.trainer import GDRTrainer
 

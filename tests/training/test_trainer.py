@@ -9,8 +9,8 @@ import pytest
 import torch
 from tiny_trainer import TinyTestTrainer
 
+from gdr_toolkit.model.checkpoint import checkpoint_path
 from gdr_toolkit.planning.plans import load_plans
-from gdr_toolkit.training.checkpoint import checkpoint_path
 from gdr_toolkit.training.variants.conditioning import GDRTrainer_NoCondition
 from gdr_toolkit.training.variants.loss_variants import GDRTrainer_UniformWeights
 from gdr_toolkit.training.variants.network_variants import GDRTrainer_ConcatSkips, GDRTrainer_StridedDown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdr_toolkit.training.conditions import ConditionNormalisation, raw_condition
+from gdr_toolkit.model.conditions import ConditionNormalisation, raw_condition
 
 KEYS = ("dose_fraction", "field_strength_t", "relaxivity", "noise_sigma_ld")
 

@@ -9,7 +9,6 @@ import pytest
 import SimpleITK as sitk
 
 from gdr_toolkit.cli.synthesize_low_dose import main as synthesize_main
-from gdr_toolkit.dataset.low_dose_dataset import synthesise_dataset, synthetic_case_id
 from gdr_toolkit.dataset.raw_layout import (
     PAIR_CHANNEL_NAMES,
     DatasetDescription,
@@ -19,6 +18,7 @@ from gdr_toolkit.dataset.raw_layout import (
 from gdr_toolkit.dataset.verify import verify_dataset
 from gdr_toolkit.preprocessing.skull_stripped import check_skull_stripped
 from gdr_toolkit.simulation import SimulationSettings, simulate_case
+from gdr_toolkit.simulation.low_dose_dataset import synthesise_dataset, synthetic_case_id
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,9 @@ def test_real_pair_is_skull_stripped_and_keeps_its_zeros(real_pair):
     """The BraTS pair: the support is the brain (1,379 ml), nothing is added outside it, and x_LD - x_PC
     carries noise (the default noise target) while its enhancement grows with the dose."""
     from gdr_toolkit.dataset.image_io import read_image
-    from gdr_toolkit.dataset.low_dose_dataset import synthesise_case
     from gdr_toolkit.preprocessing.noise import estimate_noise_sigma
     from gdr_toolkit.preprocessing.skull_stripped import support_mask
+    from gdr_toolkit.simulation.low_dose_dataset import synthesise_case
 
     pre_contrast = read_image(real_pair.pre_contrast)
     result = synthesise_case(

@@ -2,8 +2,9 @@
 (the same path as ``gdr_predict``) and evaluate them against the true SD into
 ``fold_K/validation/summary.json``.
 
-Runs at the end of ``gdr_train`` and alone with ``gdr_train DATASET FOLD --val``. It lives in training/
-(it reads the fold's checkpoint) and uses inference/ and evaluation/, which know nothing of training.
+Runs at the end of ``gdr_train`` and alone with ``gdr_train DATASET FOLD --val`` (and in the demo). A
+pipeline step: it reads the fold's checkpoint (``model/``) and uses inference/ and evaluation/, so
+training/ imports neither of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gdr_toolkit.inference.model_loader import load_trained_model
 from gdr_toolkit.inference.prediction_cases import PredictionCase
 from gdr_toolkit.inference.prediction_run import RunOptions, run_prediction
 from gdr_toolkit.inference.predictor import Predictor
-from gdr_toolkit.training.checkpoint import load_checkpoint
+from gdr_toolkit.model.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 VALIDATION_FOLDER = "validation"

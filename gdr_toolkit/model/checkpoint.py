@@ -10,7 +10,7 @@ are stored, so ``torch.load(path, weights_only=True)`` (no arbitrary code execut
 when reading: older checkpoints mean ``ConditionalUNet``, the contrast-signal defaults and the device's
 default precision. ``precision`` is the training policy's name (``"bf16"``, ``"fp16"``, ``"fp32"``,
 ``network.precision``); inference reuses it. Optional keys, not in :data:`CHECKPOINT_KEYS`:
-``training_ranges`` (the ranges of the fold's training cases, ``training/training_ranges.py``; absent in
+``training_ranges`` (the ranges of the fold's training cases, ``model/training_ranges.py``; absent in
 older checkpoints, whose models are predicted without the out-of-distribution check).
 """
 

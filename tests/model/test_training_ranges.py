@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gdr_toolkit.training.training_ranges import (
+from gdr_toolkit.model.training_ranges import (
     TRAINING_RANGES_FILE,
     QuantityRange,
     TrainingRanges,
