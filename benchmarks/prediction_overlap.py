@@ -60,7 +60,7 @@ def write_model(folder: Path, spacing_mm: float) -> Path:
     model_folder = folder / f"GDRTrainer__gdrPlans__{CONFIGURATION}"
     torch.manual_seed(0)
     trainer = GDRTrainer(plans, CONFIGURATION, 0, Path(), model_folder / "fold_0")
-    trainer.noise_units = False
+    trainer.recipe = trainer.recipe.replace(noise_units=False)
     network = trainer.build_network()
     keys = trainer.condition_keys
     checkpoint = dict.fromkeys(CHECKPOINT_KEYS) | {

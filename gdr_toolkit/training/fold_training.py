@@ -15,6 +15,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,6 +29,7 @@ from gdr_toolkit.training.registry import get_trainer_class
 from gdr_toolkit.training.trainer import Fold, ProgressFactory
 
 logger = logging.getLogger(__name__)
+# ``TrainingJob`` fields that replace the recipe field of the same name (``gdr_train``'s override flags)
 OVERRIDABLE_SETTINGS = ("num_epochs", "iterations_per_epoch", "initial_learning_rate", "oversample_fraction")
 
 
@@ -64,6 +66,11 @@ class TrainingJob:
     initial_learning_rate: float | None = None
     oversample_fraction: float | None = None
     precision: str = "auto"
+
+    def recipe_overrides(self) -> dict[str, Any]:
+        """The overrides that were given (not None), by recipe field name."""
+        given = {name: getattr(self, name) for name in OVERRIDABLE_SETTINGS}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def parse_fold(text: str) -> Fold:
@@ -117,9 +124,7 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
     trainer = trainer_class(
         plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context, job.precision
     )
-    for name in OVERRIDABLE_SETTINGS:
-        if getattr(job, name) is not None:
-            setattr(trainer, name, getattr(job, name))
+    trainer.recipe = trainer.recipe.replace(**job.recipe_overrides())  # the overrides win over the recipe
     if context.is_main:
         copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, output)
     barrier(context)

@@ -56,7 +56,7 @@ def write_model_folder(
         torch.manual_seed(seed + fold)
         trainer = GDRTrainer(plans, CONFIGURATION, fold, Path(), model_folder / f"fold_{fold}")
         # the network in preprocessing's units (no training data to measure sigma)
-        trainer.noise_units = False
+        trainer.recipe = trainer.recipe.replace(noise_units=False)
         network = trainer.build_network()
         head = network.head[-1]
         with torch.no_grad():

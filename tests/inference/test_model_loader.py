@@ -63,7 +63,9 @@ def _write_variant_checkpoint(trainer_class: type, folder: Path) -> torch.nn.Mod
     """A checkpoint of ``trainer_class``'s network with random (non-initial) weights; returns that network."""
     plans = tiny_plans(5.0)
     trainer = trainer_class(plans, CONFIGURATION, 0, Path(), folder / "fold_0")
-    trainer.noise_unit = 0.25  # the unit a noise-units model measured (no training data here)
+    trainer.recipe = trainer.recipe.replace(
+        noise_unit=0.25
+    )  # the unit a noise-units model measured (no training data here)
     torch.manual_seed(3)
     network = trainer.build_network()
     with torch.no_grad():

@@ -26,7 +26,7 @@ def trained_folder(phantom_dataset, tmp_path_factory):
     trainer = TinyTestTrainer(
         load_plans(phantom_dataset / "gdrPlans.json"), "3d_cpu", 0, phantom_dataset, folder
     )
-    trainer.num_epochs, trainer.iterations_per_epoch = 1, 2
+    trainer.recipe = trainer.recipe.replace(num_epochs=1, iterations_per_epoch=2)
     trainer.run_training()
     return folder
 

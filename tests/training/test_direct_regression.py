@@ -22,8 +22,7 @@ TINY_SETTINGS = {
 
 def make(trainer_class, dataset, output):
     trainer = trainer_class(load_plans(dataset / "gdrPlans.json"), "3d_cpu", 0, dataset, output)
-    for name, value in TINY_SETTINGS.items():
-        setattr(trainer, name, value)
+    trainer.recipe = trainer.recipe.replace(**TINY_SETTINGS)
     return trainer
 
 

@@ -18,7 +18,7 @@ def test_builtin_trainers_are_found(monkeypatch):
 def test_external_trainer_folder_is_searched(trainer_folder, monkeypatch):
     monkeypatch.setenv("gdr_trainer_paths", str(trainer_folder))
     trainer = get_trainer_class("TinyTestTrainer")
-    assert issubclass(trainer, GDRTrainer) and trainer.iterations_per_epoch == 4
+    assert issubclass(trainer, GDRTrainer) and trainer.recipe_changes["iterations_per_epoch"] == 4
 
 
 def test_unknown_trainer_lists_the_available_ones(monkeypatch):

@@ -34,8 +34,12 @@ def test_schedule_overrides_reach_the_trainer(environment):
     checkpoint = torch.load(
         environment / TRAINER_FOLDER / "fold_0" / "checkpoint_final.pth", weights_only=True
     )
-    assert checkpoint["trainer_settings"]["initial_learning_rate"] == 0.0025
-    assert checkpoint["trainer_settings"]["oversample_fraction"] == 0.75
+    recipe = checkpoint["trainer_settings"]
+    assert recipe["initial_learning_rate"] == 0.0025 and recipe["oversample_fraction"] == 0.75  # override
+    assert recipe["border_voxels"] == 4 and recipe["num_epochs"] == 2  # TinyTestTrainer's own, over the CPU's
+    assert (
+        recipe["noise_units"] and recipe["augmentation"]["permute_axes"]
+    )  # the CPU recipe, over the paper's
 
 
 @pytest.mark.parametrize(

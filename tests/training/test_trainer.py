@@ -31,10 +31,11 @@ class InterruptibleTrainer(TinyTestTrainer):
             raise _Interrupted
 
 
-def make(trainer_class, dataset, output, fold=0, **settings):
+def make(trainer_class, dataset, output, fold=0, stop_after_epoch=None, **recipe_changes):
     trainer = trainer_class(load_plans(dataset / "gdrPlans.json"), "3d_cpu", fold, dataset, output)
-    for name, value in settings.items():
-        setattr(trainer, name, value)
+    trainer.recipe = trainer.recipe.replace(**recipe_changes)
+    if stop_after_epoch is not None:
+        trainer.stop_after_epoch = stop_after_epoch
     return trainer
 
 
@@ -107,7 +108,7 @@ def test_split_batch_picks_channels_by_name(phantom_dataset, tmp_path):
 )
 def test_variants_take_a_training_step(variant, phantom_dataset, tmp_path):
     class Tiny(variant):
-        num_dataloader_workers, border_voxels, validation_patches_per_case = 0, 4, 1
+        recipe_changes = {"num_dataloader_workers": 0, "border_voxels": 4, "validation_patches_per_case": 1}
 
     trainer = make(Tiny, phantom_dataset, tmp_path)
     trainer.initialize()
@@ -118,7 +119,9 @@ def test_variants_take_a_training_step(variant, phantom_dataset, tmp_path):
 def test_no_condition_variant_has_no_condition_inputs(phantom_dataset, tmp_path):
     trainer = make(GDRTrainer_NoCondition, phantom_dataset, tmp_path)
     assert trainer.network_config().condition_features == 0
-    trainer.num_dataloader_workers, trainer.border_voxels, trainer.validation_patches_per_case = 0, 4, 1
+    trainer.recipe = trainer.recipe.replace(
+        num_dataloader_workers=0, border_voxels=4, validation_patches_per_case=1
+    )
     trainer.initialize()
     assert trainer.split_batch(trainer.validation_batches[0])[1].shape == (1, 0)
 

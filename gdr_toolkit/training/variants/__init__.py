@@ -1,1 +1,1 @@
-"""Trainer variants: each overrides one hook or attribute of ``GDRTrainer`` (ablations, smoke tests)."""
+"""Trainer variants: each overrides one hook of ``GDRTrainer`` or declares ``recipe_changes`` (ablations, smoke tests)."""

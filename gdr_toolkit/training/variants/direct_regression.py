@@ -22,8 +22,7 @@ from gdr_toolkit.training.trainer import GDRTrainer
 class DirectRegressionTrainer(GDRTrainer):
     """Common base (not registered): inputs (x_PC, x_LD), target x_SD, no condition, uniform voxel weights."""
 
-    prediction_target = "standard_dose"
-    input_channel_names = ("x_pc", "x_ld")
+    recipe_changes = {"prediction_target": "standard_dose", "input_channel_names": ("x_pc", "x_ld")}
 
     @property
     def condition_keys(self) -> tuple[str, ...]:
@@ -40,7 +39,7 @@ class GDRTrainer_DirectSD3D(DirectRegressionTrainer):
         return dataclasses.replace(super().network_config(), output_activation="identity")
 
     def build_loss(self) -> nn.Module:
-        return WeightedVoxelLoss("squared", self.huber_delta, self.border_voxels)
+        return WeightedVoxelLoss("squared", self.recipe.huber_delta, self.recipe.border_voxels)
 
 
 class GDRTrainer_DirectSD2p5D(DirectRegressionTrainer):
@@ -52,7 +51,7 @@ class GDRTrainer_DirectSD2p5D(DirectRegressionTrainer):
 
     def build_network(self) -> nn.Module:
         config = SliceStackConfig(
-            input_channels=len(self.input_channel_names),
+            input_channels=len(self.recipe.input_channel_names),
             widths=self.network_config().widths,
             slices=self.context_slices,
             average_orientations=self.average_orientations,
@@ -60,4 +59,4 @@ class GDRTrainer_DirectSD2p5D(DirectRegressionTrainer):
         return SliceStackUNet(config)
 
     def build_loss(self) -> nn.Module:
-        return L1SSIMLoss(self.border_voxels)
+        return L1SSIMLoss(self.recipe.border_voxels)

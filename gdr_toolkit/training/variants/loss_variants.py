@@ -13,7 +13,7 @@ class GDRTrainer_L2(GDRTrainer):
     """Squared error instead of Huber (same voxel weights and border)."""
 
     def build_loss(self) -> nn.Module:
-        return WeightedVoxelLoss("squared", self.huber_delta, self.border_voxels)
+        return WeightedVoxelLoss("squared", self.recipe.huber_delta, self.recipe.border_voxels)
 
 
 class GDRTrainer_UniformWeights(GDRTrainer):

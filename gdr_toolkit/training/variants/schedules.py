@@ -8,33 +8,31 @@ from gdr_toolkit.training.trainer import GDRTrainer
 class GDRTrainer_5epochs(GDRTrainer):
     """5 epochs of 250 iterations (the cosine schedule still ends at 1e-6)."""
 
-    num_epochs = 5
+    recipe_changes = {"num_epochs": 5}
 
 
 class GDRTrainer_1epoch_10iters(GDRTrainer):
     """One epoch of 10 iterations, one validation patch per case: checks a set-up end to end."""
 
-    num_epochs = 1
-    iterations_per_epoch = 10
-    validation_patches_per_case = 1
-    num_dataloader_workers = 0
+    recipe_changes = {
+        "num_epochs": 1,
+        "iterations_per_epoch": 10,
+        "validation_patches_per_case": 1,
+        "num_dataloader_workers": 0,
+    }
 
 
 class GDRTrainer_5epochs_50iters(GDRTrainer):
     """5 epochs of 50 iterations: a few minutes for the CPU configuration on 2 cores (demo scale)."""
 
-    num_epochs = 5
-    iterations_per_epoch = 50
-    validation_patches_per_case = 2
+    recipe_changes = {"num_epochs": 5, "iterations_per_epoch": 50, "validation_patches_per_case": 2}
 
 
 class GDRTrainer_CPUDemo(GDRTrainer):
     """The demo's budget on 2 CPU cores: 6 epochs of 50 iterations, 2 validation patches per case; the rest
     is the configuration's recipe (the CPU recipe for ``3d_cpu``, ``training.recipe.CPU_RECIPE``)."""
 
-    num_epochs = 6
-    iterations_per_epoch = 50
-    validation_patches_per_case = 2
+    recipe_changes = {"num_epochs": 6, "iterations_per_epoch": 50, "validation_patches_per_case": 2}
 
 
 class GDRTrainer_Reference(GDRTrainer):
@@ -46,4 +44,4 @@ class GDRTrainer_NoiseUnits(GDRTrainer):
     """The paper's settings with the network in units of sigma_LD (``noise_units``): the CPU recipe's
     first lever (documentation/convergence.md), to try on a GPU configuration."""
 
-    noise_units = True
+    recipe_changes = {"noise_units": True}

@@ -1,4 +1,5 @@
-"""Learning-rate schedules as pure functions of the iteration (stepped once per training iteration).
+"""Learning-rate schedules of the lever experiments (``convergence_levers.py``) as pure functions of the
+iteration (stepped once per training iteration). The core trainer uses torch's cosine annealing.
 
 ``learning_rate_factor`` gives the multiplier of the peak learning rate: an optional linear warm-up over
 the first ``warmup`` iterations (from 1/warmup to 1), then a decay over the remaining iterations to

@@ -1,13 +1,21 @@
-"""Learning-rate schedules: warm-up, cosine and polynomial decay against their formulas."""
+"""benchmarks/learning_rate_schedules.py: warm-up, cosine and polynomial decay against their formulas."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from gdr_toolkit.training.learning_rate import learning_rate_factor
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_rate_schedules.py"
+_specification = importlib.util.spec_from_file_location("learning_rate_schedules", SCRIPT)
+_module = importlib.util.module_from_spec(_specification)
+sys.modules["learning_rate_schedules"] = _module
+_specification.loader.exec_module(_module)
+learning_rate_factor = _module.learning_rate_factor
 
 
 def test_warmup_rises_linearly_to_the_peak():
