@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -234,7 +234,7 @@ class GDRTrainer:
         ``([seed, r] -> seed', i)``, i from the current iteration, so a resumed run continues the stream."""
         seed = int(np.random.SeedSequence([self.seed, self.distributed.rank]).generate_state(1)[0])
         return LoaderOptions(
-            patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
+            patch_size=self.configuration.patch_size,
             batch_size=self.configuration.batch_size,
             oversample_fraction=self.oversample_fraction,
             enhancement_sampling=self.enhancement_sampling,
@@ -473,7 +473,7 @@ class GDRTrainer:
 
     def _validation_batches(self) -> LazyValidationBatches:
         """This rank's share of the fixed validation patches, read from disk when validating."""
-        patch = tuple(self.configuration.patch_size)
+        patch = self.configuration.patch_size
         positions = validation_patch_positions(
             self.validation_dataset, patch, self.validation_patches_per_case, self.seed
         )
