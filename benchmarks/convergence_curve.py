@@ -25,8 +25,6 @@ def train_curve(study: Path, dataset: str, budgets: list[int], threads: int) -> 
     import torch
 
     from gdr_toolkit.planning.plans import load_plans
-    from gdr_toolkit.preprocessing.preprocessor import STATISTICS_FILE
-    from gdr_toolkit.training.fold_training import copy_plans
     from gdr_toolkit.training.trainer import GDRTrainer
 
     torch.set_num_threads(threads)
@@ -38,7 +36,6 @@ def train_curve(study: Path, dataset: str, budgets: list[int], threads: int) -> 
     trainer_type = type(CURVE_TRAINER, (GDRTrainer,), {"recipe_changes": settings})
     model_folder = _curve_model_folder(study, dataset)
     trainer = trainer_type(plans, "3d_cpu", 0, preprocessed, model_folder / "fold_0")
-    copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, model_folder)
     latest = model_folder / "fold_0" / "checkpoint_latest.pth"
     if (model_folder / "fold_0" / "checkpoint_final.pth").is_file():
         return

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import torch
 
-from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.inference.export import ExportOptions
 from gdr_toolkit.inference.model_loader import load_trained_model
 from gdr_toolkit.inference.prediction_cases import find_cases
@@ -71,7 +70,6 @@ def write_model(folder: Path, spacing_mm: float) -> Path:
         "gamma": 1.2, "network_state": network.state_dict(),
     }  # fmt: skip
     save_checkpoint(checkpoint, model_folder / "fold_0" / "checkpoint_final.pth")
-    write_json_atomic(plans.to_json_dict(), model_folder / "plans.json")
     return model_folder
 
 

@@ -1,10 +1,11 @@
 """Share trained models as zip files: export from and install into ``$gdr_results``.
 
 Archive members are paths relative to the results folder, e.g.
-``Dataset001_Phantom/GDRTrainer__gdrPlans__3d_fullres/{plans.json, dataset_statistics.json,
-fold_0/{checkpoint_final.pth, training_log.jsonl, progress.png}}``. The export takes every regular file
-at the top of the model folder and of each chosen ``fold_K`` folder except checkpoints, plus the chosen
-checkpoints (sub-folders and temporary ``.tmp-*`` files are left out).
+``Dataset001_Phantom/GDRTrainer__gdrPlans__3d_fullres/fold_0/{checkpoint_final.pth, training_log.jsonl,
+progress.png}``. The checkpoints carry everything prediction reads (plans included). The export takes every
+regular file at the top of the model folder (none today; ``plans.json`` and ``dataset_statistics.json`` in
+folders of older versions, never read) and of each chosen ``fold_K`` folder except checkpoints, plus the
+chosen checkpoints (sub-folders and temporary ``.tmp-*`` files are left out).
 
 Installation treats the archive as untrusted: before anything is written every member is checked
 (no absolute path, drive letter or backslash, no ``..``, no symlink or other special file, and the first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,11 @@ import pytest
 import torch
 
 from gdr_toolkit.cli.model_sharing import export_main, install_main
+from gdr_toolkit.inference.model_loader import load_trained_model
 from gdr_toolkit.model_sharing import export_model_to_zip, install_model_from_zip
+
+sys.path.insert(0, str(Path(__file__).parent / "inference"))  # shared builders of the inference tests
+from inference_fixtures import DATASET, tiny_plans, write_model_folder  # noqa: E402
 
 MODEL = "Dataset004_Tiny/GDRTrainer__gdrPlans__3d_fullres"
 
@@ -106,3 +111,19 @@ def test_checkpoint_with_custom_object_is_refused_and_removed(tmp_path) -> None:
     with pytest.raises(ValueError, match="fold_0/checkpoint_final.pth.*weights_only"):
         install_model_from_zip(archive, results_root=results)
     assert entries(results) == []
+
+
+def test_a_model_folder_is_its_checkpoints_and_an_old_archive_with_plans_json_still_loads(tmp_path) -> None:
+    source = write_model_folder(tmp_path / "results_a" / DATASET, tiny_plans(), folds=(0,), gamma=1.7)
+    assert [path.name for path in source.iterdir()] == ["fold_0"]  # no plans.json copy beside the checkpoints
+    archive = tmp_path / "old.zip"
+    members = export_model_to_zip(DATASET, archive, ["3d_cpu"], results_root=tmp_path / "results_a")
+    model = members[0].rsplit("/fold_0/", 1)[0]
+    # what exports held before the checkpoint was the model's one source
+    with zipfile.ZipFile(archive, "a") as handle:
+        handle.writestr(f"{model}/plans.json", '{"schema_version": 1}')
+        handle.writestr(f"{model}/dataset_statistics.json", '{"gamma": 99.0}')
+    (installed,) = install_model_from_zip(archive, results_root=tmp_path / "results_b")
+    loaded = load_trained_model(installed)
+    assert [fold.gamma for fold in loaded.folds] == pytest.approx([1.7])  # the checkpoint's, not the copy's
+    assert loaded.configuration.patch_size == (16, 16, 16)

@@ -329,3 +329,52 @@ def test_reference_check_finds_a_bare_method_page_and_the_shared_folder(tmp_path
         "Eq. 1 ([method" + ".md](method" + ".md) section 1), data in ../sha" + "red/real.\n", encoding="utf-8"
     )
     assert _reference_problems(page, Path("documentation/page.md")) == ["documentation/page.md: ../shared/"]
+
+
+MAX_MODULE_LINES = 400  # documentation/development.md, "Layering rules"
+LINE_LIMITED_FOLDERS = ("gdr_toolkit", "benchmarks", "tests", "tools")
+
+
+def _long_modules(root: Path, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """``path: N lines`` for every .py file under the limited folders of ``root`` above the limit (and not
+    allowed), plus every allowed file that no longer is (the allowance must then go)."""
+    lengths = {
+        path.relative_to(root).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for folder in LINE_LIMITED_FOLDERS
+        for path in sorted((root / folder).rglob("*.py"))
+    }
+    problems = [
+        f"{name}: {count} lines"
+        for name, count in lengths.items()
+        if count > MAX_MODULE_LINES and name not in allowed
+    ]
+    problems += [
+        f"{name}: {lengths.get(name, 0)} lines, allowed above {MAX_MODULE_LINES}: drop its allowance"
+        for name in sorted(allowed)
+        if lengths.get(name, 0) <= MAX_MODULE_LINES
+    ]
+    return problems
+
+
+def test_no_python_file_is_longer_than_400_lines():
+    problems = _long_modules(ROOT)
+    assert not problems, (
+        f"split by job (one module, one job) every file above {MAX_MODULE_LINES} lines:\n"
+        + "\n".join(problems)
+    )
+
+
+def test_line_limit_check_names_every_long_file_and_every_stale_allowance(tmp_path):
+    (tmp_path / "gdr_toolkit" / "stage").mkdir(parents=True)
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "gdr_toolkit" / "stage" / "long.py").write_text("x = 1\n" * 401, encoding="utf-8")
+    (tmp_path / "gdr_toolkit" / "short.py").write_text("x = 1\n" * 400, encoding="utf-8")
+    (tmp_path / "tools" / "long.py").write_text("x = 1\n" * 500, encoding="utf-8")
+    (tmp_path / "documentation").mkdir()
+    (tmp_path / "documentation" / "long.py").write_text("x = 1\n" * 900, encoding="utf-8")  # not limited
+    assert _long_modules(tmp_path) == ["gdr_toolkit/stage/long.py: 401 lines", "tools/long.py: 500 lines"]
+    allowed = frozenset({"tools/long.py", "gdr_toolkit/short.py"})
+    assert _long_modules(tmp_path, allowed) == [
+        "gdr_toolkit/stage/long.py: 401 lines",
+        "gdr_toolkit/short.py: 400 lines, allowed above 400: drop its allowance",
+    ]

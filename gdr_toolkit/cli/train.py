@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gdr_toolkit.cli.command import parse_arguments
+from gdr_toolkit.cli.command import USER_ERRORS, run_command
 from gdr_toolkit.network.device import DEVICE_CHOICES, resolve_device_name
 from gdr_toolkit.network.precision import PRECISION_CHOICES
 from gdr_toolkit.paths import raw_dataset_folder
@@ -90,7 +90,10 @@ def _override_problem(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(build_parser(), argv)
+    return run_command(build_parser(), _train, logger, argv, errors=(*USER_ERRORS, KeyError, ImportError))
+
+
+def _train(args: argparse.Namespace) -> int:
     args.device = resolve_device_name(args.device)
     if problem := _override_problem(args):
         logger.error("%s", problem)
@@ -110,9 +113,6 @@ def main(argv: list[str] | None = None) -> int:
             args.initial_learning_rate, args.oversample_fraction, args.precision,
         )  # fmt: skip
         folder = validation_only_folder(job) if args.val else train_fold(job, progress)
-    except (OSError, ValueError, KeyError, ImportError) as error:
-        logger.error("%s", error)
-        return 1
     finally:
         shutdown_distributed(context)
     logger.info("fold folder: %s", folder)

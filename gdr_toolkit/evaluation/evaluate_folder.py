@@ -28,6 +28,7 @@ the predictions of a case whose low dose does not cover PC's whole field of view
 ``CASE<ending>`` (both: their intersection). A case without either file is valid everywhere. Metrics are
 then restricted to brain & valid (``case_evaluation``, step 5). With ``coregister_acquired_scans`` the
 reference's own field of view on PC's grid (a slab that misses part of the head) is intersected too.
+Reading a case's images onto the grid (grid checks, masks, co-registration) is ``case_images``' job.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -49,14 +49,19 @@ from gdr_toolkit.evaluation.case_evaluation import (
     build_frame,
     evaluate_image,
 )
+from gdr_toolkit.evaluation.case_images import (
+    BrainMaskRule,
+    EvaluationFolders,
+    acquired_on_grid,
+    brain_mask,
+    read_on_grid,
+    valid_mask,
+)
 from gdr_toolkit.evaluation.derived_cache import DerivedImageCache
 from gdr_toolkit.evaluation.guard_evaluation import GUARD_SUFFIX, GuardMetrics, evaluate_guard
 from gdr_toolkit.evaluation.summary import LOW_DOSE_METHOD, CaseFrameInfo, EvaluationSummary
 
 logger = logging.getLogger(__name__)
-
-BrainMaskRule = Literal["atlas", "head_threshold"]
-GEOMETRY_TOLERANCE = 1e-4  # mm for spacing/origin, absolute for direction cosines
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ class FolderEvaluationOptions:
             )
 
 
+def _array(image: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(image).astype(np.float64)
+
+
 def method_name(suffix: str) -> str:
     """``"_sd"`` -> ``"sd"``: the name a prediction suffix gets in the summary."""
     name = suffix.lstrip("_")
@@ -94,154 +103,8 @@ def method_name(suffix: str) -> str:
     return name
 
 
-def require_same_grid(
-    image: sitk.Image, image_path: Path, reference: sitk.Image, reference_path: Path
-) -> None:
-    """Raise ValueError naming both files unless the images share size, spacing, origin and direction."""
-    checks = (
-        ("size", image.GetSize(), reference.GetSize()),
-        ("spacing", image.GetSpacing(), reference.GetSpacing()),
-        ("origin", image.GetOrigin(), reference.GetOrigin()),
-        ("direction", image.GetDirection(), reference.GetDirection()),
-    )
-    for name, value, expected in checks:
-        if len(value) != len(expected) or not np.allclose(value, expected, rtol=0, atol=GEOMETRY_TOLERANCE):
-            raise ValueError(
-                f"{image_path} and {reference_path} do not share one grid: {name} {tuple(value)} vs "
-                f"{tuple(expected)}. Predictions must be written on the reference's (pre-contrast) grid; "
-                "for raw acquired scans use coregister_acquired_scans (--coregister)."
-            )
-
-
-def head_threshold_mask(pre_contrast: sitk.Image) -> sitk.Image:
-    """Head mask: x_PC > Otsu threshold, largest connected component, holes filled (uint8 0/1)."""
-    foreground = sitk.OtsuThreshold(sitk.Cast(pre_contrast, sitk.sitkFloat32), 0, 1)
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True)
-    largest = sitk.Cast(components == 1, sitk.sitkUInt8)
-    return sitk.Cast(sitk.BinaryFillhole(largest, fullyConnected=False, foregroundValue=1), sitk.sitkUInt8)
-
-
-def derive_brain_mask(pre_contrast: sitk.Image, rule: BrainMaskRule) -> sitk.Image:
-    """A brain (or head) mask on x_PC's grid by ``rule`` (module docstring)."""
-    if rule == "head_threshold":
-        return head_threshold_mask(pre_contrast)
-    from gdr_toolkit.preprocessing.brain_mask import atlas_brain_mask  # noqa: PLC0415  (loads itk-elastix)
-
-    return atlas_brain_mask(pre_contrast).mask
-
-
-def _coregistered(
-    moving: sitk.Image, pre_contrast: sitk.Image, brain_mask: sitk.Image
-) -> dict[str, sitk.Image]:
-    """``moving`` on PC's grid (``image``) and where it has data there (``field_of_view``, uint8)."""
-    from gdr_toolkit.preprocessing.coregistration import coregister_to_reference  # noqa: PLC0415
-
-    result = coregister_to_reference(moving, pre_contrast, brain_mask)
-    return {"image": result.image, "field_of_view": result.valid_mask}
-
-
-def _array(image: sitk.Image) -> np.ndarray:
-    return sitk.GetArrayFromImage(image).astype(np.float64)
-
-
-def _grid_checked(path: Path, reference: sitk.Image, reference_path: Path) -> sitk.Image:
-    image = read_image(path)
-    require_same_grid(image, path, reference, reference_path)
-    return image
-
-
-@dataclass(frozen=True)
-class _Folders:
-    reference: Path
-    prediction: Path
-    pre_contrast: Path | None
-    lesions: Path | None
-    brain_masks: Path | None
-    valid_masks: Path | None = None
-    cache: DerivedImageCache = DerivedImageCache()
-
-
-VALID_MASK_SUFFIX = "_valid_mask"
-
-
-def _valid_mask(
-    case_id: str, folders: _Folders, grid: sitk.Image, grid_path: Path, options: FolderEvaluationOptions
-) -> tuple[np.ndarray | None, str | None]:
-    """The case's valid-data mask (bool, intersection of the files found) and the file names, or None."""
-    candidates = []
-    if options.use_prediction_valid_masks:
-        candidates.append(folders.prediction / f"{case_id}{VALID_MASK_SUFFIX}{options.file_ending}")
-    if folders.valid_masks is not None:
-        candidates.append(folders.valid_masks / f"{case_id}{options.file_ending}")
-    found = [path for path in candidates if path.is_file()]
-    if not found:
-        return None, None
-    masks = [sitk.GetArrayFromImage(_grid_checked(path, grid, grid_path)) > 0 for path in found]
-    return np.logical_and.reduce(masks), ", ".join(path.name for path in found)
-
-
-@dataclass(frozen=True)
-class _Brain:
-    """A case's brain mask on the evaluation grid, the files it came from and how (``folder`` or the
-    derivation's cache kind)."""
-
-    mask: sitk.Image
-    sources: tuple[Path, ...]
-    derivation: str
-
-
-def _brain_mask(
-    case_id: str, folders: _Folders, grid: sitk.Image, grid_path: Path, options: FolderEvaluationOptions
-) -> _Brain:
-    """The mask of the brain-mask folder, or the one derived from the grid's image (cached)."""
-    if folders.brain_masks is not None:
-        path = folders.brain_masks / f"{case_id}{options.file_ending}"
-        return _Brain(_grid_checked(path, grid, grid_path), (path,), "folder")
-    rule = options.brain_mask_rule
-    kind = f"brain_mask:{rule}:{_mask_settings(rule)}"
-    cache = folders.cache if folders.pre_contrast is not None else DerivedImageCache()  # no reuse per model
-    derived = cache.images(
-        kind, [grid_path], grid, lambda: {"mask": derive_brain_mask(grid, rule)}, ("mask",)
-    )
-    return _Brain(derived["mask"], (grid_path,), kind)
-
-
-def _mask_settings(rule: BrainMaskRule) -> str:
-    """What a derived mask depends on besides x_PC: the atlas rule's options and threshold (cache key)."""
-    if rule == "head_threshold":
-        return ""
-    from gdr_toolkit.atlas import BRAIN_MASK_THRESHOLD  # noqa: PLC0415
-    from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions  # noqa: PLC0415
-
-    return f"{BrainMaskOptions()!r}:template_threshold={BRAIN_MASK_THRESHOLD}"
-
-
-def _acquired_on_grid(
-    path: Path,
-    grid: sitk.Image,
-    grid_path: Path,
-    brain: _Brain,
-    folders: _Folders,
-    options: FolderEvaluationOptions,
-) -> tuple[sitk.Image, np.ndarray | None]:
-    """An acquired scan on the grid and, when co-registered, its field of view there (None: everywhere)."""
-    if not options.coregister_acquired_scans:
-        return _grid_checked(path, grid, grid_path), None
-    from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions  # noqa: PLC0415
-
-    kind = f"coregistered:mask={brain.derivation}:{CoregistrationOptions()!r}"
-    registered = folders.cache.images(
-        kind,
-        [path, grid_path, *brain.sources],
-        grid,
-        lambda: _coregistered(read_image(path), grid, brain.mask),
-        ("image", "field_of_view"),
-    )
-    return registered["image"], sitk.GetArrayFromImage(registered["field_of_view"]) > 0
-
-
 def _evaluate_case(
-    case_id: str, folders: _Folders, suffixes: tuple[str, ...], options: FolderEvaluationOptions
+    case_id: str, folders: EvaluationFolders, suffixes: tuple[str, ...], options: FolderEvaluationOptions
 ) -> tuple[CaseFrameInfo, dict[str, ImageMetrics], GuardMetrics | None]:
     ending = options.file_ending
     first_prediction_path = folders.prediction / f"{case_id}{suffixes[0]}{ending}"
@@ -251,18 +114,21 @@ def _evaluate_case(
         grid_path = folders.pre_contrast / f"{case_id}_0000{ending}"
         pre_contrast = read_image(grid_path)
     grid = pre_contrast if pre_contrast is not None else read_image(first_prediction_path)
-    brain = _brain_mask(case_id, folders, grid, grid_path, options)
+    brain = brain_mask(case_id, folders, grid, grid_path, ending, options.brain_mask_rule)
     reference_path = folders.reference / f"{case_id}{ending}"
-    reference, reference_fov = _acquired_on_grid(reference_path, grid, grid_path, brain, folders, options)
+    coregister = options.coregister_acquired_scans
+    reference, reference_fov = acquired_on_grid(reference_path, grid, grid_path, brain, folders, coregister)
     if not options.coregister_acquired_scans:
         grid, grid_path = reference, reference_path  # name the reference in later mismatch errors
     lesions = None
     if folders.lesions is not None:
         lesions = sitk.GetArrayFromImage(
-            _grid_checked(folders.lesions / f"{case_id}{ending}", grid, grid_path)
+            read_on_grid(folders.lesions / f"{case_id}{ending}", grid, grid_path)
         )
     pc_array = None if pre_contrast is None else _array(pre_contrast)
-    valid, valid_name = _valid_mask(case_id, folders, grid, grid_path, options)
+    valid, valid_name = valid_mask(
+        case_id, folders, grid, grid_path, ending, options.use_prediction_valid_masks
+    )
     if reference_fov is not None and not reference_fov.all():  # a reference slab missing part of the head
         valid = reference_fov if valid is None else valid & reference_fov
         valid_name = ", ".join(filter(None, [valid_name, "the reference's field of view"]))
@@ -270,11 +136,11 @@ def _evaluate_case(
     frame = build_frame(_array(reference), pc_array, brain_array, options.metrics, valid)
     results = {}
     for suffix in suffixes:
-        prediction = _grid_checked(folders.prediction / f"{case_id}{suffix}{ending}", grid, grid_path)
+        prediction = read_on_grid(folders.prediction / f"{case_id}{suffix}{ending}", grid, grid_path)
         results[method_name(suffix)] = evaluate_image(_array(prediction), frame, lesions, options.metrics)
     if options.include_low_dose:
         low_dose_path = folders.pre_contrast / f"{case_id}_0001{ending}"  # type: ignore[operator]
-        low_dose, _ = _acquired_on_grid(low_dose_path, grid, grid_path, brain, folders, options)
+        low_dose, _ = acquired_on_grid(low_dose_path, grid, grid_path, brain, folders, coregister)
         results[LOW_DOSE_METHOD] = evaluate_image(
             _array(low_dose), frame, lesions, options.metrics, acquired=True
         )
@@ -300,8 +166,8 @@ def _guard(
     """The guard's metrics when the prediction folder holds the case's guard map and x_PC is given."""
     if not path.is_file() or frame.ce_mask is None:
         return None
-    guard_map = sitk.GetArrayFromImage(_grid_checked(path, grid, grid_path))
-    prediction = _array(_grid_checked(prediction_path, grid, grid_path))
+    guard_map = sitk.GetArrayFromImage(read_on_grid(path, grid, grid_path))
+    prediction = _array(read_on_grid(prediction_path, grid, grid_path))
     voxel_ml = float(np.prod(grid.GetSpacing())) / 1000.0
     return evaluate_guard(guard_map, prediction, frame, voxel_ml, options.metrics.ce_threshold_sigmas)
 
@@ -351,7 +217,7 @@ def evaluate_predictions(
     if not suffixes:
         raise ValueError("at least one prediction suffix is required.")
     [method_name(item) for item in suffixes]  # validate early
-    folders = _Folders(
+    folders = EvaluationFolders(
         _require_folder(reference_folder, "reference"),  # type: ignore[arg-type]
         _require_folder(prediction_folder, "prediction"),  # type: ignore[arg-type]
         _require_folder(pre_contrast_folder, "pre-contrast"),

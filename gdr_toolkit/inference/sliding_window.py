@@ -61,7 +61,6 @@ class SlidingWindowOptions:
     precision: PrecisionPolicy = PrecisionPolicy()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "patch_size", tuple(int(size) for size in self.patch_size))
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
             raise ValueError(f"patch_size must be 3 positive integers (D, H, W), got {self.patch_size}.")
         if not 0.0 < self.step_size <= 1.0:

@@ -53,6 +53,14 @@ class ConfigurationPlan:
     estimated_memory_bytes: int
     median_image_shape: tuple[int, int, int]
 
+    def __post_init__(self) -> None:
+        """Make ``patch_size`` and ``median_image_shape`` tuples of three Python ints, whatever sequence of
+        integers (JSON lists, numpy integers) the plan was built from: the one place that guarantees their
+        type, so code reading a plan uses them as they are."""
+        for name in ("patch_size", "median_image_shape"):
+            object.__setattr__(self, name, voxel_shape(getattr(self, name), name))
+        object.__setattr__(self, "condition_keys", tuple(self.condition_keys))
+
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -62,11 +70,27 @@ class ConfigurationPlan:
         missing = names - set(record)
         if missing:
             raise ValueError(f"configuration plan lacks {sorted(missing)}")
-        values = {name: record[name] for name in names}
-        for name in ("patch_size", "median_image_shape"):
-            values[name] = tuple(int(value) for value in values[name])
-        values["condition_keys"] = tuple(values["condition_keys"])
-        return cls(**values)
+        return cls(**{name: record[name] for name in names})
+
+
+def voxel_shape(values: Any, name: str) -> tuple[int, int, int]:
+    """``values`` as a tuple of three positive Python ints (z, y, x), voxels.
+
+    Args:
+        values: a sequence of three integers (ints, numpy integers or integral floats such as ``64.0``).
+        name: the field's name, for the error message.
+
+    Raises:
+        ValueError: not three positive whole numbers.
+    """
+    try:
+        edges = tuple(values)
+        whole = len(edges) == 3 and all(int(edge) == edge and int(edge) >= 1 for edge in edges)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ValueError(f"{name} must be three positive whole numbers of voxels (z, y, x), got {values!r}")
+    return (int(edges[0]), int(edges[1]), int(edges[2]))
 
 
 @dataclass(frozen=True)

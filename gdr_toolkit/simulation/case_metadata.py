@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -10,11 +10,10 @@ import SimpleITK as sitk
 from gdr_toolkit.simulation import artifacts
 from gdr_toolkit.simulation.acquisition_plan import SCANS, AcquisitionPlan
 from gdr_toolkit.simulation.anatomy import inverse_point
+from gdr_toolkit.simulation.case_parameters import CaseParameters
+from gdr_toolkit.simulation.phantom_object import PhantomObject
 from gdr_toolkit.simulation.scanner_storage import Int16Rescaling
 from gdr_toolkit.simulation.settings import SimulationSettings
-
-if TYPE_CHECKING:
-    from gdr_toolkit.simulation.case_simulator import CaseParameters, PhantomObject
 
 
 def realism_record(

@@ -1,7 +1,8 @@
-"""Train one fold as the command asks: result folders, plans copies, resume/finished rules, DDP set-up.
+"""Train one fold as the command asks: result folders, resume/finished rules, DDP set-up.
 
-Result layout: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` holds copies of the
-plans (``plans.json``) and ``dataset_statistics.json`` and one ``fold_K/`` (or ``fold_all/``) per fold.
+Result layout: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>/`` holds one ``fold_K/``
+(or ``fold_all/``) per fold. The checkpoints are the model's one source: each carries the plans, gamma and
+everything else prediction needs (``training/checkpoint.py``); no copy of the plans is written beside them.
 
 Rules: a fold with ``checkpoint_final.pth`` is finished: nothing is done (also with ``continue_training``;
 delete the fold folder to train again). A fold with ``checkpoint_latest.pth`` but no final checkpoint is
@@ -12,19 +13,16 @@ on an empty fold starts from scratch.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gdr_toolkit.file_io import write_json_atomic
 from gdr_toolkit.model.checkpoint import checkpoint_path
 from gdr_toolkit.paths import preprocessed_folder, resolve_dataset_name, results_folder
 from gdr_toolkit.planning.plans import load_plans, plans_path
-from gdr_toolkit.preprocessing.preprocessor import STATISTICS_FILE
-from gdr_toolkit.training.distributed import DistributedContext, barrier, initialise_distributed
+from gdr_toolkit.training.distributed import DistributedContext, initialise_distributed
 from gdr_toolkit.training.registry import get_trainer_class
 from gdr_toolkit.training.trainer import Fold, ProgressFactory
 
@@ -125,9 +123,6 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
         plans, job.configuration, job.fold, preprocessed_dataset, fold_folder, device, context, job.precision
     )
     trainer.recipe = trainer.recipe.replace(**job.recipe_overrides())  # the overrides win over the recipe
-    if context.is_main:
-        copy_plans(plans.to_json_dict(), trainer.data_folder / STATISTICS_FILE, output)
-    barrier(context)
     if resume:
         trainer.load_checkpoint(latest)
     elif job.pretrained_weights is not None:
@@ -138,14 +133,6 @@ def train_fold(job: TrainingJob, progress: ProgressFactory | None = None) -> Pat
     )  # fmt: skip
     trainer.run_training(progress)
     return fold_folder
-
-
-def copy_plans(plans: dict, statistics: Path, output: Path) -> None:
-    """Write ``plans.json`` and a copy of ``dataset_statistics.json`` (when present) into a model folder."""
-    output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(plans, output / "plans.json")
-    if statistics.is_file():
-        shutil.copyfile(statistics, output / STATISTICS_FILE)
 
 
 def validation_only_folder(job: TrainingJob) -> Path:

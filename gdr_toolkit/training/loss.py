@@ -17,10 +17,13 @@ of the weights over the counted voxels instead: sum(w * rho) / sum(w).
 Valid-data mask: voxels where a CE scan has no data (outside its field of view, ``valid`` False) get
 weight 0 and are not counted by the mean either: the loss is the mean over interior *valid* voxels.
 Whatever prediction and target hold there (even NaN) changes neither the loss nor its gradient.
+:func:`counted_voxels` does this masking and border cropping for both losses (this one and
+``ssim_loss.L1SSIMLoss``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
@@ -62,6 +65,77 @@ def interior_mask(
     inner = slice(border_voxels, -border_voxels if border_voxels else None)
     mask[inner, inner, inner] = True
     return mask
+
+
+@dataclass(frozen=True)
+class CountedVoxels:
+    """A loss's inputs with the voxels it counts: the patch interior where the scans have data.
+
+    Attributes:
+        prediction, target, weights: float32 (B, 1, D, H, W); 0 where the scans have no data (``valid``
+            False), so that garbage there (even NaN) reaches neither a sum, a window nor a gradient.
+            Inside the border they keep their values: windowed terms (SSIM) read them.
+        interior: bool (D, H, W), False within the border (:func:`interior_mask`).
+        counted: bool (B, 1, D, H, W), interior and valid: the voxels a loss term sums and counts.
+    """
+
+    prediction: torch.Tensor
+    target: torch.Tensor
+    weights: torch.Tensor
+    interior: torch.Tensor
+    counted: torch.Tensor
+
+    def total(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum of (B, 1, D, H, W) ``values`` over the counted voxels (0-dim; no gradient elsewhere)."""
+        return torch.where(self.counted, values, values.new_zeros(())).sum()
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Mean of (B, 1, D, H, W) ``values`` over the counted voxels (0 when none is counted)."""
+        return self.total(values) / self.counted.sum().clamp(min=1)
+
+
+def counted_voxels(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    valid: torch.Tensor | None,
+    border_voxels: int,
+) -> CountedVoxels:
+    """The shared first step of the masked, border-cropped losses (``loss.py``, ``ssim_loss.py``).
+
+    Args:
+        prediction: float tensor (B, 1, D, H, W), yhat.
+        target: float tensor (B, 1, D, H, W), y_SD.
+        weights: float tensor (B, 1, D, H, W), per-voxel weights.
+        valid: bool tensor (B, 1, D, H, W), False where the scans have no data; None: every voxel is valid.
+        border_voxels: margin excluded at every face of the patch.
+
+    Raises:
+        ValueError: the shapes differ or are not 5D, or the border leaves no interior.
+    """
+    if not prediction.shape == target.shape == weights.shape or prediction.ndim != 5:
+        raise ValueError(
+            f"prediction, target and weights must share a (B, 1, D, H, W) shape, got "
+            f"{tuple(prediction.shape)}, {tuple(target.shape)} and {tuple(weights.shape)}"
+        )
+    if valid is not None and valid.shape != prediction.shape:
+        raise ValueError(
+            f"valid must have the prediction's shape {tuple(prediction.shape)}, got {tuple(valid.shape)}"
+        )
+    interior = interior_mask(prediction.shape, border_voxels, prediction.device)
+    prediction, target, weights = prediction.float(), target.float(), weights.float()
+    if valid is None:
+        return CountedVoxels(prediction, target, weights, interior, interior.expand(prediction.shape))
+    has_data = valid.bool()
+    zero = prediction.new_zeros(())
+    # torch.where (not a product with 0) so that garbage, even NaN, where there is no data sends no gradient
+    return CountedVoxels(
+        torch.where(has_data, prediction, zero),
+        torch.where(has_data, target, zero),
+        torch.where(has_data, weights, zero),
+        interior,
+        has_data & interior,
+    )
 
 
 class WeightedVoxelLoss(nn.Module):
@@ -110,31 +184,11 @@ class WeightedVoxelLoss(nn.Module):
         Returns:
             0-dim float32 tensor (0 when no interior voxel is valid).
         """
-        if not prediction.shape == target.shape == weights.shape:
-            raise ValueError(
-                f"prediction, target and weights must share a shape, got {tuple(prediction.shape)}, "
-                f"{tuple(target.shape)} and {tuple(weights.shape)}"
-            )
-        if valid is not None and valid.shape != prediction.shape:
-            raise ValueError(
-                f"valid must have the prediction's shape {tuple(prediction.shape)}, got {tuple(valid.shape)}"
-            )
-        inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
-        prediction, target, weights = prediction.float(), target.float(), weights.float()
-        if valid is None:
-            weighted = (weights * self._pointwise(prediction, target))[..., inside]
-            if self.reduction == "weights":
-                return weighted.sum() / weights[..., inside].sum().clamp(min=1e-12)
-            return weighted.mean()
-        counted = valid.bool() & inside
-        zero = prediction.new_zeros(())
-        # torch.where (not a product with 0) so that garbage, even NaN, outside ``counted`` sends no gradient
-        prediction, target = torch.where(counted, prediction, zero), torch.where(counted, target, zero)
-        counted_weights = torch.where(counted, weights, zero)
-        weighted = counted_weights * self._pointwise(prediction, target)
+        voxels = counted_voxels(prediction, target, weights, valid, self.border_voxels)
+        weighted = voxels.weights * self._pointwise(voxels.prediction, voxels.target)
         if self.reduction == "weights":
-            return weighted.sum() / counted_weights.sum().clamp(min=1e-12)
-        return weighted.sum() / counted.sum().clamp(min=1)
+            return voxels.total(weighted) / voxels.total(voxels.weights).clamp(min=1e-12)
+        return voxels.mean(weighted)
 
     def _pointwise(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.elementwise == "huber":

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from gdr_toolkit.training.loss import interior_mask
+from gdr_toolkit.training.loss import counted_voxels
 
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
@@ -115,22 +115,10 @@ class L1SSIMLoss(nn.Module):
         ``valid`` (bool, same shape; None: all valid) marks where the scans have data: elsewhere prediction
         and target are set to 0 before the SSIM windows see them and neither term counts those voxels.
         """
-        if not prediction.shape == target.shape == weights.shape or prediction.ndim != 5:
-            raise ValueError(
-                f"prediction, target and weights must share a (B, 1, D, H, W) shape, got "
-                f"{tuple(prediction.shape)}, {tuple(target.shape)} and {tuple(weights.shape)}"
-            )
-        prediction, target = prediction.float(), target.float()
-        inside = interior_mask(prediction.shape, self.border_voxels, prediction.device)
-        counted = inside.expand(prediction.shape) if valid is None else valid.bool() & inside
-        if valid is not None:
-            zero = prediction.new_zeros(())
-            prediction, target = torch.where(counted, prediction, zero), torch.where(counted, target, zero)
-            weights = torch.where(counted, weights.float(), zero)
-        count = counted.sum().clamp(min=1)
-        l1 = (weights.float() * (prediction - target).abs())[counted].sum() / count
-        interior_target = target[..., inside].reshape(len(target), -1)
+        voxels = counted_voxels(prediction, target, weights, valid, self.border_voxels)
+        l1 = voxels.mean(voxels.weights * (voxels.prediction - voxels.target).abs())
+        interior_target = voxels.target[..., voxels.interior].reshape(len(voxels.target), -1)
         spread = interior_target.amax(dim=1) - interior_target.amin(dim=1)
         data_range = spread.clamp(min=self.minimum_data_range).detach()
-        ssim = ssim_map_2d(prediction, target, data_range, self.window)[counted].sum() / count
+        ssim = voxels.mean(ssim_map_2d(voxels.prediction, voxels.target, data_range, self.window))
         return self.l1_weight * l1 + (1.0 - self.l1_weight) * (1.0 - ssim)

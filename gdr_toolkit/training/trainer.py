@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -179,7 +179,7 @@ class GDRTrainer:
         recipe = self.recipe
         seed = int(np.random.SeedSequence([recipe.seed, self.distributed.rank]).generate_state(1)[0])
         return LoaderOptions(
-            patch_size=cast("tuple[int, int, int]", tuple(self.configuration.patch_size)),
+            patch_size=self.configuration.patch_size,
             batch_size=self.configuration.batch_size,
             oversample_fraction=recipe.oversample_fraction,
             enhancement_sampling=recipe.enhancement_sampling,
@@ -353,7 +353,7 @@ class GDRTrainer:
 
     def _validation_batches(self) -> LazyValidationBatches:
         """This rank's share of the fixed validation patches, read from disk when validating."""
-        patch = tuple(self.configuration.patch_size)
+        patch = self.configuration.patch_size
         positions = validation_patch_positions(
             self.validation_dataset, patch, self.recipe.validation_patches_per_case, self.recipe.seed
         )

@@ -10,8 +10,7 @@ import pytest
 import SimpleITK as sitk
 from evaluation_data import write
 
-from gdr_toolkit.evaluation import FolderEvaluationOptions, evaluate_predictions
-from gdr_toolkit.evaluation import evaluate_folder as evaluate_folder_module
+from gdr_toolkit.evaluation import FolderEvaluationOptions, case_images, evaluate_predictions
 from gdr_toolkit.evaluation.derived_cache import DerivedImageCache, entry_key
 
 NAMES = ("image", "field_of_view")
@@ -145,8 +144,8 @@ def _count_calls(monkeypatch) -> dict[str, int]:
         field_of_view.CopyInformation(pre_contrast)
         return {"image": image, "field_of_view": field_of_view}
 
-    monkeypatch.setattr(evaluate_folder_module, "derive_brain_mask", brain_mask)
-    monkeypatch.setattr(evaluate_folder_module, "_coregistered", coregistered)
+    monkeypatch.setattr(case_images, "derive_brain_mask", brain_mask)
+    monkeypatch.setattr(case_images, "coregistered_to_pre_contrast", coregistered)
     return calls
 
 

@@ -76,7 +76,6 @@ def write_model_folder(
             "network_state": network.state_dict(),
         }  # fmt: skip
         save_checkpoint(checkpoint, model_folder / f"fold_{fold}" / "checkpoint_final.pth")
-    write_json_atomic(plans.to_json_dict(), model_folder / "plans.json")
     return model_folder
 
 

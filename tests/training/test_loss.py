@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gdr_toolkit.training.loss import WeightedVoxelLoss, voxel_weights
+from gdr_toolkit.training.loss import WeightedVoxelLoss, counted_voxels, voxel_weights
+from gdr_toolkit.training.ssim_loss import L1SSIMLoss
 
 
 def test_voxel_weights_follow_brain_and_enhancement():
@@ -133,3 +134,59 @@ def test_weights_reduction_divides_by_the_sum_of_the_weights():
 def test_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="reduction"):
         WeightedVoxelLoss(reduction="sum")  # type: ignore[arg-type]
+
+
+def _masked_bordered_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """4^3 patch, 1-voxel border (2^3 = 8 interior voxels), one interior voxel without data: 7 counted.
+
+    Two counted voxels are wrong: |error| 0.5 with weight 2 and |error| 0.25 with weight 1; a border voxel
+    (error 7) and the voxel without data (error 100, NaN weight) must not count."""
+    shape = (1, 1, 4, 4, 4)
+    prediction, target, weights = torch.zeros(shape), torch.zeros(shape), torch.ones(shape)
+    prediction[0, 0, 1, 1, 1], weights[0, 0, 1, 1, 1] = 0.5, 2.0
+    prediction[0, 0, 1, 1, 2] = -0.25
+    prediction[0, 0, 0, 1, 1] = 7.0  # border
+    prediction[0, 0, 2, 2, 2], weights[0, 0, 2, 2, 2] = 100.0, float("nan")  # no data
+    valid = torch.ones(shape, dtype=torch.bool)
+    valid[0, 0, 2, 2, 2] = False
+    return prediction, target, weights, valid
+
+
+def test_counted_voxels_keep_the_valid_interior_and_blank_what_has_no_data():
+    prediction, target, weights, valid = _masked_bordered_case()
+    voxels = counted_voxels(prediction, target, weights, valid, border_voxels=1)
+    assert int(voxels.counted.sum()) == 7
+    values = torch.full(prediction.shape, 3.0)
+    values[0, 0, 1, 2, 2] = 10.0  # counted
+    values[0, 0, 0, 0, 0], values[0, 0, 2, 2, 2] = 1e3, -1e3  # border, no data
+    assert float(voxels.mean(values)) == pytest.approx((6 * 3.0 + 10.0) / 7)
+    assert float(voxels.prediction[0, 0, 2, 2, 2]) == 0.0 and bool(torch.isfinite(voxels.weights).all())
+    assert float(voxels.prediction[0, 0, 0, 1, 1]) == 7.0  # the border keeps its data (SSIM windows read it)
+
+
+@pytest.mark.parametrize(
+    ("loss", "expected"),
+    [
+        (WeightedVoxelLoss("squared", border_voxels=1), (2 * 0.5**2 + 0.25**2) / 7),
+        (
+            WeightedVoxelLoss("huber", delta=0.1, border_voxels=1),
+            (2 * 0.1 * (0.5 - 0.05) + 0.1 * (0.25 - 0.05)) / 7,
+        ),
+        (L1SSIMLoss(border_voxels=1, l1_weight=1.0), (2 * 0.5 + 0.25) / 7),
+    ],
+)
+def test_both_losses_count_the_valid_interior_with_hand_computed_values(loss, expected):
+    assert float(loss(*_masked_bordered_case())) == pytest.approx(expected, rel=1e-5)
+
+
+def test_an_all_valid_mask_gives_the_unmasked_l1_ssim_loss():
+    generator = torch.Generator().manual_seed(3)
+    prediction, target = (
+        torch.rand(1, 1, 12, 16, 16, generator=generator),
+        torch.rand(1, 1, 12, 16, 16, generator=generator),
+    )
+    loss, weights = L1SSIMLoss(border_voxels=2), torch.ones(1, 1, 12, 16, 16)
+    everywhere = torch.ones_like(prediction, dtype=torch.bool)
+    assert float(loss(prediction, target, weights, everywhere)) == pytest.approx(
+        float(loss(prediction, target, weights))
+    )

@@ -155,7 +155,6 @@ def test_an_old_checkpoint_restores_its_settings(phantom_dataset, tmp_path, capl
 
 
 def test_an_old_checkpoint_resumes_and_loads_for_inference(trained, phantom_dataset, tmp_path):
-    from gdr_toolkit.file_io import write_json_atomic
     from gdr_toolkit.inference.model_loader import load_trained_model
 
     trainer, folder = trained
@@ -168,7 +167,6 @@ def test_an_old_checkpoint_resumes_and_loads_for_inference(trained, phantom_data
     resumed.load_checkpoint(tmp_path / "model" / "fold_0" / "old.pth")
     assert resumed.recipe.huber_delta == 0.07 and resumed.current_iteration == 1
     assert torch.equal(resumed.network.stem.weight, trainer.network.stem.weight)
-    write_json_atomic(trainer.plans.to_json_dict(), tmp_path / "model" / "plans.json")
     network = load_trained_model(tmp_path / "model", [0], "old.pth").folds[0].network
     assert network.config.output_scale == pytest.approx(trainer.recipe.noise_unit)
 

@@ -24,8 +24,10 @@ def test_train_writes_the_fold_folder(environment):
         assert (fold / name).is_file(), name
     lines = (fold / "training_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [2, 4]
-    assert json.loads((fold.parent / "plans.json").read_text())["plans_name"] == "gdrPlans"
-    assert (fold.parent / "dataset_statistics.json").is_file()
+    # no plans copy beside the fold: the checkpoint is the model's one source
+    assert [path.name for path in fold.parent.iterdir()] == ["fold_0"]
+    checkpoint = torch.load(fold / "checkpoint_final.pth", weights_only=True)
+    assert checkpoint["plans"]["plans_name"] == "gdrPlans" and checkpoint["configuration"] == "3d_cpu"
 
 
 def test_schedule_overrides_reach_the_trainer(environment):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +66,7 @@ def draw_patch(rng: np.random.Generator, dataset: PreprocessedDataset, options: 
 def load_augmented_patch(
     dataset: PreprocessedDataset,
     draw: PatchDraw,
-    patch_size: Sequence[int],
+    patch_size: tuple[int, int, int],
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Read the region the draw needs (the patch box grown by its margin) and augment it.

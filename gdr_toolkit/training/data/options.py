@@ -97,11 +97,10 @@ class LoaderOptions:
     first_batch: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.patch_size) != 3 or any(int(edge) < 1 for edge in self.patch_size):
+        if len(self.patch_size) != 3 or any(edge < 1 for edge in self.patch_size):
             raise ValueError(
                 f"patch_size must be three positive edge lengths (z, y, x), got {self.patch_size}."
             )
-        object.__setattr__(self, "patch_size", tuple(int(edge) for edge in self.patch_size))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
         _check_probability("oversample_fraction", self.oversample_fraction)

@@ -59,7 +59,7 @@ IDENTITY = SpatialParameters()
 
 
 def sample_spatial_parameters(
-    rng: np.random.Generator, options: AugmentationOptions, patch_size: Sequence[int] = (1, 1, 1)
+    rng: np.random.Generator, options: AugmentationOptions, patch_size: tuple[int, int, int] = (1, 1, 1)
 ) -> SpatialParameters:
     """Draw rotation, scale, mirroring (always four draws from ``rng`` plus three angles) and, with
     ``options.permute_axes``, an axis order among the axes of equal edge in ``patch_size`` (one more draw)."""
@@ -81,12 +81,12 @@ def sample_spatial_parameters(
     )
 
 
-def _random_axis_order(rng: np.random.Generator, patch_size: Sequence[int]) -> tuple[int, int, int]:
+def _random_axis_order(rng: np.random.Generator, patch_size: tuple[int, int, int]) -> tuple[int, int, int]:
     """A random permutation of (0, 1, 2) that only exchanges axes of equal edge length."""
     order = [0, 1, 2]
     shuffled = list(rng.permutation(3))
-    for edge in set(int(value) for value in patch_size):
-        axes = [axis for axis in range(3) if int(patch_size[axis]) == edge]
+    for edge in set(patch_size):
+        axes = [axis for axis in range(3) if patch_size[axis] == edge]
         for axis, source in zip(axes, [axis for axis in shuffled if axis in axes], strict=True):
             order[axis] = int(source)
     return (order[0], order[1], order[2])
@@ -109,7 +109,7 @@ def source_margin(parameters: SpatialParameters, patch_size: Sequence[int]) -> t
 def apply_spatial_augmentation(
     source: np.ndarray,
     parameters: SpatialParameters,
-    patch_size: Sequence[int],
+    patch_size: tuple[int, int, int],
     out: np.ndarray | None = None,
     channel_factors: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -128,7 +128,6 @@ def apply_spatial_augmentation(
     Returns:
         float32 (C, *patch_size), or ``out``. With identity parameters: the centre crop of ``source``.
     """
-    patch_size = tuple(int(edge) for edge in patch_size)
     surplus = np.subtract(source.shape[1:], patch_size)
     if source.ndim != 4 or (surplus < 0).any() or (surplus % 2).any():
         raise ValueError(
@@ -157,7 +156,9 @@ def apply_spatial_augmentation(
     return out
 
 
-def _resample(source: torch.Tensor, parameters: SpatialParameters, patch_size: tuple[int, ...]) -> np.ndarray:
+def _resample(
+    source: torch.Tensor, parameters: SpatialParameters, patch_size: tuple[int, int, int]
+) -> np.ndarray:
     angles, scale = parameters.rotation_radians, parameters.scale
     transform = SpatialTransform(
         patch_size,

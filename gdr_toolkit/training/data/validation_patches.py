@@ -28,7 +28,7 @@ class ValidationPatch:
 
 def validation_patch_positions(
     dataset: PreprocessedDataset,
-    patch_size: Sequence[int],
+    patch_size: tuple[int, int, int],
     patches_per_case: int,
     seed: int,
     oversample_fraction: float = 0.5,
@@ -54,7 +54,6 @@ def validation_patch_positions(
         raise ValueError(f"patches_per_case must be >= 1, got {patches_per_case}.")
     if not 0.0 <= oversample_fraction <= 1.0:
         raise ValueError(f"oversample_fraction must lie in [0, 1], got {oversample_fraction}.")
-    patch_size = tuple(int(edge) for edge in patch_size)
     oversampled = round(oversample_fraction * patches_per_case)
     positions = []
     for case_id in dataset.case_ids:
@@ -72,7 +71,7 @@ def validation_patch_positions(
 
 def validation_patches(
     dataset: PreprocessedDataset,
-    patch_size: Sequence[int],
+    patch_size: tuple[int, int, int],
     patches_per_case: int,
     seed: int,
     oversample_fraction: float = 0.5,
@@ -83,9 +82,8 @@ def validation_patches(
         [{"data": float32 (C, *patch_size), "case_id": str}, ...], case by case in dataset order.
     """
     positions = validation_patch_positions(dataset, patch_size, patches_per_case, seed, oversample_fraction)
-    size = tuple(int(edge) for edge in patch_size)
     return [
-        {"data": dataset.read_patch(patch.case_id, patch.start_zyx, size), "case_id": patch.case_id}
+        {"data": dataset.read_patch(patch.case_id, patch.start_zyx, patch_size), "case_id": patch.case_id}
         for patch in positions
     ]
 
@@ -106,13 +104,13 @@ class LazyValidationBatches(Sequence):
         self,
         dataset: PreprocessedDataset,
         positions: Sequence[ValidationPatch],
-        patch_size: Sequence[int],
+        patch_size: tuple[int, int, int],
         batch_size: int,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.dataset, self.positions = dataset, list(positions)
-        self.patch_size = tuple(int(edge) for edge in patch_size)
+        self.patch_size = patch_size
         self.batch_size = batch_size
 
     def __len__(self) -> int:
