@@ -4,10 +4,12 @@ Model folder: ``$gdr_results/DatasetXXX_Name/<Trainer>__<plans>__<configuration>
 ``fold_all/``) sub-folders holding ``checkpoint_{final,best,latest}.pth``. Each checkpoint describes itself
 (trainer name, plans, configuration, network architecture and configuration, prediction target and input
 channels, condition keys and normalisation, gamma), so nothing else is read. The network is rebuilt from
-the stored architecture and configuration alone (``model.network_builder``; no trainer is constructed or
-imported, so a variant's network, e.g. ``SliceStackUNet``, needs its architecture registered in
-``network.architectures``), and its weights are loaded with ``torch.load(weights_only=True)``. What the output means (contrast signal or
-standard dose) comes from the checkpoint's :class:`PredictionSpec`, never from the trainer's name.
+the stored architecture and configuration alone (``model.network_builder``; no trainer is constructed, so
+a variant's network, e.g. ``SliceStackUNet``, needs its architecture registered in
+``network.architectures``; an external trainer's network is registered by its file in
+``$gdr_trainer_paths``, imported only for an architecture that is not built in), and its weights are
+loaded with ``torch.load(weights_only=True)``. What the output means (contrast signal or standard dose)
+comes from the checkpoint's :class:`PredictionSpec`, never from the trainer's name.
 """
 
 from __future__ import annotations

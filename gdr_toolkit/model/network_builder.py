@@ -7,7 +7,8 @@ spec (input channels, output meaning), the number of condition keys and optional
 ``network.architectures.ARCHITECTURES``; absent in old checkpoints: ``ConditionalUNet``) from the stored
 ``network_config`` and loads the stored weights. No trainer is constructed or imported: a checkpoint
 describes its network completely, including a variant's changes (e.g. ``fusion``, ``SliceStackUNet``)
-and the noise unit it was trained with.
+and the noise unit it was trained with. An architecture that is not built in is looked for in the files
+of ``$gdr_trainer_paths`` (``external_code``), which register their networks when imported.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 
 from torch import nn
 
+from gdr_toolkit.external_code import EXTERNAL_PATHS_VARIABLE, import_external_files
 from gdr_toolkit.model.prediction_spec import PredictionSpec
-from gdr_toolkit.network.architectures import DEFAULT_ARCHITECTURE, build_network_from_record
+from gdr_toolkit.network.architectures import DEFAULT_ARCHITECTURE, build_network_from_record, is_registered
 from gdr_toolkit.network.unet import ConditionalUNet, NetworkConfig
 from gdr_toolkit.planning.plans import ConfigurationPlan
 
@@ -85,10 +87,13 @@ def network_from_checkpoint(checkpoint: Mapping[str, Any], source: str = "checkp
         source: names the checkpoint in error messages (its path).
 
     Raises:
-        ValueError: the architecture is not registered, the configuration is invalid, or the weights do
-            not fit the network (each message names ``source``).
+        ValueError: the architecture is neither built in nor registered by a file of
+            ``$gdr_trainer_paths``, such a file fails to import, the configuration is invalid, or the
+            weights do not fit the network (each message names ``source``).
+        FileNotFoundError: ``$gdr_trainer_paths`` names a folder that does not exist.
     """
     architecture = checkpoint.get("network_architecture") or DEFAULT_ARCHITECTURE
+    _register_external(architecture, source)
     try:
         network = build_network_from_record(architecture, checkpoint["network_config"])
         network.load_state_dict(checkpoint["network_state"])
@@ -96,3 +101,22 @@ def network_from_checkpoint(checkpoint: Mapping[str, Any], source: str = "checkp
         raise ValueError(f"{source}: cannot rebuild its {architecture} network ({error})") from error
     logger.debug("%s: rebuilt %s from the stored network_config", source, architecture)
     return network.eval()
+
+
+def _register_external(architecture: str, source: str) -> None:
+    """Import the files of ``$gdr_trainer_paths`` when ``architecture`` is not registered yet (an external
+    trainer's network registers itself on import); built-in architectures import nothing."""
+    if is_registered(architecture):
+        return
+    try:
+        imported = import_external_files()
+    except ImportError as error:
+        raise ValueError(f"{source}: looking for network architecture {architecture!r}: {error}") from error
+    if not is_registered(architecture):
+        searched = [str(path) for path, _ in imported]
+        raise ValueError(
+            f"{source}: network architecture {architecture!r} is not built in, and no file in "
+            f"${EXTERNAL_PATHS_VARIABLE} registers it (files imported: {searched or 'none'}). Set "
+            f"${EXTERNAL_PATHS_VARIABLE} to the folder of the trainer file that defines it and calls "
+            f"register_architecture({architecture!r}, ...) (documentation/training.md)."
+        )

@@ -2,18 +2,17 @@
 
 External trainers: set the environment variable ``gdr_trainer_paths`` to one or more folders (separated
 by ``os.pathsep``, ``:`` on Linux). Every ``*.py`` file directly in those folders (no recursion) is
-imported; the ``GDRTrainer`` subclasses it defines become available by class name (``-tr NAME``).
+imported once per process (``gdr_toolkit/external_code.py``); the ``GDRTrainer`` subclasses it defines
+become available by class name (``-tr NAME``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
 import logging
-import os
-from pathlib import Path
+from types import ModuleType
 
+from gdr_toolkit.external_code import EXTERNAL_PATHS_VARIABLE, import_external_files
 from gdr_toolkit.training.trainer import GDRTrainer
 from gdr_toolkit.training.variants.conditioning import GDRTrainer_NoCondition
 from gdr_toolkit.training.variants.direct_regression import GDRTrainer_DirectSD2p5D, GDRTrainer_DirectSD3D
@@ -29,7 +28,7 @@ from gdr_toolkit.training.variants.schedules import (
 )
 
 logger = logging.getLogger(__name__)
-TRAINER_PATHS_VARIABLE = "gdr_trainer_paths"
+TRAINER_PATHS_VARIABLE = EXTERNAL_PATHS_VARIABLE
 BUILTIN_TRAINERS: dict[str, type[GDRTrainer]] = {
     trainer.__name__: trainer
     for trainer in (
@@ -51,39 +50,31 @@ BUILTIN_TRAINERS: dict[str, type[GDRTrainer]] = {
 }
 
 
-def _import_file(path: Path) -> list[type[GDRTrainer]]:
-    """Import one file under a unique module name; return the GDRTrainer subclasses it defines."""
-    module_name = f"gdr_external_trainers.{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-    specification = importlib.util.spec_from_file_location(module_name, path)
-    if specification is None or specification.loader is None:
-        raise ImportError(f"cannot import trainer file {path}")
-    module = importlib.util.module_from_spec(specification)
-    try:
-        specification.loader.exec_module(module)
-    except Exception as error:
-        raise ImportError(
-            f"trainer file {path} (from ${TRAINER_PATHS_VARIABLE}) failed to import: {error}"
-        ) from error
+def _trainers_of(module: ModuleType) -> list[type[GDRTrainer]]:
+    """The GDRTrainer subclasses defined in ``module`` (not those it imports)."""
     return [
         member
         for _, member in inspect.getmembers(module, inspect.isclass)
-        if issubclass(member, GDRTrainer) and member.__module__ == module_name
+        if issubclass(member, GDRTrainer) and member.__module__ == module.__name__
     ]
 
 
 def external_trainers() -> dict[str, type[GDRTrainer]]:
-    """Trainers defined in the folders of ``$gdr_trainer_paths`` (empty when it is unset)."""
+    """Trainers defined in the folders of ``$gdr_trainer_paths`` (empty when it is unset).
+
+    Raises:
+        FileNotFoundError: a named folder does not exist.
+        ImportError: a file fails to import.
+        ValueError: a trainer's name is taken (by a built-in or another external trainer).
+    """
     found: dict[str, type[GDRTrainer]] = {}
-    for folder in filter(None, os.environ.get(TRAINER_PATHS_VARIABLE, "").split(os.pathsep)):
-        if not Path(folder).is_dir():
-            raise FileNotFoundError(f"${TRAINER_PATHS_VARIABLE} names {folder}, which is not a folder")
-        for path in sorted(Path(folder).glob("*.py")):
-            for trainer in _import_file(path):
-                if trainer.__name__ in BUILTIN_TRAINERS or trainer.__name__ in found:
-                    raise ValueError(
-                        f"{path}: trainer name {trainer.__name__} is already taken; rename the class"
-                    )
-                found[trainer.__name__] = trainer
+    for path, module in import_external_files():
+        for trainer in _trainers_of(module):
+            if trainer.__name__ in BUILTIN_TRAINERS or trainer.__name__ in found:
+                raise ValueError(
+                    f"{path}: trainer name {trainer.__name__} is already taken; rename the class"
+                )
+            found[trainer.__name__] = trainer
     return found
 
 

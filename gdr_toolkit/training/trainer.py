@@ -26,6 +26,7 @@ from gdr_toolkit.model.conditions import ConditionNormalisation
 from gdr_toolkit.model.network_builder import build_network, has_noise_unit_quantities, plan_network_config
 from gdr_toolkit.model.prediction_spec import PredictionSpec
 from gdr_toolkit.model.training_ranges import record_training_ranges
+from gdr_toolkit.network.architectures import architecture_name
 from gdr_toolkit.network.precision import resolve_precision
 from gdr_toolkit.network.unet import NetworkConfig
 from gdr_toolkit.planning.plans import Plans
@@ -293,6 +294,7 @@ class GDRTrainer:
             case: self.condition_normalisation.case_vector(props, case) for case, props in properties.items()
         }
         self.network = self.build_network().to(self.device)
+        architecture_name(self.network)  # fails now, not after training, where prediction could not load it
         if self.recipe.channels_last:
             self.network = self.network.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         self.model = wrap_model(self.network, self.distributed, self.device)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gdr_toolkit.model import checkpoint as checkpoints
 from gdr_toolkit.model.training_ranges import CHECKPOINT_KEY as RANGES_KEY
+from gdr_toolkit.network.architectures import architecture_name
 from gdr_toolkit.training.recipe import RECIPE_FIELDS, TrainingRecipe
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def checkpoint_state(trainer: GDRTrainer) -> dict[str, Any]:
         "init_args": dict(trainer.init_args),
         "precision": trainer.precision.name,
         "trainer_settings": trainer.recipe.to_json_dict(),
-        "network_architecture": type(trainer.network).__name__,
+        "network_architecture": architecture_name(trainer.network),
         "network_config": trainer.network.config.to_json_dict(),  # type: ignore[union-attr, operator]  # every architecture has one
         **trainer.prediction_spec.to_json_dict(),
         "condition_keys": list(trainer.condition_keys),
