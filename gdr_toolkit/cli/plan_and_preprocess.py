@@ -10,9 +10,9 @@ import argparse
 import logging
 import sys
 
-from gdr_toolkit.cli.command import USER_ERRORS, run_command
+from gdr_toolkit.cli.command import run_command
 from gdr_toolkit.cli.plan_experiment import add_planner_arguments, planner_request, run_planning
-from gdr_toolkit.cli.preprocess import add_preprocess_arguments, run_preprocess
+from gdr_toolkit.cli.preprocess import PREPROCESS_ERRORS, add_preprocess_arguments, run_preprocess
 from gdr_toolkit.cli.sharding_arguments import shard_from_arguments
 from gdr_toolkit.dataset.sharding import Shard
 from gdr_toolkit.dataset.verify import verify_dataset
@@ -57,7 +57,8 @@ def _preprocess_part(dataset: str, args: argparse.Namespace, shard: Shard) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _plan_and_preprocess, logger, argv, errors=(*USER_ERRORS, KeyError))
+    errors = (*PREPROCESS_ERRORS, FingerprintExtractionError)
+    return run_command(build_parser(), _plan_and_preprocess, logger, argv, errors=errors)
 
 
 def _plan_and_preprocess(args: argparse.Namespace) -> int:
@@ -69,13 +70,9 @@ def _plan_and_preprocess(args: argparse.Namespace) -> int:
     shard = shard_from_arguments(args)
     if not shard.is_whole:
         return _preprocess_part(raw.name, args, shard)
-    try:
-        fingerprint = load_or_extract_fingerprint(
-            raw, preprocessed_folder() / raw.name, args.num_processes, args.clean, progress=True
-        )
-    except FingerprintExtractionError as error:
-        logger.error("fingerprint: %s", error)
-        return 1
+    fingerprint = load_or_extract_fingerprint(
+        raw, preprocessed_folder() / raw.name, args.num_processes, args.clean, progress=True
+    )
     plans_name = run_planning(raw.name, fingerprint, planner_request(args))
     if args.no_pp:
         return 0

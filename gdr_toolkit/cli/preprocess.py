@@ -18,6 +18,8 @@ from gdr_toolkit.pipeline.preprocess_step import preprocess
 from gdr_toolkit.preprocessing.preprocessor import PreprocessingError
 
 logger = logging.getLogger("gdr_preprocess")
+#: what gdr_preprocess reports as one error line and exit status 1
+PREPROCESS_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, KeyError, PreprocessingError)
 
 
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,15 +42,15 @@ def run_preprocess(
     *,
     accept_poor_registration: bool = False,
 ) -> int:
-    """Preprocess each distinct data folder of the chosen configurations; 0 on success, 1 on failures."""
-    try:
-        preprocess(
-            dataset, plans_name, configurations, num_processes, tqdm_progress, shard,
-            accept_poor_registration=accept_poor_registration,
-        )  # fmt: skip
-    except PreprocessingError as error:
-        logger.error("%s", error)
-        return 1
+    """Preprocess each distinct data folder of the chosen configurations; 0 on success.
+
+    Raises:
+        PreprocessingError: some cases failed (``main`` reports it as one error line and exit status 1).
+    """
+    preprocess(
+        dataset, plans_name, configurations, num_processes, tqdm_progress, shard,
+        accept_poor_registration=accept_poor_registration,
+    )  # fmt: skip
     return 0
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--plans", default="gdrPlans", help="plans name (default gdrPlans)")
     parser.add_argument("-v", "--verbose", action="store_true")
     add_preprocess_arguments(parser)
-    return run_command(parser, _preprocess, logger, argv, errors=(*USER_ERRORS, KeyError))
+    return run_command(parser, _preprocess, logger, argv, errors=PREPROCESS_ERRORS)
 
 
 def _preprocess(args: argparse.Namespace) -> int:

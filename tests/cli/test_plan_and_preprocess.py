@@ -6,10 +6,13 @@ import json
 
 import pytest
 
+from gdr_toolkit.cli import plan_and_preprocess, preprocess
 from gdr_toolkit.cli.plan_and_preprocess import main
 from gdr_toolkit.cli.plan_experiment import main as plan_main
 from gdr_toolkit.cli.preprocess import main as preprocess_main
+from gdr_toolkit.fingerprint import FingerprintExtractionError
 from gdr_toolkit.planning.plans import load_plans
+from gdr_toolkit.preprocessing.preprocessor import PreprocessingError
 from gdr_toolkit.simulation import SimulationSettings
 from gdr_toolkit.simulation.dataset_writer import write_simulated_dataset
 
@@ -63,3 +66,32 @@ def test_unknown_planner_and_configuration_fail_clearly(environment, capsys):
     assert "available" in capsys.readouterr().err
     assert preprocess_main(["-d", "21", "-c", "3d_lowres"]) == 1
     assert "3d_lowres" in capsys.readouterr().err
+
+
+def _failing(error: Exception):
+    def raise_error(*args, **kwargs):
+        raise error
+
+    return raise_error
+
+
+def _assert_one_error_line(stderr: str, text: str) -> None:
+    assert "Traceback" not in stderr
+    assert len([line for line in stderr.splitlines() if text in line]) == 1, stderr
+
+
+@pytest.mark.parametrize(
+    "command", [preprocess_main, main], ids=["gdr_preprocess", "gdr_plan_and_preprocess"]
+)
+def test_failed_cases_give_one_error_line_and_exit_1(environment, capsys, monkeypatch, command):
+    failure = PreprocessingError({"case_003": "the low_dose registration is poor"})
+    monkeypatch.setattr(preprocess, "preprocess", _failing(failure))
+    assert command(["-d", "21", "-np", "1"]) == 1
+    _assert_one_error_line(capsys.readouterr().err, "1 case(s) failed")
+
+
+def test_a_failed_fingerprint_gives_one_error_line_and_exit_1(environment, capsys, monkeypatch):
+    failure = FingerprintExtractionError("Dataset021_Tiny", {"case_001": "unreadable"})
+    monkeypatch.setattr(plan_and_preprocess, "load_or_extract_fingerprint", _failing(failure))
+    assert main(["-d", "21", "-np", "1"]) == 1
+    _assert_one_error_line(capsys.readouterr().err, "could not be fingerprinted")
