@@ -176,3 +176,39 @@ def test_reference_check_finds_a_bare_method_page_and_the_shared_folder(tmp_path
         "Eq. 1 ([method" + ".md](method" + ".md) section 1), data in ../sha" + "red/real.\n", encoding="utf-8"
     )
     assert _reference_problems(page, Path("documentation/page.md")) == ["documentation/page.md: ../shared/"]
+
+
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+FENCED_BLOCK = re.compile(r"^```.*?^```", re.S | re.M)
+
+
+def _broken_relative_links(page: Path) -> list[str]:
+    """Relative links of a Markdown page (outside fenced code) whose file does not exist; anchors are
+    ignored, web and mail addresses are not checked."""
+    text = FENCED_BLOCK.sub("", page.read_text(encoding="utf-8"))
+    broken = []
+    for target in MARKDOWN_LINK.findall(text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        if not (page.parent / target.split("#", 1)[0]).exists():
+            broken.append(f"{page.name}: {target}")
+    return broken
+
+
+def test_every_relative_link_in_the_documentation_points_to_an_existing_file():
+    pages = sorted((ROOT / "documentation").rglob("*.md")) + [ROOT / "README.md"]
+    broken = [link for page in pages for link in _broken_relative_links(page)]
+    assert not broken, "links to missing files:\n" + "\n".join(broken)
+
+
+def test_link_check_finds_a_missing_file_and_skips_code_and_addresses(tmp_path):
+    (tmp_path / "measurements").mkdir()
+    (tmp_path / "measurements" / "topic.md").write_text("[back](../page.md#a-section)\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](measurements/topic.md#x) [web](https://example.org/a.md) [here](#top) [gone](missing.md)\n"
+        "```\n[in code](not_checked.md)\n```\n",
+        encoding="utf-8",
+    )
+    assert _broken_relative_links(page) == ["page.md: missing.md"]
+    assert _broken_relative_links(tmp_path / "measurements" / "topic.md") == []
