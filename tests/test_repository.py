@@ -287,50 +287,6 @@ def test_every_requirement_is_imported_by_the_library_or_the_tests():
     assert not unused, f"setup.py requires {unused}, but neither gdr_toolkit/ nor tests/ imports them"
 
 
-BARE_METHOD_PAGE = re.compile(r"(?<!documentation/)\bmethod\.md")
-OUTSIDE_FOLDER = re.compile(r"\.\./shared/")
-
-
-def _reference_problems(path: Path, relative: Path) -> list[str]:
-    """Citations of files outside the repository in one file (``relative``: its path in the repository):
-    a Python file citing the method page without its ``documentation/`` folder, any file but the tests'
-    naming the ``../shared/`` folder beside the repository."""
-    text = path.read_text(encoding="utf-8")
-    problems = []
-    if path.suffix == ".py":
-        problems += [f"{relative}: bare {match.group()}" for match in BARE_METHOD_PAGE.finditer(text)]
-    if relative.parts[0] != "tests":
-        problems += [f"{relative}: {match.group()}" for match in OUTSIDE_FOLDER.finditer(text)]
-    return problems
-
-
-def test_every_reference_points_inside_the_repository():
-    files = [
-        path
-        for folder in ("gdr_toolkit", "tests", "benchmarks", "tools", "documentation")
-        for path in (ROOT / folder).rglob("*")
-        if path.suffix in (".py", ".md")
-    ] + [ROOT / "README.md"]
-    problems = [problem for path in files for problem in _reference_problems(path, path.relative_to(ROOT))]
-    assert not problems, "references outside the repository:\n" + "\n".join(problems)
-
-
-def test_reference_check_finds_a_bare_method_page_and_the_shared_folder(tmp_path):
-    module = tmp_path / "module.py"
-    module.write_text(
-        '"""Eq. 1 (method' + ".md section 1); data in ../sha" + 'red/real."""\n', encoding="utf-8"
-    )
-    assert len(_reference_problems(module, Path("gdr_toolkit/module.py"))) == 2
-    assert len(_reference_problems(module, Path("tests/module.py"))) == 1  # tests may read ../shared
-    module.write_text('"""Eq. 1 (documentation/method' + '.md section 1)."""\n', encoding="utf-8")
-    assert _reference_problems(module, Path("gdr_toolkit/module.py")) == []
-    page = tmp_path / "page.md"
-    page.write_text(
-        "Eq. 1 ([method" + ".md](method" + ".md) section 1), data in ../sha" + "red/real.\n", encoding="utf-8"
-    )
-    assert _reference_problems(page, Path("documentation/page.md")) == ["documentation/page.md: ../shared/"]
-
-
 MAX_MODULE_LINES = 400  # documentation/development.md, "Layering rules"
 LINE_LIMITED_FOLDERS = ("gdr_toolkit", "benchmarks", "tests", "tools")
 
