@@ -2,24 +2,26 @@
 end, for two code trees measured in the same run (reference = another checkout, e.g. main; current = this
 one).
 
-Usage: python benchmarks/per_case_time.py --reference-root PATH_TO_MAIN [--repeats 3] [--spacing 1]
+Usage: python benchmarks/per_case_time.py --reference-root PATH_TO_MAIN [--repeats 3] [--spacing 1] [--threads 1]
 
 The parent simulates one training case and two test cases (``--spacing`` mm, seed 3) and writes a model
 folder with the CPU plan's network at that spacing (``prediction_overlap.write_model``: widths
 16/32/64/128, random weights, only time matters). Then one worker process per tree (``PYTHONPATH`` = the
-tree's root, so each imports its own ``gdr_toolkit``) pays its one-off costs in a warm-up (elastix
-start-up, torch's first call, a whole training case and a whole prediction), and the parent sends the two
-workers the same tasks in turn, reference then current, ``--repeats`` times:
+tree's root, so each imports its own ``gdr_toolkit``) pays its one-off costs in a warm-up (a whole
+prediction of the other test case: elastix start-up, the atlas, torch's first call), and the parent
+sends the two workers the same tasks in turn, reference then current, ``--repeats`` times:
 
 - training case: ``fingerprint_case`` (which stores the registrations) then ``preprocess_and_store_case``
   with the plan (``preprocess_case.py``'s 1 mm configuration), in a fresh folder each time;
 - prediction: ``run_prediction`` of one test case (read, preprocess, network without mirroring, resample
   to PC's grid, write NIfTI, summary, QC picture and report), after a first case in the same process.
 
-Printed: medians of CPU seconds (user + system of the worker, all threads) and wall seconds, per task and
+Printed: each task's seconds as it finishes, then medians of CPU seconds (user + system of the worker, all threads) and wall seconds, per task and
 per preprocessing step (``preprocess_case``'s steps, CPU; the fingerprint's too where it runs them), and
 the ratios current / reference. CPU seconds are the comparable figure on a shared machine; on idle cores
 wall time is at most the CPU time (up to I/O waits, files are in the page cache) and at least CPU / cores.
+On a loaded machine pass ``--threads 1``: torch's threads spin at barriers when another process holds a
+core, which inflates the network's CPU seconds.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ MARKER = "RESULT "
 
 
 # ----------------------------------------------------------------------------------------------- worker
-def _worker(folder: Path, spacing_mm: float) -> None:
+def _worker(folder: Path, spacing_mm: float, threads: int | None) -> None:
     """Answer the parent's tasks (one JSON line each on stdin) with one ``RESULT {json}`` line each."""
     import logging
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     import resource
     import time
     from contextlib import contextmanager
@@ -137,9 +144,10 @@ def _prepare(folder: Path, spacing_mm: float) -> None:
 class _Worker:
     """A worker process running one tree's code."""
 
-    def __init__(self, root: Path, folder: Path, spacing_mm: float) -> None:
+    def __init__(self, root: Path, folder: Path, spacing_mm: float, threads: int) -> None:
         environment = {**os.environ, "PYTHONPATH": str(root)}
         command = [sys.executable, __file__, "--worker", str(folder), "--spacing", str(spacing_mm)]
+        command += ["--threads", str(threads)]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment
         )
@@ -177,10 +185,11 @@ def main() -> None:
     parser.add_argument("--reference-root", type=Path, required="--worker" not in sys.argv)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--spacing", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker is not None:
-        _worker(arguments.worker, arguments.spacing)
+        _worker(arguments.worker, arguments.spacing, arguments.threads)
         return
     roots = {"reference": arguments.reference_root.resolve(), "current": Path(__file__).parents[1]}
     results: dict[str, dict[str, list[dict[str, float]]]] = {
@@ -189,16 +198,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         _prepare(folder, arguments.spacing)
-        workers = {name: _Worker(root, folder, arguments.spacing) for name, root in roots.items()}
+        workers = {
+            name: _Worker(root, folder, arguments.spacing, arguments.threads) for name, root in roots.items()
+        }
         try:
             for name, worker in workers.items():  # warm-up: elastix start-up, torch, a first case
-                worker.run({"task": "training", "output": str(folder / f"{name}_warm_training")})
                 worker.run({"task": "prediction", "case": 0, "output": str(folder / f"{name}_warm_pred")})
             for repeat in range(arguments.repeats):
                 for task in ("training", "prediction"):
                     for name, worker in workers.items():
                         output = str(folder / f"{name}_{task}_{repeat}")
                         results[name][task].append(worker.run({"task": task, "case": 1, "output": output}))
+                        print(f"{name} {task} {repeat}: " + json.dumps(results[name][task][-1]), flush=True)
         finally:
             for worker in workers.values():
                 worker.close()
