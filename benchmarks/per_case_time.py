@@ -5,8 +5,11 @@ one).
 Usage: python benchmarks/per_case_time.py --reference-root PATH_TO_MAIN [--repeats 3] [--spacing 1] [--threads 1]
 
 The parent simulates one training case and two test cases (``--spacing`` mm, seed 3) and writes a model
-folder with the CPU plan's network at that spacing (``prediction_overlap.write_model``: widths
-16/32/64/128, random weights, only time matters). Then one worker process per tree (``PYTHONPATH`` = the
+folder with the CPU plan's network at ``--model-spacing`` (default 2 mm, as the CPU models that predicted
+the public 1 mm cases of issue 26: the network sees a 2 mm grid and the prediction is resampled back onto
+PC's 1 mm grid; ``prediction_overlap.write_model``: widths 16/32/64/128, random weights, only time
+matters; a 1 mm plan's network alone takes ~125 s per case on one core, documentation/benchmarks.md,
+"Inference"). The training case is preprocessed with a plan at its own spacing. Then one worker process per tree (``PYTHONPATH`` = the
 tree's root, so each imports its own ``gdr_toolkit``) pays its one-off costs in a warm-up (a whole
 prediction of the other test case: elastix start-up, the atlas, torch's first call), and the parent
 sends the two workers the same tasks in turn, reference then current, ``--repeats`` times:
@@ -127,7 +130,7 @@ def _model_name() -> str:
 
 
 # ----------------------------------------------------------------------------------------------- parent
-def _prepare(folder: Path, spacing_mm: float) -> None:
+def _prepare(folder: Path, spacing_mm: float, model_spacing_mm: float) -> None:
     """Simulated raw cases (1 training, 2 test) and the model folder, with this tree's code."""
     sys.path.insert(0, str(Path(__file__).parent))
     from prediction_overlap import write_model
@@ -138,7 +141,7 @@ def _prepare(folder: Path, spacing_mm: float) -> None:
     write_simulated_dataset(
         folder / "raw" / "Dataset902_PerCase", settings, num_training=1, num_test=2, seed=3
     )
-    write_model(folder / "model", spacing_mm)
+    write_model(folder / "model", model_spacing_mm)
 
 
 class _Worker:
@@ -185,6 +188,9 @@ def main() -> None:
     parser.add_argument("--reference-root", type=Path, required="--worker" not in sys.argv)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--spacing", type=float, default=1.0)
+    parser.add_argument(
+        "--model-spacing", type=float, default=2.0, help="the model's plan spacing (mm) for the predictions"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -197,7 +203,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        _prepare(folder, arguments.spacing)
+        _prepare(folder, arguments.spacing, arguments.model_spacing)
         workers = {
             name: _Worker(root, folder, arguments.spacing, arguments.threads) for name, root in roots.items()
         }
@@ -214,7 +220,7 @@ def main() -> None:
             for worker in workers.values():
                 worker.close()
     load = os.getloadavg()
-    print(f"{arguments.spacing:g} mm, {arguments.repeats} interleaved rounds, {os.cpu_count()} cores, "
+    print(f"{arguments.spacing:g} mm cases, model at {arguments.model_spacing:g} mm, {arguments.repeats} interleaved rounds, {os.cpu_count()} cores, "
           f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")  # fmt: skip
     for task in ("training", "prediction"):
         _print_table(
