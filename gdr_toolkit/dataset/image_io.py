@@ -57,15 +57,57 @@ def _read_file(path: Path) -> sitk.Image:
 def check_gzip_complete(path: Path) -> None:
     """Raise ValueError naming ``path`` when its gzip stream is truncated or corrupt.
 
-    SimpleITK reads a truncated ``.nii.gz`` without complaint (the missing voxels come back as zeros),
-    so the stream is decompressed to its end once (chunks of 16 MiB, nothing kept).
+    SimpleITK reads a truncated ``.nii.gz`` without complaint (the missing voxels come back as zeros).
+    Fast path (issue 26: decompressing the whole file again cost ~0.45 s CPU per 1 mm scan): for NIfTI-1/2
+    the gzip trailer's ISIZE (the decompressed size mod 2^32, the file's last 4 bytes) must equal the size
+    the header promises (vox_offset + voxels * bytes per voxel); a truncated file ends in compressed data,
+    which matches by chance with probability 2^-32. Otherwise (other formats, extra bytes, several gzip
+    members) the stream is decompressed to its end once (chunks of 16 MiB, nothing kept), which also
+    checks its CRC.
     """
     try:
+        if _nifti_size_matches_trailer(path):
+            return
         with gzip.open(path, "rb") as stream:
             while stream.read(GZIP_CHUNK_BYTES):
                 pass
     except (EOFError, OSError, zlib.error) as error:
         raise ValueError(f"{path}: the compressed file is truncated or corrupt ({error}).") from error
+
+
+def _nifti_size_matches_trailer(path: Path) -> bool:
+    """Whether a gzipped NIfTI-1/2 file's trailer ISIZE equals vox_offset + the image's bytes (False when
+    the file is not NIfTI or the header is unreadable)."""
+    with gzip.open(path, "rb") as stream:
+        header = stream.read(_NIFTI2_HEADER_BYTES)
+    with open(path, "rb") as raw:
+        raw.seek(-4, 2)
+        trailer_size = int.from_bytes(raw.read(4), "little")
+    expected = _nifti_file_bytes(header)
+    return expected is not None and expected % (1 << 32) == trailer_size
+
+
+_NIFTI2_HEADER_BYTES = 540
+
+
+def _nifti_file_bytes(header: bytes) -> int | None:
+    """vox_offset + voxels * bitpix / 8 from a NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header, else None."""
+    for order in ("<", ">"):
+        if len(header) >= 348 and np.frombuffer(header[:4], f"{order}i4")[0] == 348:
+            dims = np.frombuffer(header[40:56], f"{order}i2").astype(np.int64)
+            bitpix = int(np.frombuffer(header[72:74], f"{order}i2")[0])
+            offset = int(np.frombuffer(header[108:112], f"{order}f4")[0])
+        elif len(header) >= 540 and np.frombuffer(header[:4], f"{order}i4")[0] == 540:
+            dims = np.frombuffer(header[16:80], f"{order}i8").astype(np.int64)
+            bitpix = int(np.frombuffer(header[12:14], f"{order}i2")[0])
+            offset = int(np.frombuffer(header[168:176], f"{order}i8")[0])
+        else:
+            continue
+        rank = int(dims[0])
+        if not 1 <= rank <= 7 or bitpix <= 0 or (dims[1 : rank + 1] < 1).any():
+            return None
+        return offset + int(np.prod(dims[1 : rank + 1])) * bitpix // 8
+    return None
 
 
 def check_finite(image: sitk.Image, source: str) -> None:

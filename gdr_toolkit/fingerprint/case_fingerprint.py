@@ -1,20 +1,23 @@
 """One training case's fingerprint: geometry, intensities, noise, brain and head size, metadata.
 
-The brain mask, the noise level sigma_LD and the intensity scales come from
-:func:`~gdr_toolkit.preprocessing.case_preprocessing.preprocess_case` run as at inference (PC and LD,
-no SD), so the fingerprint sees exactly what preprocessing and prediction will see. Intensity
-percentiles are of the raw scans (their own units) inside that brain mask, after co-registration onto
-PC's grid; SD, when the case has one, is co-registered with the same options as in training.
+The brain mask, the co-registration, the intensity scales and the noise level sigma_LD are those of
+:func:`~gdr_toolkit.preprocessing.case_preprocessing.preprocess_case` run as at inference (the same
+``align_scans`` and ``normalise_scans`` steps, the same estimator), so the fingerprint sees exactly what
+preprocessing and prediction will see; it computes only what it keeps (issue 26): no local noise
+statistics, no eq. 1, no target. SD, when the case has one, is co-registered in the same step. Intensity
+percentiles are of the raw scans (their own units) on PC's grid: PC's inside the brain mask, a CE scan's
+inside the brain mask and its own field of view.
 
-Given a ``registration_folder``, the brain mask and every registration found here (atlas, LD -> PC,
-SD -> PC) are stored there (``registration_cache``), so that preprocessing does not run elastix again.
+Given a ``registration_folder``, the brain mask, every registration found here (atlas, LD -> PC,
+SD -> PC) and LD and SD as resampled onto PC's grid are stored there (``registration_cache``), so that
+preprocessing neither runs elastix nor resamples again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,13 @@ from gdr_toolkit.dataset.image_io import check_finite, image_from_array, read_im
 from gdr_toolkit.dataset.metadata import CaseMetadata, load_case_metadata
 from gdr_toolkit.dataset.raw_layout import RawCase
 from gdr_toolkit.fingerprint.head_extent import head_extent
+from gdr_toolkit.preprocessing.aligned_scans import AlignedScans
 from gdr_toolkit.preprocessing.case_preprocessing import (
     CasePreprocessingOptions,
-    PreprocessedCase,
-    preprocess_case,
+    align_scans,
+    normalise_scans,
 )
-from gdr_toolkit.preprocessing.coregistration import coregister_to_reference
-from gdr_toolkit.preprocessing.registration import RegistrationResult
+from gdr_toolkit.preprocessing.noise import estimate_noise_sigma, subtraction_image
 from gdr_toolkit.preprocessing.registration_cache import write_registrations
 
 logger = logging.getLogger(__name__)
@@ -166,31 +169,78 @@ def fingerprint_case(
         scans["standard_dose"] = _read(case.standard_dose)
     metadata = load_case_metadata(case.metadata) if case.metadata.is_file() else None
     try:
-        result = preprocess_case(scans["pre_contrast"], scans["low_dose"], None, metadata, options)
+        measured = _measure(scans, options)
     except ValueError as error:
         raise ValueError(f"case {case.case_id}: {error}") from error
-    mask = result.arrays["brain_mask"].astype(bool)
-    raw_on_pc_grid, registrations = _raw_scans_on_pc_grid(scans, result, options)
+    aligned = measured.aligned
     if registration_folder is not None:
-        mask_image = image_from_array(result.arrays["brain_mask"], scans["pre_contrast"])
+        mask_image = image_from_array(aligned.brain.astype(np.uint8), scans["pre_contrast"])
         write_registrations(
-            registration_folder, case, mask_image, registrations, options.brain_mask, options.coregistration
+            registration_folder,
+            case,
+            mask_image,
+            aligned.registrations,
+            options.brain_mask,
+            options.coregistration,
+            resampled={name: aligned.images[name] for name in aligned.valid},
         )
-    percentiles = {name: _brain_percentiles(values, mask) for name, values in raw_on_pc_grid.items()}
-    head = head_extent(scans["pre_contrast"], result.properties.intensity_scales["pre_contrast"])
+    percentiles = {
+        name: _brain_percentiles(values, region) for name, (values, region) in _raw(aligned).items()
+    }
+    head = head_extent(scans["pre_contrast"], measured.pre_contrast_scale)
+    voxel_ml = float(np.prod(scans["pre_contrast"].GetSpacing())) / 1000.0
     return CaseFingerprint(
         case_id=case.case_id,
         **_geometry_values(scans),
         intensity_percentiles=percentiles,
-        noise_sigma_ld=result.properties.noise_sigma_ld,
-        brain_volume_ml=result.properties.brain_volume_ml,
-        brain_voxel_count=int(mask.sum()),
+        noise_sigma_ld=measured.noise_sigma_ld,
+        brain_volume_ml=float(aligned.brain.sum() * voxel_ml),
+        brain_voxel_count=int(aligned.brain.sum()),
         head_box_shape=head.box_shape,
         head_box_mm=head.box_mm,
         head_voxel_count=head.voxel_count,
         **_metadata_values(metadata),
         seconds=round(time.perf_counter() - start, 3),
     )
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What the fingerprint keeps of the preprocessing steps (PC's grid, arrays (z, y, x)).
+
+    Attributes:
+        aligned: brain mask, every scan on PC's grid (raw units) with its valid mask, the registrations.
+        pre_contrast_scale: PC's 95th brain percentile (raw units).
+        noise_sigma_ld: sigma of z~_LD inside brain & LD's field of view (normalised units).
+    """
+
+    aligned: AlignedScans
+    pre_contrast_scale: float
+    noise_sigma_ld: float
+
+
+def _measure(scans: dict[str, sitk.Image], options: CasePreprocessingOptions) -> _Measured:
+    """Brain mask, co-registration of LD (and SD), PC/LD normalisation and sigma_LD, as preprocess_case
+    computes them (its ``align_scans`` and ``normalise_scans``), without the local noise statistics."""
+    as_float = {name: sitk.Cast(image, sitk.sitkFloat32) for name, image in scans.items()}
+    aligned, _ = align_scans(as_float, None, options)
+    low_dose_only = replace(
+        aligned,
+        images={name: aligned.images[name] for name in ("pre_contrast", "low_dose")},
+        valid={"low_dose": aligned.valid["low_dose"]},
+    )
+    normalised, intensity_scales, _ = normalise_scans(low_dose_only, options)
+    subtraction = subtraction_image(normalised["low_dose"], normalised["pre_contrast"])
+    sigma = estimate_noise_sigma(subtraction, aligned.region("low_dose"), options.noise.estimator)
+    return _Measured(aligned, intensity_scales["pre_contrast"], float(sigma))
+
+
+def _raw(aligned: AlignedScans) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per scan, its raw values (z, y, x) on PC's grid and the region of its percentiles (module docstring)."""
+    regions = {"pre_contrast": aligned.brain} | {
+        name: aligned.brain & valid for name, valid in aligned.valid.items()
+    }
+    return {name: (sitk.GetArrayViewFromImage(aligned.images[name]), regions[name]) for name in regions}
 
 
 def _read(path: Path) -> sitk.Image:
@@ -236,32 +286,6 @@ def _metadata_values(metadata: CaseMetadata | None) -> dict[str, Any]:
         "dose_fraction": metadata.dose_fraction,
         "relaxivity": metadata.relaxivity_l_per_mmol_s,
     }
-
-
-def _raw_scans_on_pc_grid(
-    scans: dict[str, sitk.Image], result: PreprocessedCase, options: CasePreprocessingOptions
-) -> tuple[dict[str, np.ndarray], dict[str, RegistrationResult]]:
-    """Raw-unit arrays (z, y, x) on PC's grid: PC as read, LD undone from its normalisation, SD registered;
-    and every registration of the case (preprocess_case's and SD -> PC).
-
-    x_LD = raw_LD / p95_LD * a_LD (preprocess_case), so raw_LD = x_LD / a_LD * p95_LD.
-    """
-    registrations = dict(result.registrations)
-    properties = result.properties
-    low_dose = result.arrays["x_ld"].astype(np.float64) / properties.radiometric_scales["low_dose"]
-    arrays = {
-        "pre_contrast": sitk.GetArrayFromImage(scans["pre_contrast"]).astype(np.float64),
-        "low_dose": low_dose * properties.intensity_scales["low_dose"],
-    }
-    if "standard_dose" in scans:
-        reference = sitk.Cast(scans["pre_contrast"], sitk.sitkFloat32)
-        mask = image_from_array(result.arrays["brain_mask"], reference)
-        registered = coregister_to_reference(
-            sitk.Cast(scans["standard_dose"], sitk.sitkFloat32), reference, mask, options.coregistration
-        )
-        arrays["standard_dose"] = sitk.GetArrayFromImage(registered.image).astype(np.float64)
-        registrations["standard_dose"] = registered.registration
-    return arrays, registrations
 
 
 def _brain_percentiles(values: np.ndarray, mask: np.ndarray) -> dict[str, float]:

@@ -69,8 +69,9 @@ def head_extent(
     head = sitk.GetArrayViewFromImage(components) == 1  # (z, y, x)
     if not head.any():
         raise ValueError("no voxel of the pre-contrast scan exceeds the head threshold.")
-    indices = np.argwhere(head)
-    start_zyx, stop_zyx = indices.min(axis=0), indices.max(axis=0) + 1
+    present = [np.flatnonzero(head.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    start_zyx = np.array([int(indices[0]) for indices in present])  # projections: no (N, 3) index array
+    stop_zyx = np.array([int(indices[-1]) + 1 for indices in present])
     shape = tuple(int(v) for v in (stop_zyx - start_zyx)[::-1])
     spacing = pre_contrast.GetSpacing()
     return HeadExtent(

@@ -47,6 +47,7 @@ def coregister_scans(
     brain_mask: sitk.Image,
     options: CoregistrationOptions,
     stored: Mapping[str, RegistrationResult] | None = None,
+    resampled: Mapping[str, sitk.Image] | None = None,
 ) -> AlignedScans:
     """Co-register low_dose (and standard_dose when present) to pre_contrast.
 
@@ -55,6 +56,8 @@ def coregister_scans(
         brain_mask: brain mask on PC's grid (non-zero = brain).
         options: co-registration options.
         stored: registrations to reuse (``registration_cache``): only resampled with and judged.
+        resampled: CE scans already resampled onto PC's grid with the ``stored`` registrations (the
+            fingerprint's, ``registration_cache``): only judged.
 
     Returns:
         The scans on PC's grid with their valid masks, registrations (low_dose[, standard_dose]) and
@@ -69,7 +72,8 @@ def coregister_scans(
     aligned = AlignedScans({"pre_contrast": scans["pre_contrast"]}, brain, {}, {}, {})
     for name in [name for name in ("low_dose", "standard_dose") if name in scans]:
         reuse = (stored or {}).get(name)
-        result = coregister_or_reuse(scans[name], scans["pre_contrast"], brain_mask, options, reuse)
+        on_grid = (resampled or {}).get(name) if reuse is not None else None
+        result = coregister_or_reuse(scans[name], scans["pre_contrast"], brain_mask, options, reuse, on_grid)
         aligned.images[name], aligned.registrations[name] = result.image, result.registration
         aligned.quality[name] = result.quality
         aligned.valid[name] = sitk.GetArrayFromImage(result.valid_mask) > 0

@@ -187,6 +187,7 @@ def preprocess_case(
     options: CasePreprocessingOptions | None = None,
     brain_mask: sitk.Image | None = None,
     registrations: Mapping[str, RegistrationResult] | None = None,
+    resampled: Mapping[str, sitk.Image] | None = None,
 ) -> PreprocessedCase:
     """Run documentation/method.md sections 1-2 on one case.
 
@@ -201,6 +202,8 @@ def preprocess_case(
         registrations: stored registrations to reuse instead of running elastix (registration_cache):
             ``low_dose`` / ``standard_dose`` (PC -> scan) are only resampled with; ``atlas`` is recorded
             in the properties when ``brain_mask`` (the mask it gave) is passed too. None registers all.
+        resampled: ``low_dose`` / ``standard_dose`` already resampled onto PC's grid with those stored
+            registrations (registration_cache); not resampled again.
 
     Returns:
         The arrays and properties (see :class:`PreprocessedCase`). A registration below the quality
@@ -218,8 +221,8 @@ def preprocess_case(
     }
     if standard_dose is not None:
         scans["standard_dose"] = _checked(standard_dose, "standard_dose")
-    aligned, mask_record = _align(scans, brain_mask, options, timer, registrations or {})
-    normalised, intensity_scales, radiometric_scales = _normalise(aligned, options, timer)
+    aligned, mask_record = align_scans(scans, brain_mask, options, timer, registrations, resampled)
+    normalised, intensity_scales, radiometric_scales = normalise_scans(aligned, options, timer)
     spacing = scans["pre_contrast"].GetSpacing()
     with timer.step("noise"):
         subtractions = _subtractions(normalised, aligned, spacing, options.noise)
@@ -277,17 +280,20 @@ def _properties(
     )
 
 
-def _align(
+def align_scans(
     scans: dict[str, sitk.Image],
     brain_mask: sitk.Image | None,
     options: CasePreprocessingOptions,
-    timer: _StepTimer,
-    stored: Mapping[str, RegistrationResult],
+    timer: _StepTimer | None = None,
+    stored: Mapping[str, RegistrationResult] | None = None,
+    resampled: Mapping[str, sitk.Image] | None = None,
 ) -> tuple[AlignedScans, dict[str, Any]]:
     """Brain mask and rigid co-registration: every scan on PC's grid, with its valid-data mask
-    (``stored`` registrations are reused instead of running elastix again), and the mask's record
+    (``stored`` registrations are reused instead of running elastix again, ``resampled`` scans instead
+    of resampling with them), and the mask's record
     (``brain_mask_source``, ``brain_mask_warnings``). A mask passed with stored registrations came from
     the registration cache: "atlas" when an atlas registration is stored, else "support"."""
+    timer, stored = timer or _StepTimer(), stored or {}
     atlas_registration = stored.get("atlas") if brain_mask is not None else None
     warnings: list[str] = []
     if brain_mask is not None:
@@ -298,16 +304,18 @@ def _align(
             brain_mask, atlas_registration = result.mask, result.registration
             source, warnings = result.source, list(result.warnings)
     with timer.step("coregistration"):
-        aligned = coregister_scans(scans, brain_mask, options.coregistration, stored)
+        aligned = coregister_scans(scans, brain_mask, options.coregistration, stored, resampled)
     if atlas_registration is not None:
         aligned.registrations["atlas"] = atlas_registration
     return aligned, {"brain_mask_source": source, "brain_mask_warnings": warnings}
 
 
-def _normalise(
-    aligned: AlignedScans, options: CasePreprocessingOptions, timer: _StepTimer
+def normalise_scans(
+    aligned: AlignedScans, options: CasePreprocessingOptions, timer: _StepTimer | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
-    """95th-percentile then radiometric normalisation inside brain & valid; arrays (float32) and scales."""
+    """95th-percentile then radiometric normalisation inside brain & valid; arrays (float32) and scales
+    (intensity per scan, radiometric per CE scan)."""
+    timer = timer or _StepTimer()
     with timer.step("intensity"):
         by_percentile = {
             name: normalise_intensity(

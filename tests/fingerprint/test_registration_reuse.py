@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gdr_toolkit.preprocessing import brain_mask, case_storage, coregistration
 from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions
 from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions
 from gdr_toolkit.preprocessing.preprocessor import preprocess_and_store_case
+from gdr_toolkit.preprocessing.registration import RegistrationResult
 from gdr_toolkit.preprocessing.registration_cache import (
     REGISTRATION_FOLDER,
     cached_registration_arguments,
@@ -123,3 +125,49 @@ def test_a_touched_file_is_still_reused_but_other_options_are_not(fingerprinted)
     assert load_registrations(folder, case, *OPTIONS) is not None
     other = replace(OPTIONS[1], mask_dilation_mm=5.0)
     assert load_registrations(folder, case, OPTIONS[0], other) is None
+
+
+@pytest.fixture()
+def bspline_spy(monkeypatch) -> list[str]:
+    """Counts every resampling of a scan (not of a mask) with a registration's transform."""
+    calls: list[str] = []
+    original = RegistrationResult.resample
+
+    def spy(self, *args, **kwargs):
+        interpolation = kwargs.get("interpolation", args[2] if len(args) > 2 else "bspline")
+        if interpolation != "nearest":
+            calls.append(interpolation)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RegistrationResult, "resample", spy)
+    return calls
+
+
+def test_the_fingerprint_stores_the_resampled_scans_on_pc_grid(fingerprinted):
+    raw, preprocessed = fingerprinted
+    case = list_cases(raw, "Tr")[0]
+    cached = load_registrations(preprocessed / REGISTRATION_FOLDER, case, *OPTIONS)
+    assert cached is not None and set(cached.resampled) == {"low_dose", "standard_dose"}
+    pre_contrast = sitk.ReadImage(str(case.pre_contrast))
+    for image in cached.resampled.values():
+        assert image.GetSize() == pre_contrast.GetSize()
+        assert image.GetPixelID() == sitk.sitkFloat32
+
+
+def test_preprocessing_resamples_no_scan_the_fingerprint_stored_and_a_deleted_one_again(
+    fingerprinted, bspline_spy, tmp_path
+):
+    raw, preprocessed = fingerprinted
+    case = list_cases(raw, "Tr")[0]
+    copy = tmp_path / raw.name
+    shutil.copytree(preprocessed / REGISTRATION_FOLDER, copy / REGISTRATION_FOLDER)
+    stored = preprocess_and_store_case(case, CONFIGURATION, copy / "stored")
+    assert bspline_spy == []
+    (copy / REGISTRATION_FOLDER / f"{case.case_id}_low_dose_on_pc.nii").unlink()
+    again = preprocess_and_store_case(case, CONFIGURATION, copy / "again")
+    assert bspline_spy == ["bspline"]  # LD resampled with the stored transform, SD still read
+    np.testing.assert_array_equal(
+        case_storage.open_case_arrays(copy / "stored", case.case_id)[...],
+        case_storage.open_case_arrays(copy / "again", case.case_id)[...],
+    )
+    assert stored["noise_sigma_ld"] == again["noise_sigma_ld"]
