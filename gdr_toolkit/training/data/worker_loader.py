@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from collections.abc import Iterator
+from multiprocessing.connection import wait as wait_for_sentinels
 
 import numpy as np
 import torch
@@ -111,6 +112,10 @@ class WorkerLoader:
             multiprocessing_context="spawn",
         )
         self._iterator = iter(self._loader)
+        self._processes = list(
+            getattr(self._iterator, "_workers", [])
+        )  # reaped by close(), whatever torch did
+        self._closed = False
 
     @property
     def pids(self) -> list[int | None]:
@@ -140,17 +145,18 @@ class WorkerLoader:
         interpreter teardown, "terminate called without an active exception") has delivered every batch it
         made: that is logged, not raised.
         """
-        shutdown = getattr(self._iterator, "_shutdown_workers", None)
-        if shutdown is None or getattr(self._iterator, "_shutdown", True):
+        if self._closed:
             return
-        processes = list(getattr(self._iterator, "_workers", []))
+        self._closed = True
+        shutdown = getattr(self._iterator, "_shutdown_workers", None)
         try:
-            shutdown()
+            if shutdown is not None and not getattr(self._iterator, "_shutdown", True):
+                shutdown()
         except RuntimeError as error:
             if "killed by signal" not in str(error):
                 raise
         finally:
-            for process in processes:
+            for process in self._processes:
                 _stop(process)
 
 
@@ -159,6 +165,7 @@ def _stop(process) -> None:
     process.join(timeout=STOP_GRACE_SECONDS)
     if process.is_alive():  # torch's shutdown was cut short (another worker's signal, a hung worker)
         process.kill()
+        wait_for_sentinels([process.sentinel])  # closed when the process has ended, reaped or not
         process.join()  # SIGKILL cannot be caught or ignored: this returns
         logger.warning(
             "Data-loading worker %s did not stop within %g s and was killed.", process.pid, STOP_GRACE_SECONDS

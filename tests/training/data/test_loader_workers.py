@@ -138,3 +138,16 @@ def test_worker_hanging_at_exit_is_killed_by_close(blob_folder, caplog, monkeypa
     assert not any(process.is_alive() for process in processes)
     assert processes[0].exitcode == -signal.SIGKILL
     assert "did not stop within 0.5 s and was killed" in caplog.text
+
+
+def test_close_reaps_the_workers_even_when_torch_marked_its_iterator_shut_down(dataset, monkeypatch):
+    monkeypatch.setattr(worker_loader, "STOP_GRACE_SECONDS", 0.5)
+    loader = PatchLoader(dataset, options(2))
+    take(loader, 2)
+    processes = list(loader._pool._iterator._workers)
+    iterator = loader._pool._iterator  # torch's state after its own shutdown was cut short before close():
+    torch.utils.data._utils.signal_handling._remove_worker_pids(id(iterator))  # pids unregistered,
+    iterator._worker_pids_set, iterator._shutdown = False, True  # marked shut down, workers still running
+    loader.close()
+    assert not any(process.is_alive() for process in processes)
+    assert all(process.exitcode == -signal.SIGKILL for process in processes)  # never asked to stop: killed
