@@ -160,17 +160,25 @@ class WorkerLoader:
                 _stop(process)
 
 
+def worker_has_ended(process) -> bool:
+    """Whether a worker process has ended, read from its sentinel (closed by the operating system when the
+    process exits), not from ``is_alive()``: multiprocessing loses a child's exit status when torch's SIGCHLD
+    handler raises (another worker died by a signal) between its ``waitpid`` and the bookkeeping after it,
+    and ``is_alive()`` then reports a reaped process as alive forever."""
+    return bool(wait_for_sentinels([process.sentinel], timeout=0))
+
+
 def _stop(process) -> None:
     """Reap one worker process: wait up to ``STOP_GRACE_SECONDS``, then SIGKILL it and wait for its end."""
-    process.join(timeout=STOP_GRACE_SECONDS)
-    if process.is_alive():  # torch's shutdown was cut short (another worker's signal, a hung worker)
-        process.kill()
-        wait_for_sentinels([process.sentinel])  # closed when the process has ended, reaped or not
-        process.join()  # SIGKILL cannot be caught or ignored: this returns
+    killed = not wait_for_sentinels([process.sentinel], timeout=STOP_GRACE_SECONDS)  # still running
+    if killed:
+        process.kill()  # torch's shutdown was cut short (another worker's signal, a hung worker)
+        wait_for_sentinels([process.sentinel])  # SIGKILL cannot be caught or ignored: this returns
         logger.warning(
             "Data-loading worker %s did not stop within %g s and was killed.", process.pid, STOP_GRACE_SECONDS
         )
-    elif process.exitcode is not None and process.exitcode < 0:
+    process.join()  # the process has ended: this reaps it, or returns at once when it was reaped already
+    if not killed and process.exitcode is not None and process.exitcode < 0:
         logger.warning(
             "Data-loading worker %s ended abnormally while stopping (signal %d); the batches it "
             "delivered are unaffected.",

@@ -6,6 +6,7 @@ import atexit
 import ctypes
 import gc
 import logging
+import multiprocessing
 import os
 import resource
 import signal
@@ -18,6 +19,7 @@ from synthetic_cases import blob_stack, write_synthetic_case
 
 from gdr_toolkit.preprocessing import case_storage
 from gdr_toolkit.training.data import LoaderOptions, PatchLoader, PreprocessedDataset, worker_loader
+from gdr_toolkit.training.data.worker_loader import worker_has_ended
 
 PATCH = (16, 16, 16)
 PR_SET_DUMPABLE = 4  # linux/prctl.h
@@ -107,7 +109,7 @@ def test_garbage_collection_stops_the_workers(dataset):
     processes = list(loader._pool._iterator._workers)
     del loader
     gc.collect()
-    assert not any(process.is_alive() for process in processes)
+    assert all(worker_has_ended(process) for process in processes)
 
 
 def test_workers_persist_between_batches(dataset):
@@ -123,7 +125,7 @@ def test_worker_aborting_at_exit_does_not_fail_the_shutdown(blob_folder, caplog)
         batches = take(loader, 3)
         processes = list(loader._pool._iterator._workers)
     assert len(batches) == 3
-    assert not any(process.is_alive() for process in processes)  # close() reaps: no join here
+    assert all(worker_has_ended(process) for process in processes)  # close() reaps: no join here
     assert any(process.exitcode == -signal.SIGABRT for process in processes)
     assert "ended abnormally while stopping (signal 6)" in caplog.text
 
@@ -135,7 +137,7 @@ def test_worker_hanging_at_exit_is_killed_by_close(blob_folder, caplog, monkeypa
     with caplog.at_level(logging.WARNING), PatchLoader(dataset, options(1)) as loader:
         take(loader, 1)
         processes = list(loader._pool._iterator._workers)
-    assert not any(process.is_alive() for process in processes)
+    assert all(worker_has_ended(process) for process in processes)
     assert processes[0].exitcode == -signal.SIGKILL
     assert "did not stop within 0.5 s and was killed" in caplog.text
 
@@ -149,5 +151,18 @@ def test_close_reaps_the_workers_even_when_torch_marked_its_iterator_shut_down(d
     torch.utils.data._utils.signal_handling._remove_worker_pids(id(iterator))  # pids unregistered,
     iterator._worker_pids_set, iterator._shutdown = False, True  # marked shut down, workers still running
     loader.close()
-    assert not any(process.is_alive() for process in processes)
+    assert all(worker_has_ended(process) for process in processes)
     assert all(process.exitcode == -signal.SIGKILL for process in processes)  # never asked to stop: killed
+
+
+def test_a_worker_reaped_behind_multiprocessings_back_counts_as_ended_and_is_not_killed(caplog):
+    """The under-load failure: torch's SIGCHLD handler raised between multiprocessing's ``waitpid`` and its
+    bookkeeping, so ``is_alive()`` reported a reaped worker as alive; the sentinel says it has ended."""
+    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0.1,))
+    process.start()
+    os.waitpid(process.pid, 0)  # its exit status collected by someone else, as in that race
+    assert process.is_alive()  # multiprocessing's view, wrong from now on
+    assert worker_has_ended(process)
+    with caplog.at_level(logging.WARNING):
+        worker_loader._stop(process)  # returns at once: nothing to wait for, nothing to kill
+    assert "killed" not in caplog.text
