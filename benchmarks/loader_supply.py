@@ -21,7 +21,7 @@ augmented patch written straight into its batch slot), split into the same parts
 ``current``). All three run interleaved, batch by batch, on the same random draws, and are timed in CPU
 seconds of this single-threaded process (on a loaded machine steadier than wall time, which is printed
 too): patches per second per core = 1 / CPU seconds per patch. The process uses the workers' allocator
-settings (``worker_loader.keep_freed_memory``; ``--glibc-default`` leaves glibc's, as before issue 26).
+settings (``worker_loader.keep_freed_patch_memory``; ``--glibc-default`` leaves glibc's, as before issue 26).
 Not counted: the hand-over to the training process (workers now assemble batches in shared memory, so
 it copies nothing) and the host-to-GPU copy.
 
@@ -54,7 +54,7 @@ from gdr_toolkit.network.unet import NetworkConfig
 from gdr_toolkit.training.data import AugmentationOptions, LoaderOptions, PreprocessedDataset
 from gdr_toolkit.training.data.batch_assembly import MASK_CHANNELS, assemble_batch, draw_patch
 from gdr_toolkit.training.data.spatial_augmentation import apply_spatial_augmentation, source_margin
-from gdr_toolkit.training.data.worker_loader import keep_freed_memory
+from gdr_toolkit.training.data.worker_loader import keep_freed_patch_memory
 
 PATCH = (96, 96, 96)
 PAPER_NETWORK = NetworkConfig(widths=(32, 64, 128, 256), blocks_per_scale=2, condition_features=4)
@@ -213,7 +213,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--augmentation", choices=("authors", "default"), default="authors")
     parser.add_argument(
-        "--glibc-default", action="store_true", help="without the workers' keep_freed_memory (as before)"
+        "--glibc-default",
+        action="store_true",
+        help="without the workers' keep_freed_patch_memory (as before)",
     )
     parser.add_argument("--utilisation", type=float, default=0.4)
     parser.add_argument("--peak-tflops", type=float, default=990.0, help="dense bf16 peak (H100 SXM: 990)")
@@ -225,7 +227,7 @@ def main() -> None:
     torch.set_num_threads(1)
     blosc2.set_nthreads(1)
     if not arguments.glibc_default:
-        keep_freed_memory()  # as every DataLoader worker does
+        keep_freed_patch_memory()  # as every DataLoader worker does
     augmentation = (
         AugmentationOptions.right_angle() if arguments.augmentation == "authors" else AugmentationOptions()
     )

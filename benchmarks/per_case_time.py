@@ -19,7 +19,11 @@ sends the two workers the same tasks in turn, reference then current, ``--repeat
 - prediction: ``run_prediction`` of one test case (read, preprocess, network without mirroring, resample
   to PC's grid, write NIfTI, summary, QC picture and report), after a first case in the same process.
 
-Printed: each task's seconds as it finishes, then medians of CPU seconds (user + system of the worker, all threads) and wall seconds, per task and
+``--reference-environment NAME=VALUE ...`` sets variables for the reference worker only: with
+``--reference-root .`` this tree with a setting switched off is the reference (``gdr_keep_freed_memory=0``).
+
+Printed: each task's seconds as it finishes, then medians of CPU seconds (user + system of the worker, all
+threads; ``kernel cpu`` the system part alone: page faults, mapping and unmapping) and wall seconds, per task and
 per preprocessing step (``preprocess_case``'s steps, CPU; the fingerprint's too where it runs them), and
 the ratios current / reference. CPU seconds are the comparable figure on a shared machine; on idle cores
 wall time is at most the CPU time (up to I/O waits, files are in the page cache) and at least CPU / cores.
@@ -53,6 +57,12 @@ def _worker(folder: Path, spacing_mm: float, threads: int | None) -> None:
 
     if threads:
         torch.set_num_threads(threads)
+    try:  # as every gdr_* command does at start (a tree from before issue 26's memory setting has none)
+        from gdr_toolkit.process_memory import keep_freed_memory
+    except ImportError:
+        pass
+    else:
+        keep_freed_memory()
     import resource
     import time
     from contextlib import contextmanager
@@ -73,6 +83,9 @@ def _worker(folder: Path, spacing_mm: float, threads: int | None) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
+    def system_seconds() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
     steps: dict[str, float] = {}
 
     class CpuStepTimer(case_preprocessing._StepTimer):
@@ -87,9 +100,10 @@ def _worker(folder: Path, spacing_mm: float, threads: int | None) -> None:
 
     def timed(action) -> dict[str, Any]:
         steps.clear()
-        wall, cpu = time.perf_counter(), cpu_seconds()
+        wall, cpu, system = time.perf_counter(), cpu_seconds(), system_seconds()
         action()
         record = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
+        record["kernel cpu"] = system_seconds() - system
         return record | {f"{name} cpu": value for name, value in steps.items()}
 
     raw = folder / "raw" / "Dataset902_PerCase"
@@ -108,7 +122,7 @@ def _worker(folder: Path, spacing_mm: float, threads: int | None) -> None:
             result = {f"fingerprint {k}": v for k, v in fingerprint.items()} | {
                 f"preprocessing {k}": v for k, v in preprocessing.items()
             }
-            result |= {key: fingerprint[key] + preprocessing[key] for key in ("wall", "cpu")}
+            result |= {key: fingerprint[key] + preprocessing[key] for key in ("wall", "cpu", "kernel cpu")}
         else:
             case = test_cases[task["case"]]
             options = RunOptions(prefetch_cases=0)
@@ -147,8 +161,10 @@ def _prepare(folder: Path, spacing_mm: float, model_spacing_mm: float) -> None:
 class _Worker:
     """A worker process running one tree's code."""
 
-    def __init__(self, root: Path, folder: Path, spacing_mm: float, threads: int) -> None:
-        environment = {**os.environ, "PYTHONPATH": str(root)}
+    def __init__(
+        self, root: Path, folder: Path, spacing_mm: float, threads: int, variables: dict[str, str]
+    ) -> None:
+        environment = {**os.environ, "PYTHONPATH": str(root), **variables}
         command = [sys.executable, __file__, "--worker", str(folder), "--spacing", str(spacing_mm)]
         command += ["--threads", str(threads)]
         self.process = subprocess.Popen(
@@ -192,6 +208,14 @@ def main() -> None:
         "--model-spacing", type=float, default=2.0, help="the model's plan spacing (mm) for the predictions"
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--reference-environment",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment variables of the reference worker only, e.g. gdr_keep_freed_memory=0 with "
+        "--reference-root . (this tree with a setting off as the reference)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker is not None:
@@ -204,8 +228,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         _prepare(folder, arguments.spacing, arguments.model_spacing)
+        variables = {"reference": dict(item.split("=", 1) for item in arguments.reference_environment)}
         workers = {
-            name: _Worker(root, folder, arguments.spacing, arguments.threads) for name, root in roots.items()
+            name: _Worker(root, folder, arguments.spacing, arguments.threads, variables.get(name, {}))
+            for name, root in roots.items()
         }
         try:
             for name, worker in workers.items():  # warm-up: elastix start-up, torch, a first case

@@ -4,9 +4,12 @@ Simulates ``--cases`` test cases (default 3, at ``--spacing`` mm, default 2) and
 the CPU plan's network (widths 16/32/64/128, two blocks per scale, random weights: only time matters) at
 that spacing, then predicts the folder with ``run_prediction`` (no mirroring, default export: NIfTI,
 summary, QC picture and report) one case after the other (read, preprocess, network, resample, write),
-with a background thread preprocessing the next case (``prefetch_cases=1``) and with a worker process
-doing so (``preprocessing_processes=2``, ``-npp 2``), interleaved over ``--repeats`` rounds after one warm-up run (elastix
-start-up, torch's first call). Prints median wall and CPU seconds (user + system, all threads) per run,
+with the outputs written by a background thread while the next case is read and preprocessed
+(``export_threads=2``), with a background thread preprocessing the next case (``prefetch_cases=1``) and
+with a worker process doing so (``preprocessing_processes=2``, ``-npp 2``), against the sum of the cases
+each predicted alone (one ``run_prediction`` per case in the same process: what a folder would cost
+without overlap), interleaved over ``--repeats`` rounds after one warm-up run (elastix start-up, torch's
+first call). Prints median wall and CPU seconds (user + system, all threads) per run,
 per case, the sum of the cases' own preprocessing + network + resampling seconds (in the sequential
 runs: what a folder costs without overlap) and the ratios to sequential.
 
@@ -35,10 +38,12 @@ from gdr_toolkit.inference.predictor import Predictor
 from gdr_toolkit.model.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEYS, save_checkpoint
 from gdr_toolkit.model.conditions import ConditionNormalisation
 from gdr_toolkit.planning.plans import ConfigurationPlan, Plans
+from gdr_toolkit.process_memory import keep_freed_memory
 from gdr_toolkit.simulation import SimulationSettings, write_simulated_dataset
 from gdr_toolkit.training.trainer import GDRTrainer
 
 DATASET = "Dataset901_PredictionOverlap"
+ALONE = "the sum of the cases, each predicted alone"
 CONFIGURATION = "3d_cpu"
 
 
@@ -75,6 +80,9 @@ def write_model(folder: Path, spacing_mm: float) -> Path:
 
 VARIANTS = {
     "sequential": RunOptions(ExportOptions(), preprocessing_processes=1, prefetch_cases=0),
+    "writing in the background (export_threads=2)": RunOptions(
+        ExportOptions(), preprocessing_processes=1, prefetch_cases=0, export_threads=2
+    ),
     "prefetching thread": RunOptions(ExportOptions(), preprocessing_processes=1, prefetch_cases=1),
     "worker process (-npp 2)": RunOptions(ExportOptions(), preprocessing_processes=2),
 }
@@ -103,6 +111,7 @@ def main() -> None:
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(arguments.threads)
+    keep_freed_memory()  # as gdr_predict does
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         raw = root / "raw" / DATASET
@@ -113,8 +122,13 @@ def main() -> None:
             load_trained_model(write_model(root / "model", arguments.spacing)), use_mirroring=False
         )
         run_prediction(cases[:1], predictor, root / "warm-up", RunOptions(prefetch_cases=0))
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in (ALONE, *VARIANTS)}
         for repeat in range(arguments.repeats):
+            alone = [
+                timed_run([case], predictor, root / f"alone_{repeat}_{case.case_id}", VARIANTS["sequential"])
+                for case in cases
+            ]
+            runs[ALONE].append({key: sum(run[key] for run in alone) for key in alone[0]})
             for index, (name, options) in enumerate(VARIANTS.items()):
                 runs[name].append(timed_run(cases, predictor, root / f"{index}_{repeat}", options))
     medians = {
@@ -134,8 +148,10 @@ def main() -> None:
             f"| {name} | {values['wall']:.1f} | {values['cpu']:.1f} | {values['wall'] / arguments.cases:.1f} "
             f"| {values['sum of case steps']:.1f} |"
         )
-    for name in list(VARIANTS)[1:]:
-        print(f"{name} / sequential wall = {medians[name]['wall'] / medians['sequential']['wall']:.2f}")
+    for name in VARIANTS:
+        print(
+            f"{name} / the sum of the cases alone, wall = {medians[name]['wall'] / medians[ALONE]['wall']:.2f}"
+        )
     print(json.dumps({"runs": runs, "medians": medians}))
 
 

@@ -13,15 +13,18 @@ import logging
 from collections.abc import Callable
 
 from gdr_toolkit.cli.logging_setup import configure_logging
+from gdr_toolkit.process_memory import keep_freed_memory
 
 #: the errors every command reports as one log line and exit status 1
 USER_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError)
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv`` (default ``sys.argv[1:]``) and configure logging from its ``--verbose`` flag."""
+    """Parse ``argv`` (default ``sys.argv[1:]``), configure logging from its ``--verbose`` flag and keep
+    freed memory in the process (``process_memory``, off with ``gdr_keep_freed_memory=0``)."""
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    keep_freed_memory()
     return args
 
 

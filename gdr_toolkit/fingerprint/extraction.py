@@ -21,6 +21,7 @@ from gdr_toolkit.file_io import read_json, write_json_atomic
 from gdr_toolkit.fingerprint.case_fingerprint import CaseFingerprint, fingerprint_case
 from gdr_toolkit.fingerprint.dataset_fingerprint import DatasetFingerprint
 from gdr_toolkit.preprocessing.registration_cache import REGISTRATION_FOLDER
+from gdr_toolkit.process_memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ def _run(
                 yield case.case_id, error
         return
     workers = min(num_processes, len(cases))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=keep_freed_memory
+    ) as pool:
         futures: dict[Future, str] = {pool.submit(task, case): case.case_id for case in cases}
         for future in as_completed(futures):
             try:

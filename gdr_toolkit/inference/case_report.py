@@ -81,14 +81,28 @@ def flagged_region_centres(unsupported: np.ndarray, limit: int = MAX_REGIONS) ->
     return centres  # type: ignore[return-value]
 
 
+#: display windows are percentiles of every 2nd voxel per axis (1/8 of them): the same window to a grey
+#: level, 8x less sorting of whole volumes (two pictures per case)
+WINDOW_STRIDE = 2
+
+
+def anatomy_window(volumes: list[np.ndarray]) -> tuple[float, float]:
+    """Grey window shared by anatomical images: their 0.5th and 99.5th percentiles (every 2nd voxel)."""
+    stride = (slice(None, None, WINDOW_STRIDE),) * 3
+    values = np.concatenate([volume[stride].ravel() for volume in volumes])
+    low, high = np.percentile(values, [0.5, 99.5])
+    return float(low), float(high)
+
+
+def contrast_window(contrast: np.ndarray) -> tuple[float, float]:
+    """0 to the contrast signal's 99.9th percentile (every 2nd voxel), at least 1 % of its maximum."""
+    top = float(np.percentile(contrast[(slice(None, None, WINDOW_STRIDE),) * 3], 99.9))
+    return 0.0, max(top, 0.01 * float(contrast.max()), 1e-12)
+
+
 def _windows(columns: dict[str, Volume]) -> dict[str, tuple[float, float]]:
-    anatomy = np.concatenate(
-        [columns[name][0].ravel() for name in ("pre-contrast", "low dose", "synthetic SD")]
-    )
-    low, high = (float(value) for value in np.percentile(anatomy, [0.5, 99.5]))
-    contrast = columns["contrast signal"][0]
-    top = max(float(np.percentile(contrast, 99.9)), 0.01 * float(contrast.max()), 1e-12)
-    return {"anatomy": (low, high), "contrast": (0.0, top)}
+    anatomy = [columns[name][0] for name in ("pre-contrast", "low dose", "synthetic SD")]
+    return {"anatomy": anatomy_window(anatomy), "contrast": contrast_window(columns["contrast signal"][0])}
 
 
 def planes_figure(

@@ -20,7 +20,9 @@ folder ``CASE_sd/`` ... holding a DICOM series derived from PC's, documentation/
 
 from __future__ import annotations
 
+import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
@@ -39,7 +41,11 @@ from gdr_toolkit.dataset.dicom_io import DerivedSeries, dicom_tags, write_dicom_
 from gdr_toolkit.dataset.image_io import write_image_atomic  # noqa: E402
 from gdr_toolkit.file_io import atomic_path, write_json_atomic  # noqa: E402
 from gdr_toolkit.inference.case_quality import CaseQuality, write_valid_mask  # noqa: E402
-from gdr_toolkit.inference.case_report import write_case_report  # noqa: E402
+from gdr_toolkit.inference.case_report import (  # noqa: E402
+    anatomy_window,
+    contrast_window,
+    report_html,
+)
 from gdr_toolkit.inference.predictor import CasePrediction  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,9 @@ DICOM_SERIES = {
 }
 DEFAULT_DICOM_SERIES_OFFSET = 1000
 PC_SERIES_NUMBER_KEY = "0020|0011"
+#: output images written at once: SimpleITK's writers release the GIL, so gzip runs on several cores
+#: while this thread draws the QC picture and the report
+IMAGE_WRITER_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -161,38 +170,56 @@ def write_prediction(
     images = {"sd": prediction.sd, "sdplus": prediction.sdplus, "contrast": prediction.contrast_signal}
     images["uncertainty"] = prediction.uncertainty
     images["unsupported"] = prediction.unsupported
-    written = []
-    for kind in ("sd", "sdplus", "contrast", "uncertainty", "unsupported"):
-        image = images[kind]
-        if kind not in paths:
-            continue
-        if image is None:
-            logger.warning("%s: no %s; %s not written", prediction.case_id, kind, paths[kind].name)
-            continue
-        if options.output_format == "dicom":
-            case_sources = replace(
-                sources or SeriesSources(prediction.case_id),
-                reference_tags=dicom_tags(prediction.pre_contrast),
-            )
-            series = dicom_series(
-                kind, case_sources, options.dicom_series_offset, options.dicom_burned_in_banner
-            )
-            write_dicom_series(image, paths[kind], series, sources=case_sources)
-        else:
-            write_image_atomic(image, paths[kind])
-        written.append(paths[kind])
-    valid_mask_path = write_valid_mask(prediction.case_id, prediction.valid_mask, output_folder)
+    written: list[Path] = []
+    with ThreadPoolExecutor(max_workers=IMAGE_WRITER_THREADS) as writers:
+        pending = [
+            writers.submit(_write_one, kind, images[kind], paths[kind], prediction, options, sources)
+            for kind in ("sd", "sdplus", "contrast", "uncertainty", "unsupported")
+            if kind in paths
+        ]
+        valid_mask = writers.submit(
+            write_valid_mask, prediction.case_id, prediction.valid_mask, output_folder
+        )
+        # the pictures are drawn here while the images compress in the writers (which release the GIL)
+        pictures = (qc_picture_png(prediction), report_html(prediction)) if "qc" in paths else None
+        written += [path for path in (future.result() for future in pending) if path is not None]
+        valid_mask_path = valid_mask.result()
     written += [valid_mask_path] if valid_mask_path is not None else []
     quality = (prediction.quality or CaseQuality(prediction.case_id)).to_json_dict()
     summary = {**prediction.summary, **quality, "seconds": prediction.seconds}
     summary["valid_mask_file"] = None if valid_mask_path is None else valid_mask_path.name
     write_json_atomic(summary, paths["summary"])
     written.append(paths["summary"])
-    if "qc" in paths:
-        write_qc_picture(prediction, paths["qc"])
-        write_case_report(prediction, paths["report"])
+    if pictures is not None:
+        with atomic_path(paths["qc"]) as temporary:
+            temporary.write_bytes(pictures[0])
+        with atomic_path(paths["report"]) as temporary:
+            temporary.write_text(pictures[1], encoding="utf-8")
         written.extend([paths["qc"], paths["report"]])
     return written
+
+
+def _write_one(
+    kind: str,
+    image: sitk.Image | None,
+    path: Path,
+    prediction: CasePrediction,
+    options: ExportOptions,
+    sources: SeriesSources | None,
+) -> Path | None:
+    """Write one output image (atomically) as NIfTI or a DICOM series; None (and a warning) without one."""
+    if image is None:
+        logger.warning("%s: no %s; %s not written", prediction.case_id, kind, path.name)
+        return None
+    if options.output_format == "dicom":
+        case_sources = replace(
+            sources or SeriesSources(prediction.case_id), reference_tags=dicom_tags(prediction.pre_contrast)
+        )
+        series = dicom_series(kind, case_sources, options.dicom_series_offset, options.dicom_burned_in_banner)
+        write_dicom_series(image, path, series, sources=case_sources)
+    else:
+        write_image_atomic(image, path)
+    return path
 
 
 def _oriented(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -224,12 +251,13 @@ def _qc_columns(prediction: CasePrediction) -> dict[str, tuple[np.ndarray, tuple
     return {name: _oriented(image) for name, image in columns.items() if image is not None}
 
 
-def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
-    """PNG grid: columns PC, LD, SD, SD+ (when the model makes it), contrast; rows axial, coronal, sagittal.
+def qc_picture_png(prediction: CasePrediction) -> bytes:
+    """The QC picture as PNG bytes, a grid: columns PC, LD, SD, SD+ (when the model makes it), contrast; rows axial, coronal, sagittal.
 
     The planes pass through the voxel of strongest predicted contrast signal. PC, LD, SD and SD+ share
     one grey window (0.5th to 99.5th percentile of them all); the contrast signal has its own (0 to
-    its 99.9th percentile, at least its maximum's 1 %), colour map ``hot``.
+    its 99.9th percentile, at least its maximum's 1 %), colour map ``hot``; both windows from every 2nd
+    voxel per axis (``case_report.WINDOW_STRIDE``).
     """
     arrays = _qc_columns(prediction)
     contrast, spacing = arrays["contrast signal"]
@@ -237,11 +265,8 @@ def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
         "tuple[int, int, int]",
         tuple(int(index) for index in np.unravel_index(np.argmax(contrast), contrast.shape)),
     )
-    anatomy = np.concatenate(
-        [volume.ravel() for name, (volume, _) in arrays.items() if name != "contrast signal"]
-    )
-    low, high = np.percentile(anatomy, [0.5, 99.5])
-    contrast_high = max(float(np.percentile(contrast, 99.9)), 0.01 * float(contrast.max()), 1e-12)
+    low, high = anatomy_window([volume for name, (volume, _) in arrays.items() if name != "contrast signal"])
+    contrast_high = contrast_window(contrast)[1]
     figure, axes = plt.subplots(3, len(arrays), figsize=(3 * len(arrays), 9), squeeze=False)
     for column, (name, (volume, _)) in enumerate(arrays.items()):
         is_contrast = name == "contrast signal"
@@ -259,6 +284,7 @@ def write_qc_picture(prediction: CasePrediction, path: Path) -> None:
                 axis.set_ylabel(("axial", "coronal", "sagittal")[row])
     figure.suptitle(f"{prediction.case_id}: planes through voxel (z, y, x) = {centre} (LPS-oriented)")
     figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=80)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
+    return buffer.getvalue()

@@ -42,6 +42,7 @@ from gdr_toolkit.preprocessing.case_preprocessing import (
     PreprocessedCase,
     preprocess_case,
 )
+from gdr_toolkit.process_memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def _predict_pipelined(
 ) -> Iterator[tuple[PredictionCase, CasePrediction | Exception]]:
     """Preprocess up to ``processes`` cases ahead in worker processes; the network runs here."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(processes, context, initializer=keep_freed_memory) as pool:
         pending: list[tuple[PredictionCase, Future[PreprocessedCase]]] = []
         queue = list(cases)
         while queue or pending:

@@ -9,9 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions, RegistrationQuality
+from gdr_toolkit.preprocessing.coregistration import (
+    CoregisteredScan,
+    CoregistrationOptions,
+    RegistrationQuality,
+)
 from gdr_toolkit.preprocessing.registration import RegistrationResult
 from gdr_toolkit.preprocessing.registration_cache import coregister_or_reuse
+from gdr_toolkit.preprocessing.scan_threads import per_scan
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,14 @@ def coregister_scans(
     if not brain.any():
         raise ValueError("brain mask is empty: the atlas registration failed or the given mask has no voxel.")
     aligned = AlignedScans({"pre_contrast": scans["pre_contrast"]}, brain, {}, {}, {})
-    for name in [name for name in ("low_dose", "standard_dose") if name in scans]:
+
+    def coregistered(name: str) -> CoregisteredScan:
         reuse = (stored or {}).get(name)
         on_grid = (resampled or {}).get(name) if reuse is not None else None
-        result = coregister_or_reuse(scans[name], scans["pre_contrast"], brain_mask, options, reuse, on_grid)
+        return coregister_or_reuse(scans[name], scans["pre_contrast"], brain_mask, options, reuse, on_grid)
+
+    names = [name for name in ("low_dose", "standard_dose") if name in scans]
+    for name, result in per_scan(coregistered, names).items():  # LD and SD side by side
         aligned.images[name], aligned.registrations[name] = result.image, result.registration
         aligned.quality[name] = result.quality
         aligned.valid[name] = sitk.GetArrayFromImage(result.valid_mask) > 0

@@ -36,9 +36,15 @@ from gdr_toolkit.preprocessing.brain_mask import BrainMaskOptions, atlas_brain_m
 from gdr_toolkit.preprocessing.contrast_target import contrast_target, gamma_statistic
 from gdr_toolkit.preprocessing.coregistration import CoregistrationOptions
 from gdr_toolkit.preprocessing.intensity import normalise_intensity
-from gdr_toolkit.preprocessing.noise import NoiseOptions, SubtractionResult, process_subtraction
+from gdr_toolkit.preprocessing.noise import (
+    NoiseOptions,
+    SubtractionResult,
+    apply_noise_normalisation,
+    measure_subtraction,
+)
 from gdr_toolkit.preprocessing.radiometric import RadiometricOptions, estimate_radiometric_scale
 from gdr_toolkit.preprocessing.registration import RegistrationResult
+from gdr_toolkit.preprocessing.scan_threads import per_scan
 from gdr_toolkit.preprocessing.valid_fill import fill_outside_valid
 
 logger = logging.getLogger(__name__)
@@ -326,12 +332,15 @@ def normalise_scans(
     x_pc = by_percentile["pre_contrast"].image.astype(np.float32)
     normalised = {"pre_contrast": x_pc}
     radiometric_scales: dict[str, float] = {}
+
+    def scaled(name: str) -> tuple[np.ndarray, float]:
+        scan = by_percentile[name].image
+        scale = estimate_radiometric_scale(scan, x_pc, aligned.region(name), options.radiometric).scale
+        return (scan * scale).astype(np.float32), float(scale)
+
     with timer.step("radiometric"):
-        for name in aligned.valid:
-            scan = by_percentile[name].image
-            scale = estimate_radiometric_scale(scan, x_pc, aligned.region(name), options.radiometric).scale
-            normalised[name] = (scan * scale).astype(np.float32)
-            radiometric_scales[name] = float(scale)
+        for name, (array, scale) in per_scan(scaled, list(aligned.valid)).items():  # LD and SD side by side
+            normalised[name], radiometric_scales[name] = array, scale
     intensity_scales = {name: float(result.scale) for name, result in by_percentile.items()}
     return normalised, intensity_scales, radiometric_scales
 
@@ -342,18 +351,16 @@ def _subtractions(
     spacing: tuple[float, ...],
     options: NoiseOptions,
 ) -> dict[str, SubtractionResult]:
-    """z~, sigma, local statistics and eq. 1 per CE scan, each inside brain & its valid mask."""
+    """z~, sigma, local statistics and eq. 1 per CE scan, each inside brain & its valid mask; LD and SD
+    are measured side by side, then eq. 1 scales both with sigma_LD."""
     x_pc = normalised["pre_contrast"]
-    low = process_subtraction(
-        normalised["low_dose"], x_pc, aligned.region("low_dose"), spacing, None, options
+    names = [name for name in ("low_dose", "standard_dose") if name in normalised]
+    measured = per_scan(
+        lambda name: measure_subtraction(normalised[name], x_pc, aligned.region(name), spacing, options),
+        names,
     )
-    results = {"low_dose": low}
-    if "standard_dose" in normalised:
-        region = aligned.region("standard_dose")
-        results["standard_dose"] = process_subtraction(
-            normalised["standard_dose"], x_pc, region, spacing, low.noise_sigma, options
-        )
-    return results
+    sigma_ld = measured["low_dose"].noise_sigma
+    return {name: apply_noise_normalisation(result, sigma_ld, options) for name, result in measured.items()}
 
 
 def _scan_arrays(

@@ -20,6 +20,7 @@ both percentile-normalised and radiometrically aligned:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -306,6 +307,46 @@ class SubtractionResult:
     noise_normalised: bool
 
 
+def measure_subtraction(
+    contrast_enhanced: np.ndarray,
+    pre_contrast: np.ndarray,
+    brain_mask: np.ndarray,
+    spacing_xyz_mm: Sequence[float],
+    options: NoiseOptions | None = None,
+) -> SubtractionResult:
+    """z~, its sigma and local statistics for one CE scan, before eq. 1 (``subtraction`` = z~).
+
+    Everything of :func:`process_subtraction` that does not need sigma_LD, so the LD and SD scans can be
+    measured side by side; :func:`apply_noise_normalisation` then adds eq. 1. Arguments as there.
+    """
+    options = options or NoiseOptions()
+    raw = subtraction_image(contrast_enhanced, pre_contrast)
+    sigma = estimate_noise_sigma(raw, brain_mask, options.estimator)
+    statistics = estimate_local_statistics(raw, brain_mask, sigma, spacing_xyz_mm, options.local)
+    return SubtractionResult(
+        subtraction=raw,
+        raw_subtraction=raw,
+        noise_sigma=sigma,
+        local_statistics=statistics,
+        noise_normalised=False,
+    )
+
+
+def apply_noise_normalisation(
+    measured: SubtractionResult, noise_sigma_ld: float | None = None, options: NoiseOptions | None = None
+) -> SubtractionResult:
+    """``measured`` (:func:`measure_subtraction`) with eq. 1 applied when ``options.normalise``: scaled by
+    ``noise_sigma_ld`` (None: the scan's own sigma, for the LD scan itself)."""
+    options = options or NoiseOptions()
+    if not options.normalise:
+        return measured
+    scale_sigma = (
+        measured.noise_sigma if noise_sigma_ld is None else require_positive(noise_sigma_ld, "noise_sigma_ld")
+    )
+    normalised = normalise_noise(measured.raw_subtraction, measured.local_statistics, scale_sigma)
+    return dataclasses.replace(measured, subtraction=normalised, noise_normalised=True)
+
+
 def process_subtraction(
     contrast_enhanced: np.ndarray,
     pre_contrast: np.ndarray,
@@ -325,16 +366,5 @@ def process_subtraction(
             SD scan pass the LD result's ``noise_sigma``.
         options: :class:`NoiseOptions`; None uses the defaults.
     """
-    options = options or NoiseOptions()
-    raw = subtraction_image(contrast_enhanced, pre_contrast)
-    sigma = estimate_noise_sigma(raw, brain_mask, options.estimator)
-    statistics = estimate_local_statistics(raw, brain_mask, sigma, spacing_xyz_mm, options.local)
-    scale_sigma = sigma if noise_sigma_ld is None else require_positive(noise_sigma_ld, "noise_sigma_ld")
-    normalised = normalise_noise(raw, statistics, scale_sigma) if options.normalise else raw
-    return SubtractionResult(
-        subtraction=normalised,
-        raw_subtraction=raw,
-        noise_sigma=sigma,
-        local_statistics=statistics,
-        noise_normalised=options.normalise,
-    )
+    measured = measure_subtraction(contrast_enhanced, pre_contrast, brain_mask, spacing_xyz_mm, options)
+    return apply_noise_normalisation(measured, noise_sigma_ld, options)

@@ -38,6 +38,7 @@ from gdr_toolkit.preprocessing.network_noise import on_network_grid_noise
 from gdr_toolkit.preprocessing.noise import LocalStatisticsOptions, NoiseOptions
 from gdr_toolkit.preprocessing.registration_cache import cached_registration_arguments
 from gdr_toolkit.preprocessing.resampling import crop, to_network_grid
+from gdr_toolkit.process_memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def run_case_tasks(
                 on_case_done(task[0].case_id)
         return failures
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=num_processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(num_processes, context, initializer=keep_freed_memory) as pool:
         futures = {pool.submit(worker, task): task[0].case_id for task in tasks}
         for future in as_completed(futures):
             case_id = futures[future]

@@ -15,6 +15,7 @@ from pathlib import Path
 from gdr_toolkit.dataset.image_io import write_image_atomic
 from gdr_toolkit.dataset.raw_layout import DatasetDescription, RawCase, case_files, write_dataset_description
 from gdr_toolkit.file_io import write_json_atomic
+from gdr_toolkit.process_memory import keep_freed_memory
 from gdr_toolkit.simulation.case_simulator import simulate_case
 from gdr_toolkit.simulation.scanner_storage import write_rescaled_int16_atomic
 from gdr_toolkit.simulation.settings import SimulationSettings
@@ -135,7 +136,7 @@ def write_simulated_dataset(
     written: list[str] = []
     bar = _progress_bar(len(todo), progress)
     if num_processes > 1 and len(todo) > 1:
-        with get_context("spawn").Pool(num_processes) as pool:
+        with get_context("spawn").Pool(num_processes, initializer=keep_freed_memory) as pool:
             results = pool.imap(_write_case_task, todo)
             written = [_done(name, bar, on_case_done) for name in results]
     else:

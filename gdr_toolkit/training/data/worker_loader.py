@@ -4,14 +4,13 @@ Batch i is drawn from ``numpy.random.default_rng([seed, i])``: with n workers, w
 ``first_batch + k, first_batch + k + n, ...`` and the DataLoader takes batches from the workers in turn,
 so the stream is the in-process one, whatever the number of workers, and a resumed run continues it. Workers are spawned (not forked: they start clean of the parent's threads), stay alive as
 long as the loader (``persistent_workers``; the trainer keeps one loader for a whole run) and run torch
-and blosc2 single-threaded, with glibc keeping freed patch-sized blocks (:func:`keep_freed_memory`).
+and blosc2 single-threaded, with glibc keeping freed patch-sized blocks (:func:`keep_freed_patch_memory`).
 Batches are assembled straight into shared memory (torch tensors), so handing them over copies nothing;
 ``prefetch_per_worker`` batches per worker are kept ready.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from collections.abc import Iterator
 from multiprocessing.connection import wait as wait_for_sentinels
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from gdr_toolkit.process_memory import keep_freed_memory
 from gdr_toolkit.training.data.batch_assembly import assemble_batch
 from gdr_toolkit.training.data.options import LoaderOptions
 from gdr_toolkit.training.data.preprocessed_dataset import PreprocessedDataset
@@ -53,7 +53,7 @@ class BatchStream(IterableDataset):
 
             torch.set_num_threads(1)
             blosc2.set_nthreads(1)
-            keep_freed_memory()
+            keep_freed_patch_memory()
         step = 1 if info is None else info.num_workers
         index = self.options.first_batch + worker
         shape = (self.options.batch_size, len(self.dataset.channels), *self.options.patch_size)
@@ -69,27 +69,16 @@ class BatchStream(IterableDataset):
             index += step
 
 
-#: glibc mallopt parameters: keep up to this much freed memory instead of returning it to the kernel, and
-#: serve blocks up to 32 MiB (a 9 x 96^3 float32 patch) from the heap instead of fresh mmaps.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: a worker's glibc settings (``process_memory``): blocks up to 32 MiB (a 9 x 96^3 float32 patch) from the
+#: heap, up to 512 MiB of freed memory kept. Every patch read allocates a few arrays of ~32 MB; unmapping
+#: them on free and zeroing fresh pages at the next touch took ~10 ms of a 45 ms patch on one core
+#: (documentation/benchmarks.md).
 KEPT_FREE_BYTES, HEAP_BLOCK_BYTES = 512 * 1024**2, 32 * 1024**2
 
 
-def keep_freed_memory() -> bool:
-    """Let glibc reuse freed patch-sized blocks instead of unmapping them (a worker's settings).
-
-    Every patch read allocates a few arrays of ~32 MB; by default glibc maps each freshly and unmaps it on
-    free, and the kernel zeroes the pages again at the next touch: ~10 ms of a 45 ms patch on one core
-    (documentation/benchmarks.md). Returns False where glibc is not the allocator (then nothing changes).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(
-            libc.mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES)
-            and libc.mallopt(_M_TRIM_THRESHOLD, KEPT_FREE_BYTES)
-        )
-    except (OSError, AttributeError):
-        return False
+def keep_freed_patch_memory() -> bool:
+    """:func:`~gdr_toolkit.process_memory.keep_freed_memory` with a loader worker's settings."""
+    return keep_freed_memory(HEAP_BLOCK_BYTES, KEPT_FREE_BYTES)
 
 
 def batch_generator(options: LoaderOptions, index: int) -> np.random.Generator:
