@@ -8,9 +8,10 @@ again and the kernel zeroes them. On a virtual machine whose guest reports free 
 documentation/benchmarks.md ("Issue 26: memory kept in the process") the hallucination guard of one 1 mm
 case took 2.8 s instead of 1.1 s, 2.1 s of it kernel time.
 
-:func:`keep_freed_memory` tells glibc (``mallopt``) to serve large blocks from its heap as well and to
-keep up to ``kept_free_bytes`` of freed memory at the heap's top, so a freed array's pages are reused by
-the next one. The process's resident size then stays at its peak instead of falling between cases.
+:func:`keep_freed_memory` tells glibc (``mallopt``) to serve large blocks from its heap as well, to keep
+up to ``kept_free_bytes`` of freed memory at the heap's top, and to let threads allocate from that one
+heap too (a thread's own arena holds at most 64 MiB, so its whole-volume arrays would be mapped afresh
+again), so a freed array's pages are reused by the next one. The process's resident size then stays at its peak instead of falling between cases.
 Every ``gdr_*`` command calls it at start (``cli/command.py``), and so does every worker process the
 toolkit starts (preprocessing, fingerprint, prediction and loader workers). ``gdr_keep_freed_memory=0``
 in the environment switches it off; elsewhere than glibc (macOS, musl, Windows) it changes nothing.
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 SWITCH_VARIABLE = "gdr_keep_freed_memory"
 #: glibc's mallopt parameter numbers (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -3, -4, -8
 #: freed memory at the heap's top kept for reuse: 2 GiB - 1, the most mallopt takes (a C int; a 1 mm case's
 #: preprocessing peaks near 2 GB)
 DEFAULT_KEPT_FREE_BYTES = 2**31 - 1
@@ -44,8 +45,8 @@ def keep_freed_memory(
 
     Args:
         largest_heap_block: blocks up to this size (bytes, at most 32 MiB: glibc's limit) come from the
-            heap, larger ones are still mapped freshly; None: every block comes from the heap (glibc falls
-            back to ``mmap`` where the heap cannot grow, and in threads' own arenas).
+            heap, larger ones are still mapped freshly; None: every block, in every thread, comes from the
+            one main heap (glibc falls back to ``mmap`` where the heap cannot grow).
         kept_free_bytes: freed memory at the heap's top that is kept rather than trimmed (bytes, < 2^31).
 
     Returns:
@@ -59,7 +60,7 @@ def keep_freed_memory(
     try:
         libc = ctypes.CDLL("libc.so.6")
         heap_only = (
-            libc.mallopt(M_MMAP_MAX, 0)
+            libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_ARENA_MAX, 1)
             if largest_heap_block is None
             else libc.mallopt(M_MMAP_THRESHOLD, largest_heap_block)
         )

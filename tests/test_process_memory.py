@@ -3,7 +3,7 @@
 Each check runs in a fresh interpreter (mallopt settings last for the process) and reads glibc's own
 accounting (``mallinfo2``: ``hblkhd`` = bytes in separately mapped blocks, ``arena`` = bytes of the
 heap). glibc's default maps a 70 MB array on its own and unmaps it on free; kept, the array lies in the
-heap and the heap keeps its pages after the array is freed, for the next one.
+heap and the heap keeps its pages after the array is freed, for the next one, also one a thread allocates.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ON_GLIBC = sys.platform.startswith("linux") and "libc.so.6" in (ctypes.util.find
 VOLUME_BYTES = 70 * 1024**2  # a 1 mm head in float64
 
 PROBE = f"""
-import ctypes, json, sys
+import ctypes, json, sys, threading
 import numpy as np
 from gdr_toolkit.process_memory import keep_freed_memory
 
@@ -43,7 +43,12 @@ taken = keep_freed_memory() if sys.argv[1] == "keep" else None
 array = np.ones({VOLUME_BYTES} // 8)
 alive = accounting()
 del array
-print(json.dumps({{"taken": taken, "alive": alive, "freed": accounting()}}))
+freed = accounting()
+in_thread = {{}}
+worker = threading.Thread(target=lambda: in_thread.update(array=np.ones({VOLUME_BYTES} // 8)))
+worker.start()
+worker.join()
+print(json.dumps({{"taken": taken, "alive": alive, "freed": freed, "thread": accounting()}}))
 """
 
 
@@ -67,6 +72,8 @@ def test_a_freed_volume_stays_in_the_heap() -> None:
     assert kept["taken"] is True
     assert kept["alive"]["mapped"] < VOLUME_BYTES <= kept["alive"]["heap"]  # in the heap ...
     assert kept["freed"]["heap"] >= VOLUME_BYTES  # ... which keeps it for the next array
+    assert kept["thread"]["mapped"] < VOLUME_BYTES  # a thread's array comes from the same heap
+    assert default["thread"]["mapped"] >= VOLUME_BYTES
 
 
 @pytest.mark.skipif(not ON_GLIBC, reason="mallopt and mallinfo2 are glibc's")

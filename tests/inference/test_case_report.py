@@ -8,11 +8,17 @@ import json
 from html.parser import HTMLParser
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from guard_fixtures import synthetic_prediction
 from PIL import Image
 
-from gdr_toolkit.inference.case_report import flagged_region_centres, write_case_report
+from gdr_toolkit.inference.case_report import (
+    anatomy_window,
+    contrast_window,
+    flagged_region_centres,
+    write_case_report,
+)
 from gdr_toolkit.inference.export import ExportOptions, output_paths, write_prediction
 
 
@@ -112,3 +118,22 @@ def test_export_writes_the_guard_map_summary_and_report(tmp_path):
     assert summary["hallucination_guard"]["unsupported_ml"] > 0
     assert summary["seconds"]["network"] == 2.0
     assert paths["report"].name == "case_7_report.html" and paths["report"].is_file()
+
+
+def test_display_windows_from_every_second_voxel_match_the_whole_volume():
+    """The windows are percentiles of 1/8 of the voxels: on noisy anatomy within 1 % of the window's
+    width of the whole volume's percentiles; the contrast window keeps its floor of 1 % of the maximum."""
+    rng = np.random.default_rng(4)
+    pre = rng.normal(100.0, 20.0, (80, 96, 88)).astype(np.float32)
+    low_dose = pre + rng.normal(0.0, 5.0, pre.shape).astype(np.float32)
+    whole = np.percentile(np.concatenate([pre.ravel(), low_dose.ravel()]), [0.5, 99.5])
+    found = anatomy_window([pre, low_dose])
+    assert np.allclose(found, whole, atol=0.01 * (whole[1] - whole[0]))
+    contrast = np.zeros((40, 48, 44), dtype=np.float32)
+    contrast[10:30, 10:30, 10:30] = rng.random((20, 20, 20)).astype(np.float32)
+    top = np.percentile(contrast, 99.9)
+    assert contrast_window(contrast)[0] == 0.0
+    assert contrast_window(contrast)[1] == pytest.approx(top, rel=0.01)
+    spike = np.zeros_like(contrast)
+    spike[5, 5, 5] = 50.0  # a single voxel: the 99.9th percentile is 0, the floor is 0.5
+    assert contrast_window(spike) == (0.0, 0.5)

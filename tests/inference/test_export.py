@@ -103,3 +103,24 @@ def test_banner_goes_into_image_series_but_not_into_the_unsupported_map():
     assert dicom_series("sd", sources, 1000, banner=True).burned_in_banner
     assert not dicom_series("unsupported", sources, 1000, banner=True).burned_in_banner
     assert not dicom_series("sd", sources, 1000).burned_in_banner
+
+
+def test_a_failed_image_write_leaves_the_case_incomplete(prediction, tmp_path, monkeypatch):
+    """The images are written in parallel threads; when one fails the error reaches the caller and
+    neither the summary nor the QC picture (the files written last) exist, so a rerun predicts the case."""
+    from gdr_toolkit.inference import export
+
+    def failing_write(image, path, compress=True):
+        if path.name.endswith("_sdplus.nii.gz"):
+            raise OSError(f"{path}: disk full")
+        written_by_default(image, path, compress)
+
+    written_by_default = export.write_image_atomic
+    monkeypatch.setattr(export, "write_image_atomic", failing_write)
+    options = ExportOptions()
+    with pytest.raises(OSError, match="disk full"):
+        write_prediction(prediction, tmp_path / "out", options)
+    paths = output_paths(tmp_path / "out", "case", options)
+    assert paths["sd"].exists() and not paths["sdplus"].exists()
+    assert not paths["summary"].exists() and not paths["qc"].exists() and not paths["report"].exists()
+    assert not is_case_complete(tmp_path / "out", "case", options)
