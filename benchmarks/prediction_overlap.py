@@ -86,6 +86,9 @@ VARIANTS = {
         ExportOptions(), preprocessing_processes=1, prefetch_cases=0, export_threads=2
     ),
     "prefetching thread": RunOptions(ExportOptions(), preprocessing_processes=1, prefetch_cases=1),
+    "prefetching thread and writing in the background": RunOptions(
+        ExportOptions(), preprocessing_processes=1, prefetch_cases=1, export_threads=2
+    ),
     "worker process (-npp 2)": RunOptions(ExportOptions(), preprocessing_processes=2),
 }
 

@@ -5,8 +5,8 @@ per case (a 1 mm head is 8.7 M voxels: 35 MB in float32, 70 MB in float64). By d
 block above 32 MiB with a fresh ``mmap`` and unmaps it on ``free``; the next array faults its pages in
 again and the kernel zeroes them. On a virtual machine whose guest reports free pages to the host
 (Firecracker, ballooning cloud VMs) each such fault is a trip to the hypervisor: on the 2-core machine of
-documentation/benchmarks.md ("Issue 26: memory kept in the process") the hallucination guard of one 1 mm
-case took 2.8 s instead of 1.1 s, 2.1 s of it kernel time.
+documentation/benchmarks.md ("A 1 mm case end to end") a 1 mm prediction spent 6.5 s in the kernel
+(15.1 s in all) without this setting and 0.06 s (10.2 s) with it.
 
 :func:`keep_freed_memory` tells glibc (``mallopt``) to serve large blocks from its heap as well, to keep
 up to ``kept_free_bytes`` of freed memory at the heap's top, and to let threads allocate from that one

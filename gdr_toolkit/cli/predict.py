@@ -103,7 +103,12 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="processes preprocessing ahead of the network (default: 2 on a GPU with >= 4 cores, else 1: inline)",
     )
-    add("-nps", type=int, default=1, help="threads writing outputs in the background (default 1: inline)")
+    add(
+        "-nps",
+        type=int,
+        default=2,
+        help="threads writing outputs in the background (default 2: while the next case runs; 1: inline)",
+    )
     add("-device", default="auto", help="auto (default: cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
     add(
         "--precision",

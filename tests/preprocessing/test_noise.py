@@ -16,8 +16,10 @@ from gdr_toolkit.preprocessing.array_checks import spacing_zyx_mm
 from gdr_toolkit.preprocessing.noise import (
     LocalStatisticsOptions,
     NoiseOptions,
+    apply_noise_normalisation,
     estimate_local_statistics,
     estimate_noise_sigma,
+    measure_subtraction,
     normalise_noise,
     process_subtraction,
     subtraction_image,
@@ -222,6 +224,26 @@ def test_process_subtraction_scales_sd_by_the_ld_sigma_and_flag_off_keeps_raw() 
     assert not raw.noise_normalised
     np.testing.assert_array_equal(raw.subtraction, raw.raw_subtraction)
     assert raw.local_statistics.std.shape == brain.shape  # s is still computed (network input, gamma)
+
+
+def test_measuring_then_eq1_is_process_subtraction_and_measuring_needs_no_ld_sigma() -> None:
+    """The SD scan is measured before sigma_LD is known (side by side with LD); eq. 1 added afterwards
+    with sigma_LD gives process_subtraction's result exactly, z = sigma_LD (z~ - m) / s."""
+    rng = np.random.default_rng(8)
+    brain = grid()[3] < 1
+    pre_contrast = np.where(brain, 0.7, 0.0) + 0.02 * rng.standard_normal(brain.shape)
+    sd = np.where(brain, 0.7, 0.0) + 0.05 * rng.standard_normal(brain.shape)
+    measured = measure_subtraction(sd, pre_contrast, brain, SPACING_XYZ_MM)
+    assert not measured.noise_normalised
+    np.testing.assert_array_equal(measured.subtraction, measured.raw_subtraction)
+    sigma_ld = 0.021
+    normalised = apply_noise_normalisation(measured, sigma_ld)
+    direct = process_subtraction(sd, pre_contrast, brain, SPACING_XYZ_MM, sigma_ld)
+    np.testing.assert_array_equal(normalised.subtraction, direct.subtraction)
+    statistics = measured.local_statistics
+    expected = sigma_ld * (measured.raw_subtraction.astype(np.float64) - statistics.mean) / statistics.std
+    np.testing.assert_allclose(normalised.subtraction, expected, rtol=1e-6, atol=1e-7)
+    assert apply_noise_normalisation(measured, sigma_ld, NoiseOptions(normalise=False)) is measured
 
 
 def test_truncation_helpers_are_consistent() -> None:
