@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable
 
 from gdr_toolkit.cli.logging_setup import configure_logging
@@ -20,11 +21,17 @@ USER_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError)
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv`` (default ``sys.argv[1:]``), configure logging from its ``--verbose`` flag and keep
-    freed memory in the process (``process_memory``, off with ``gdr_keep_freed_memory=0``)."""
+    """Parse ``argv`` (default ``sys.argv[1:]``), configure logging from its ``--verbose`` flag, keep
+    freed memory in the process (``process_memory``, off with ``gdr_keep_freed_memory=0``) and, in a
+    command that runs networks, flush denormal floats to zero (``network/denormals.py``, off with
+    ``gdr_flush_denormals=0``)."""
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     keep_freed_memory()
+    if "torch" in sys.modules:  # imported by every command that trains or predicts, before any thread runs
+        from gdr_toolkit.network.denormals import flush_denormals
+
+        flush_denormals()
     return args
 
 

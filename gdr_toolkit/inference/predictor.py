@@ -2,9 +2,8 @@
 
 Steps of :meth:`Predictor.predict_case` (documentation/method.md section 5, documentation/inference.md):
     1. ``preprocess_case(PC, LD)`` with the options of the model's plan (the training code path);
-    2. the model's input channels (z_LD, x_LD, s_LD; x_PC, x_LD for direct regression) resampled
-       (linear) to the plan's isotropic spacing exactly as the preprocessor does, cropped to the head
-       box of the resampled x_PC;
+    2. the model's input channels (z_LD, x_LD, s_LD; x_PC, x_LD for direct regression) resampled (linear)
+       to the plan's spacing exactly as the preprocessor does, cropped to the head box of the resampled x_PC;
     3. the condition vector (metadata values and sigma_LD), standardised with each fold's statistics;
     4. sliding-window inference per fold; for contrast-signal models eq. 1 is reverted per fold with that
        fold's gamma, y~_k = gamma_k s_LD yhat_k / sigma_LD (standard-dose models: the x_SD prediction as
@@ -45,6 +44,7 @@ from gdr_toolkit.inference.sliding_window import (
     sliding_window_inference,
 )
 from gdr_toolkit.model.conditions import TOP_LEVEL_KEYS, ConditionNormalisation, raw_condition
+from gdr_toolkit.network.denormals import flush_denormals
 from gdr_toolkit.network.precision import inference_precision
 from gdr_toolkit.preprocessing.case_preprocessing import (
     INPUT_ARRAYS,
@@ -238,6 +238,7 @@ class Predictor:
         if not np.isfinite(enhancement_factor) or enhancement_factor < 0:
             raise ValueError(f"enhancement_factor must be a finite number >= 0, got {enhancement_factor}.")
         self.device = torch.device(device)
+        flush_denormals()  # network/denormals.py
         self.model = model.to(self.device)
         self.enhancement_factor = float(enhancement_factor)
         self.window = SlidingWindowOptions(

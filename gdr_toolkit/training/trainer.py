@@ -27,6 +27,7 @@ from gdr_toolkit.model.network_builder import build_network, has_noise_unit_quan
 from gdr_toolkit.model.prediction_spec import PredictionSpec
 from gdr_toolkit.model.training_ranges import record_training_ranges
 from gdr_toolkit.network.architectures import architecture_name
+from gdr_toolkit.network.denormals import flush_denormals
 from gdr_toolkit.network.precision import resolve_precision
 from gdr_toolkit.network.unet import NetworkConfig
 from gdr_toolkit.planning.plans import Plans
@@ -108,6 +109,7 @@ class GDRTrainer:
         self.data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
         self.output_folder = Path(output_folder)
         self.device = torch.device(device)
+        flush_denormals()  # a trained network's backward pass makes denormals (network/denormals.py)
         self.distributed = distributed or DistributedContext()
         self.precision = resolve_precision(precision, self.device)
         self.grad_scaler = self.precision.grad_scaler()
