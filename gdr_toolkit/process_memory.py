@@ -33,9 +33,10 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -3, -4, -8
 DEFAULT_KEPT_FREE_BYTES = 2**31 - 1
 
 
-def switched_off() -> bool:
-    """Whether ``$gdr_keep_freed_memory`` is ``0`` (or ``false``/``no``/``off``)."""
-    return os.environ.get(SWITCH_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off")
+def switched_off(variable: str = SWITCH_VARIABLE) -> bool:
+    """Whether the environment variable ``variable`` (default ``gdr_keep_freed_memory``) is ``0`` (or
+    ``false``/``no``/``off``): the switch of a process-wide setting that is on by default."""
+    return os.environ.get(variable, "1").strip().lower() in ("0", "false", "no", "off")
 
 
 def keep_freed_memory(

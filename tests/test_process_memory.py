@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
-import os
-import subprocess
 import sys
 
 import pytest
+from fresh_interpreter import run_probe
 
 from gdr_toolkit.process_memory import SWITCH_VARIABLE, keep_freed_memory
 
@@ -54,13 +52,7 @@ print(json.dumps({{"taken": taken, "alive": alive, "freed": freed, "thread": acc
 
 
 def _probe(mode: str, switch: str | None = None) -> dict:
-    environment = {key: value for key, value in os.environ.items() if key != SWITCH_VARIABLE}
-    if switch is not None:
-        environment[SWITCH_VARIABLE] = switch
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, env=environment, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_probe(PROBE, mode, SWITCH_VARIABLE, switch)
 
 
 @pytest.mark.skipif(not HAS_MALLINFO2, reason="mallopt and mallinfo2 (glibc >= 2.33) are glibc's")

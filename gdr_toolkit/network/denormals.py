@@ -17,9 +17,9 @@ changes nothing.
 
 from __future__ import annotations
 
-import os
-
 import torch
+
+from gdr_toolkit.process_memory import switched_off
 
 SWITCH_VARIABLE = "gdr_flush_denormals"
 
@@ -30,6 +30,6 @@ def flush_denormals() -> bool:
     Returns:
         True when the CPU took the mode; False where it has none or ``$gdr_flush_denormals`` is 0.
     """
-    if os.environ.get(SWITCH_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off(SWITCH_VARIABLE):
         return False
     return bool(torch.set_flush_denormal(True))

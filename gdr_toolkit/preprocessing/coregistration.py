@@ -233,9 +233,11 @@ def apply_coregistration(
     (reference -> moving) and judge the result (:func:`registration_quality`). ``resampled``: ``moving``
     already resampled with this registration and ``options.interpolation`` (stored by the fingerprint,
     ``registration_cache``), used instead of resampling it again."""
-    if resampled is None:
-        resampled = registration.resample(moving, reference, interpolation=options.interpolation)
-    image = resampled
+    image = (
+        registration.resample(moving, reference, interpolation=options.interpolation)
+        if resampled is None
+        else resampled
+    )
     valid_mask = registration.resample(field_of_view(moving), reference, interpolation="nearest")
     quality = registration_quality(image, reference, valid_mask, brain_mask, options.quality)
     return CoregisteredScan(image=image, registration=registration, valid_mask=valid_mask, quality=quality)

@@ -123,10 +123,10 @@ def write_registrations(
     folder = Path(folder)
     mask_name = f"{case.case_id}_brain_mask.nii.gz"
     write_image_atomic(sitk.Cast(brain_mask, sitk.sitkUInt8), folder / mask_name)
-    resampled_files = {name: f"{case.case_id}_{name}_on_pc.nii" for name in resampled or {}}
-    for name, file_name in resampled_files.items():
-        image = sitk.Cast((resampled or {})[name], sitk.sitkFloat32)
-        write_image_atomic(image, folder / file_name, compress=False)
+    resampled_files = {}
+    for name, image in (resampled or {}).items():
+        resampled_files[name] = f"{case.case_id}_{name}_on_pc.nii"
+        write_image_atomic(sitk.Cast(image, sitk.sitkFloat32), folder / resampled_files[name], compress=False)
     record = {
         "format_version": FORMAT_VERSION,
         "case_id": case.case_id,

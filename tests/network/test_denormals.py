@@ -7,13 +7,10 @@ threads, so a flush that reached only the main thread would leave non-zero eleme
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import subprocess
-import sys
 
 import pytest
+from fresh_interpreter import run_probe
 
 from gdr_toolkit.network.denormals import SWITCH_VARIABLE
 
@@ -41,13 +38,7 @@ print(json.dumps({"taken": taken, "non_zero": int((product != 0).sum())}))
 
 
 def _probe(mode: str, switch: str | None = None) -> dict:
-    environment = {key: value for key, value in os.environ.items() if key != SWITCH_VARIABLE}
-    if switch is not None:
-        environment[SWITCH_VARIABLE] = switch
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, env=environment, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_probe(PROBE, mode, SWITCH_VARIABLE, switch)
 
 
 @pytest.mark.skipif(not ON_X86, reason="flush-to-zero is an x86 mode here")
